@@ -1,0 +1,5 @@
+"""aml-tui: a terminal trainer for image classifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

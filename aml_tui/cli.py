@@ -1,0 +1,214 @@
+"""The `aml-tui` command line: typer commands that build a TrainConfig and hand it down.
+
+Nothing here imports torch at module level, so `aml-tui --help` starts fast; the engine and
+the reporters are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from aml_tui import __version__
+from aml_tui.config import TrainConfig
+from aml_tui.errors import AmlTuiError
+from aml_tui.experiments import EXPERIMENTS
+
+EXIT_INTERRUPTED = 130
+EXIT_FAILED = {"non_finite_loss": 3}
+"""Exit codes of failed runs by reason; any other failure exits 1."""
+
+
+class _OneLineErrors(TyperGroup):
+    """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as error:
+            hint = f" (see {error.ctx.command_path} --help)" if getattr(error, "ctx", None) else ""
+            typer.echo(f"aml-tui: error: {error.format_message()}{hint}", err=True)
+            code = error.exit_code
+        except typer.Abort:
+            typer.echo("aml-tui: aborted", err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code or 0)
+        return code
+
+
+app = typer.Typer(
+    name="aml-tui",
+    cls=_OneLineErrors,
+    help="aml-tui: train and evaluate image classifiers from the terminal.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn our own errors into one line on stderr and their exit code; bugs keep tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AmlTuiError as error:
+            typer.echo(f"aml-tui: error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aml-tui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Train and evaluate image classifiers from the terminal."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+def _defaults(field: str) -> str:
+    return ", ".join(f"{e.name} {getattr(e, field)}" for e in EXPERIMENTS.values())
+
+
+@app.command()
+@user_errors
+def experiments() -> None:
+    """List the experiments, one line each."""
+    width = max(len(name) for name in EXPERIMENTS)
+    for experiment in EXPERIMENTS.values():
+        typer.echo(f"{experiment.name:<{width}}  {experiment.description}")
+
+
+@app.command()
+@user_errors
+def train(
+    experiment: Annotated[str, typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)}.")],
+    no_ui: Annotated[
+        bool, typer.Option("--no-ui", help="Train headless, reporting to this terminal or log.")
+    ] = False,
+    epochs: Annotated[
+        int | None, typer.Option(help=f"Epochs to train (default: {_defaults('epochs')}).")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help=f"Training batch size (default: {_defaults('batch_size')})."),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=f"Learning rate (default: {_defaults('lr')}).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights, batch order and dropout.")] = 0,
+    scrambled: Annotated[
+        bool, typer.Option("--scrambled", help="Train on scrambled (pixel-permuted) images.")
+    ] = False,
+    perm_seed: Annotated[
+        int, typer.Option(help="Seed of the fixed pixel permutation of scrambled images.")
+    ] = 0,
+    device: Annotated[
+        str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.")
+    ] = "auto",
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AML_TUI_DATA",
+            help="Folder with the dataset files (default: ./data, then the system dataset folder).",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", envvar="AML_TUI_OFFLINE", help="Never download; use local files only."
+        ),
+    ] = False,
+    checkpoints: Annotated[
+        str, typer.Option(help="Folder holding the run folders.")
+    ] = "checkpoints",
+    name: Annotated[
+        str | None, typer.Option(help="Run id (default: <experiment>-<date>-<time>).")
+    ] = None,
+    train_limit: Annotated[
+        int | None, typer.Option(help="Train on the first N training images only.")
+    ] = None,
+    test_limit: Annotated[
+        int | None, typer.Option(help="Evaluate on the first N test images only.")
+    ] = None,
+) -> None:
+    """Train an experiment; writes a run folder under --checkpoints."""
+    recipe = EXPERIMENTS.get(experiment)
+    config = TrainConfig(
+        experiment=experiment,
+        epochs=epochs if epochs is not None else (recipe.epochs if recipe else 1),
+        batch_size=batch_size if batch_size is not None else (recipe.batch_size if recipe else 1),
+        lr=lr if lr is not None else (recipe.lr if recipe else 1.0),
+        seed=seed,
+        scrambled=scrambled,
+        permutation_seed=perm_seed,
+        device=device,
+        data_dir=data_dir,
+        offline=offline,
+        checkpoints=checkpoints,
+        name=name,
+        train_limit=train_limit,
+        test_limit=test_limit,
+    )
+    code = run_headless(config)
+    if code:
+        raise typer.Exit(code)
+
+
+def run_headless(config: TrainConfig) -> int:
+    """Train with the console reporter; Ctrl+C stops after the current batch.
+
+    Returns the exit code: 0 completed, 130 interrupted, 3 non-finite loss, 1 other failure.
+    """
+    from aml_tui.console import ConsoleReporter
+    from aml_tui.core.engine import Trainer
+    from aml_tui.core.events import RunFailed
+
+    stop = threading.Event()
+    reporter = ConsoleReporter()
+    trainer = Trainer.create(config, listeners=[reporter], stop=stop)
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("aml-tui: stopping after this batch (Ctrl+C again to quit at once)", file=sys.stderr)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    try:
+        result = trainer.run()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if isinstance(result, RunFailed):
+        return EXIT_FAILED.get(result.reason, 1)
+    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="aml-tui")

@@ -1,0 +1,153 @@
+"""The headless reporter of `aml-tui train --no-ui`.
+
+On a terminal: a rich progress bar per epoch with ETA and images/s, a line per epoch and a
+final table. Anywhere else (nohup, a log file, a pipe): plain lines, no carriage returns.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from aml_tui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+
+PLAIN_PROGRESS_STEP = 0.25
+"""Plain output prints a progress line each time this fraction of an epoch is done."""
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def epoch_line(event: EpochEnded) -> str:
+    """One line summing up an epoch; shared by both output modes."""
+    parts = [
+        f"epoch {event.epoch}/{event.epochs}",
+        f"train loss {event.train_loss:.4f} acc {_pct(event.train_acc)}",
+        f"test loss {event.test_loss:.4f} acc {_pct(event.test_acc)}",
+    ]
+    if event.scrambled_test_acc is not None:
+        parts.append(f"scrambled acc {_pct(event.scrambled_test_acc)}")
+    parts += [
+        f"lr {event.lr:.2g}",
+        f"{event.train_images_per_s:,.0f} img/s",
+        f"{event.epoch_seconds:.1f}s",
+    ]
+    return " | ".join(parts) + (" *" if event.is_best else "")
+
+
+class ConsoleReporter:
+    """A listener printing training events for a person or a log file."""
+
+    def __init__(self, stream: TextIO | None = None, force_terminal: bool | None = None) -> None:
+        stream = stream or sys.stdout
+        self.console = Console(file=stream, force_terminal=force_terminal, highlight=False)
+        self.live = self.console.is_terminal
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.next_plain_step = PLAIN_PROGRESS_STEP
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._started(event)
+        elif isinstance(event, BatchProgress):
+            self._progress(event)
+        elif isinstance(event, EpochEnded):
+            self._close_bar()
+            self.console.print(epoch_line(event), markup=False, soft_wrap=True)
+        elif isinstance(event, RunFinished):
+            self._close_bar()
+            self._finished(event)
+        elif isinstance(event, RunFailed):
+            self._close_bar()
+            self.console.print(
+                f"run failed: {event.message}", markup=False, soft_wrap=True, style="bold red"
+            )
+
+    def _started(self, event: RunStarted) -> None:
+        where = f" -> {event.run_dir}" if event.run_dir else ""
+        self.console.print(
+            f"{event.experiment} on {event.device}: {event.train_size:,} train / "
+            f"{event.test_size:,} test images, {len(event.classes)} classes, "
+            f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
+            f"{event.epochs} epochs{where}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    def _progress(self, event: BatchProgress) -> None:
+        if not self.live:
+            fraction = event.batch / event.batches
+            if fraction >= self.next_plain_step and event.batch < event.batches:
+                self.console.print(
+                    f"epoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches} "
+                    f"loss {event.running_loss:.4f} acc {_pct(event.running_acc)} "
+                    f"{event.images_per_s:,.0f} img/s",
+                    markup=False,
+                    soft_wrap=True,
+                )
+                while self.next_plain_step <= fraction:
+                    self.next_plain_step += PLAIN_PROGRESS_STEP
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TextColumn("{task.fields[speed]:,.0f} img/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "train", total=event.batches, epoch=f"{event.epoch}/{event.epochs}",
+                loss=event.running_loss, speed=event.images_per_s,
+            )  # fmt: skip
+        assert self.task is not None
+        self.progress.update(
+            self.task, completed=event.batch, loss=event.running_loss, speed=event.images_per_s
+        )
+
+    def _close_bar(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.task = None
+        self.next_plain_step = PLAIN_PROGRESS_STEP
+
+    def _finished(self, event: RunFinished) -> None:
+        table = Table(title=f"run {event.status}", show_header=False, title_justify="left")
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        table.add_row("epochs completed", str(event.epochs_completed))
+        table.add_row("test accuracy", _pct(event.test_acc))
+        if event.scrambled_test_acc is not None:
+            table.add_row("scrambled test accuracy", _pct(event.scrambled_test_acc))
+        table.add_row("best test accuracy", _pct(event.best_test_acc))
+        table.add_row("training images/s", f"{event.train_images_per_s:,.0f}")
+        table.add_row("device", event.device)
+        table.add_row("seconds", f"{event.seconds:.1f}")
+        self.console.print(table)

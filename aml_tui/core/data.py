@@ -1,0 +1,241 @@
+"""Datasets in memory: IDX files, FashionMNIST resolution, label maps and scrambling.
+
+Images stay uint8 tensors shaped (N, C, H, W) for the whole run (FashionMNIST's 70,000
+images are 55 MB); batches are cut by indexing and turned into floats on the device, so no
+per-image Python transform runs during training.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from aml_tui.errors import DataError
+
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+"""Where the Debian package dataset-fashion-mnist installs the real files."""
+
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+FASHION_3_CLASSES = ("Clothes", "Shoes", "Others")
+FASHION_TO_3 = (0, 0, 0, 0, 0, 1, 0, 1, 2, 1)
+"""FashionMNIST label -> 3-class label: Clothes (0,1,2,3,4,6), Shoes (5,7,9), Others (8)."""
+
+FASHION_MNIST_MEAN = 0.2860
+FASHION_MNIST_STD = 0.3530
+
+_IDX_UBYTE = 0x08
+
+
+@dataclass
+class Split:
+    """Images (uint8, N×C×H×W) with their integer labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class ImageData:
+    """A dataset held in memory: a training split and one or more named evaluation splits."""
+
+    classes: tuple[str, ...]
+    train: Split
+    evals: dict[str, Split]
+    """Evaluation splits by name; "test" always, "scrambled_test" for scrambling experiments."""
+    source: str
+    """Where the files came from, recorded in the run's config."""
+    permutation: torch.Tensor | None = field(default=None)
+    """The pixel permutation of the scrambled splits, if any."""
+
+    def to(self, device: torch.device) -> ImageData:
+        return ImageData(
+            self.classes,
+            self.train.to(device),
+            {name: split.to(device) for name, split in self.evals.items()},
+            self.source,
+            self.permutation,
+        )
+
+
+def read_idx(path: Path, expected_ndim: int) -> torch.Tensor:
+    """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 tensor.
+
+    Checks the magic number, the dimension count and that the payload is exactly as long as
+    the header says, so a truncated or foreign file is refused with a message naming it.
+    """
+    fix = "delete it and let aml-tui download it again, or reinstall dataset-fashion-mnist"
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path} is truncated or corrupt ({error}): {fix}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE:
+        raise DataError(f"{path} is not an IDX file of bytes (bad magic number): {fix}")
+    ndim = raw[3]
+    if ndim != expected_ndim:
+        raise DataError(f"{path} has {ndim} dimensions where {expected_ndim} were expected: {fix}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated (header cut short): {fix}")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    size = 1
+    for dim in dims:
+        size *= dim
+    if len(raw) != header + size:
+        raise DataError(
+            f"{path} holds {len(raw) - header} bytes of data where its header promises {size}"
+            f" ({'truncated' if len(raw) < header + size else 'trailing bytes'}): {fix}"
+        )
+    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+
+
+def _idx_files_in(folder: Path) -> dict[str, Path] | None:
+    """The four FashionMNIST files in `folder` or its torchvision `FashionMNIST/raw/`.
+
+    Returns None where neither layout has any of them; a layout with only some of them is an
+    error that names the missing ones.
+    """
+    for candidate in (folder, folder / "FashionMNIST" / "raw"):
+        found: dict[str, Path] = {}
+        for key, stem in FASHION_MNIST_FILES.items():
+            for name in (stem, stem + ".gz"):
+                if (candidate / name).is_file():
+                    found[key] = candidate / name
+                    break
+        if len(found) == len(FASHION_MNIST_FILES):
+            return found
+        if found:
+            missing = [s for k, s in FASHION_MNIST_FILES.items() if k not in found]
+            raise DataError(
+                f"{candidate} has only some FashionMNIST files, missing "
+                f"{', '.join(m + '[.gz]' for m in missing)}: add them or remove the folder"
+            )
+    return None
+
+
+def resolve_fashion_mnist(
+    data_dir: str | None,
+    offline: bool,
+    download: Callable[[Path], None] | None = None,
+    system_dir: Path | None = None,
+) -> dict[str, Path]:
+    """Find the FashionMNIST IDX files: --data-dir, ./data, the system folder, then download.
+
+    The download goes into --data-dir when given, else ./data, and is skipped when offline.
+    """
+    tried: list[Path] = []
+    candidates: list[Path] = []
+    if data_dir is not None:
+        explicit = Path(data_dir).expanduser()
+        if not explicit.is_dir():
+            raise DataError(
+                f"data folder {explicit} does not exist: create it or fix --data-dir/AML_TUI_DATA"
+            )
+        candidates.append(explicit)
+    candidates += [Path("data"), system_dir or SYSTEM_FASHION_MNIST]
+    for folder in candidates:
+        tried.append(folder)
+        if folder.is_dir():
+            files = _idx_files_in(folder)
+            if files is not None:
+                return files
+    target = Path(data_dir).expanduser() if data_dir is not None else Path("data")
+    searched = ", ".join(str(p) for p in tried)
+    if offline:
+        raise DataError(
+            f"FashionMNIST not found (searched {searched}) and --offline forbids downloading: "
+            "run 'apt-get install dataset-fashion-mnist', pass --data-dir DIR with the four IDX "
+            "files, or drop --offline"
+        )
+    try:
+        (download or _download_fashion_mnist)(target)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise DataError(
+            f"FashionMNIST not found (searched {searched}) and the download into {target} failed "
+            f"({error}): run 'apt-get install dataset-fashion-mnist', or pass --data-dir DIR with "
+            "the four IDX files (add --offline to skip downloading)"
+        ) from None
+    files = _idx_files_in(target)
+    if files is None:
+        raise DataError(f"download into {target} left no FashionMNIST files (searched {searched})")
+    return files
+
+
+def _download_fashion_mnist(root: Path) -> None:
+    """Download through torchvision into root/FashionMNIST/raw (it checks the MD5s)."""
+    from torchvision.datasets import FashionMNIST
+
+    for train in (True, False):
+        FashionMNIST(str(root), train=train, download=True)
+
+
+def load_fashion_mnist(files: dict[str, Path]) -> tuple[Split, Split]:
+    """Read the four IDX files into train and test splits with the 10 original labels."""
+    splits = []
+    for prefix in ("train", "test"):
+        images = read_idx(files[f"{prefix}_images"], expected_ndim=3)
+        labels = read_idx(files[f"{prefix}_labels"], expected_ndim=1)
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(
+                f"{files[f'{prefix}_images']} has {images.shape[0]} images but "
+                f"{files[f'{prefix}_labels']} has {labels.shape[0]} labels: the files do not "
+                "belong together"
+            )
+        if int(labels.max()) >= len(FASHION_MNIST_CLASSES):
+            raise DataError(f"{files[f'{prefix}_labels']} has labels above 9: not FashionMNIST")
+        splits.append(Split(images.unsqueeze(1), labels.long()))
+    return splits[0], splits[1]
+
+
+def map_labels(labels: torch.Tensor, mapping: tuple[int, ...]) -> torch.Tensor:
+    """Relabel through a lookup table (e.g. FashionMNIST's 10 labels to 3 classes)."""
+    return torch.tensor(mapping, dtype=torch.long, device=labels.device)[labels]
+
+
+def make_permutation(seed: int, size: int) -> torch.Tensor:
+    """A fixed permutation of `size` pixel positions, the same for every call with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(size, generator=generator)
+
+
+def scramble(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """Move every image's pixels by the same permutation (per channel)."""
+    n, c, h, w = images.shape
+    flat = images.reshape(n, c, h * w)
+    return flat[:, :, permutation.to(images.device)].reshape(n, c, h, w).contiguous()
+
+
+def limit(split: Split, count: int | None) -> Split:
+    """The first `count` images of a split (all when count is None)."""
+    if count is None:
+        return split
+    return Split(split.images[:count], split.labels[:count])
+
+
+def env_data_dir() -> str | None:
+    """The data folder from AML_TUI_DATA, if set and non-empty."""
+    return os.environ.get("AML_TUI_DATA") or None

@@ -1,0 +1,372 @@
+"""The trainer: epochs over in-memory data, evaluation after each, events to listeners.
+
+It knows nothing of terminals. It checks a threading.Event between batches, so a stop request
+takes effect within one batch: the run is saved and marked interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aml_tui import __version__
+from aml_tui.config import TrainConfig
+from aml_tui.core.checkpoint import FORMAT_VERSION, save_atomic
+from aml_tui.core.data import ImageData, Split
+from aml_tui.core.device import resolve_device
+from aml_tui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    Listener,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from aml_tui.core.models import count_parameters
+from aml_tui.core.runs import RunFolder, RunRecorder
+from aml_tui.errors import AmlTuiError, NonFiniteLossError
+from aml_tui.experiments import Experiment, get_experiment
+
+PROGRESS_INTERVAL_S = 0.1
+"""Least time between two BatchProgress events."""
+
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss, accuracy and predicted labels of a model on one split."""
+
+    loss: float
+    acc: float
+    predictions: torch.Tensor
+
+
+def make_batch_transform(
+    mean: float, std: float, device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 images on any device -> normalised float32, channels_last, on `device`."""
+    scale = 1.0 / (255.0 * std)
+    shift = mean / std
+
+    def transform(images: torch.Tensor) -> torch.Tensor:
+        x = images.to(device, non_blocking=True).float().mul_(scale).sub_(shift)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    return transform
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of an epoch: a function of the seed and the epoch only."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+def loss_function(name: str) -> Callable[..., torch.Tensor]:
+    return F.nll_loss if name == "nll" else F.cross_entropy
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    loss_name: str,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> Evaluation:
+    """Mean loss, accuracy and predictions on a whole split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_fn = loss_function(loss_name)
+    total_loss = torch.zeros((), dtype=torch.float64)
+    predictions = []
+    for start in range(0, len(split), batch_size):
+        outputs = model(transform(split.images[start : start + batch_size]))
+        labels = split.labels[start : start + batch_size].to(outputs.device)
+        total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
+        predictions.append(outputs.argmax(1).cpu())
+    model.train(was_training)
+    predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    count = max(len(split), 1)
+    correct = int((predicted == split.labels.cpu()).sum())
+    return Evaluation(float(total_loss) / count, correct / count, predicted)
+
+
+class Trainer:
+    """Trains one run of an experiment and reports through events.
+
+    Build it with `Trainer.create(config, ...)`, which loads the data and makes the run folder,
+    then call `run()` in whatever thread should do the work.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        experiment: Experiment,
+        data: ImageData,
+        device: torch.device,
+        run: RunFolder | None,
+        listeners: Iterable[Listener] = (),
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.experiment = experiment
+        self.device = device
+        self.run_folder = run
+        self.stop = stop or threading.Event()
+        self.listeners: list[Listener] = list(listeners)
+        self.data = data.to(device) if device.type == "cuda" else data
+        torch.manual_seed(config.seed)
+        self.model = experiment.build_model(len(data.classes)).to(device)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = experiment.make_optimizer(self.model, config.lr)
+        self.scheduler = (
+            experiment.make_scheduler(self.optimizer) if experiment.make_scheduler else None
+        )
+        self.loss_fn = loss_function(experiment.loss)
+        self.transform = make_batch_transform(*experiment.normalization, device)
+        self.selection = "scrambled_test" if config.scrambled else "test"
+        self.best_acc: float | None = None
+        self.epochs_completed = 0
+        if run is not None:
+            self.listeners.append(RunRecorder(run, experiment.name, self.selection + "_acc"))
+
+    @classmethod
+    def create(
+        cls,
+        config: TrainConfig,
+        listeners: Iterable[Listener] = (),
+        stop: threading.Event | None = None,
+        write_run: bool = True,
+    ) -> Trainer:
+        """Resolve the device, load the data, build the model and (if asked) the run folder.
+
+        Everything that can fail on bad input fails here, before a run folder exists.
+        """
+        experiment = get_experiment(config.experiment)
+        device = resolve_device(config.device)
+        data = experiment.load_data(config)
+        run = None
+        if write_run:
+            run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
+        trainer = cls(config, experiment, data, device, run, listeners, stop)
+        if run is not None:
+            trainable, total = count_parameters(trainer.model)
+            run.write_config(
+                config,
+                {
+                    "device_resolved": str(device),
+                    "data_source": data.source,
+                    "classes": list(data.classes),
+                    "train_size": len(data.train),
+                    "test_size": len(data.evals["test"]),
+                    "trainable_params": trainable,
+                    "total_params": total,
+                    "torch_version": torch.__version__,
+                },
+            )
+        return trainer
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def run(self) -> RunFinished | RunFailed:
+        """Train every epoch; returns (and emits) how the run ended."""
+        started = time.perf_counter()
+        self.train_images = 0
+        self.train_seconds = 0.0
+        try:
+            return self._run(started)
+        except (AmlTuiError, torch.OutOfMemoryError) as error:
+            message, reason = str(error), "error"
+            if isinstance(error, NonFiniteLossError):
+                reason = "non_finite_loss"
+            elif isinstance(error, torch.OutOfMemoryError):
+                message = f"out of memory on {self.device}: lower --batch-size"
+                reason = "out_of_memory"
+            failed = RunFailed(
+                message=message,
+                reason=reason,
+                epochs_completed=self.epochs_completed,
+                best_test_acc=self.best_acc,
+                train_images_per_s=self._images_per_s(),
+                device=str(self.device),
+                seconds=time.perf_counter() - started,
+            )
+            self.emit(failed)
+            return failed
+
+    def _images_per_s(self) -> float:
+        return self.train_images / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def _run(self, started: float) -> RunFinished | RunFailed:
+        config = self.config
+        trainable, total = count_parameters(self.model)
+        batches = math.ceil(len(self.data.train) / config.batch_size)
+        self.emit(
+            RunStarted(
+                run_id=self.run_folder.run_id if self.run_folder else "",
+                run_dir=str(self.run_folder.path) if self.run_folder else "",
+                experiment=config.experiment,
+                device=str(self.device),
+                classes=self.data.classes,
+                epochs=config.epochs,
+                start_epoch=self.epochs_completed + 1,
+                train_size=len(self.data.train),
+                test_size=len(self.data.evals["test"]),
+                batches_per_epoch=batches,
+                trainable_params=trainable,
+                total_params=total,
+            )
+        )
+        last: dict[str, Evaluation] = {}
+        status = "completed"
+        for epoch in range(self.epochs_completed + 1, config.epochs + 1):
+            epoch_started = time.perf_counter()
+            train_loss, train_acc, images, seconds, position = self._train_epoch(epoch, started)
+            self.train_images += images
+            self.train_seconds += seconds
+            if position is not None:
+                self._save(self.run_folder.last_path if self.run_folder else None, epoch, position)
+                status = "interrupted"
+                break
+            last = {name: self._evaluate(split) for name, split in self.data.evals.items()}
+            lr = self.optimizer.param_groups[0]["lr"]
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.epochs_completed = epoch
+            acc = last[self.selection].acc
+            is_best = self.best_acc is None or acc > self.best_acc
+            if is_best:
+                self.best_acc = acc
+            if self.run_folder is not None:
+                self._save(self.run_folder.last_path, epoch, None)
+                if is_best:
+                    self._save(self.run_folder.best_path, epoch, None)
+            scrambled = last.get("scrambled_test")
+            self.emit(
+                EpochEnded(
+                    epoch=epoch,
+                    epochs=config.epochs,
+                    train_loss=train_loss,
+                    train_acc=train_acc,
+                    test_loss=last["test"].loss,
+                    test_acc=last["test"].acc,
+                    scrambled_test_loss=scrambled.loss if scrambled else None,
+                    scrambled_test_acc=scrambled.acc if scrambled else None,
+                    lr=lr,
+                    train_images_per_s=images / seconds if seconds > 0 else 0.0,
+                    epoch_seconds=time.perf_counter() - epoch_started,
+                    elapsed=time.perf_counter() - started,
+                    is_best=is_best,
+                )
+            )
+            if self.stop.is_set():
+                status = "interrupted" if epoch < config.epochs else "completed"
+                break
+        finished = RunFinished(
+            status=status,
+            epochs_completed=self.epochs_completed,
+            test_acc=last["test"].acc if last else None,
+            scrambled_test_acc=last["scrambled_test"].acc if "scrambled_test" in last else None,
+            best_test_acc=self.best_acc,
+            train_images_per_s=self._images_per_s(),
+            device=str(self.device),
+            seconds=time.perf_counter() - started,
+        )
+        self.emit(finished)
+        return finished
+
+    def _train_epoch(
+        self, epoch: int, run_started: float
+    ) -> tuple[float, float, int, float, int | None]:
+        """One pass over the shuffled training set.
+
+        Returns mean loss, accuracy, images seen, seconds, and the batch count where a stop
+        request cut the epoch short (None when it ran to the end).
+        """
+        config, train = self.config, self.data.train
+        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+        model.train()
+        order = epoch_order(len(train), config.seed, epoch).to(train.images.device)
+        batches = math.ceil(len(train) / config.batch_size)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0
+        started = last_report = time.perf_counter()
+        for batch in range(batches):
+            index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            images = self.transform(train.images[index])
+            labels = train.labels[index].to(self.device, non_blocking=True)
+            outputs = model(images)
+            loss = loss_fn(outputs, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * labels.shape[0]
+            correct += (outputs.detach().argmax(1) == labels).sum()
+            seen += labels.shape[0]
+            now = time.perf_counter()
+            last_batch = batch + 1 == batches
+            stopping = self.stop.is_set()
+            if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
+                last_report = now
+                running_loss = float(loss_sum) / seen
+                if not math.isfinite(running_loss):
+                    raise NonFiniteLossError(
+                        f"the training loss became {running_loss} in epoch {epoch}, batch "
+                        f"{batch + 1}: lower --lr; checkpoints keep the last finite weights"
+                    )
+                self.emit(
+                    BatchProgress(
+                        epoch=epoch,
+                        epochs=config.epochs,
+                        batch=batch + 1,
+                        batches=batches,
+                        running_loss=running_loss,
+                        running_acc=int(correct) / seen,
+                        images_per_s=seen / max(now - started, 1e-9),
+                        elapsed=now - run_started,
+                    )
+                )
+            if stopping and not last_batch:
+                return float(loss_sum) / seen, int(correct) / seen, seen, now - started, batch + 1
+        seconds = time.perf_counter() - started
+        return float(loss_sum) / seen, int(correct) / seen, seen, seconds, None
+
+    def _evaluate(self, split: Split) -> Evaluation:
+        return evaluate(self.model, split, self.transform, self.experiment.loss)
+
+    def _save(self, path: Path | None, epoch: int, position: int | None) -> None:
+        """Write a checkpoint: after `epoch` completed epochs, or `position` batches into it."""
+        if path is None:
+            return
+        state = {
+            "format": FORMAT_VERSION,
+            "aml_tui_version": __version__,
+            "experiment": self.config.experiment,
+            "classes": list(self.data.classes),
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "epochs_completed": self.epochs_completed,
+            "epoch": epoch,
+            "batch_in_epoch": position,
+            "best_test_acc": self.best_acc,
+            "selection_metric": self.selection + "_acc",
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "permutation": self.data.permutation,
+        }
+        save_atomic(state, path)

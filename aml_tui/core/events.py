@@ -1,0 +1,109 @@
+"""What the trainer reports, as small frozen dataclasses; every front end listens to these.
+
+Names are past-tense facts. Listeners are plain callables taking one event; the Textual app
+wraps them in messages, the headless reporter prints them, the run folder records them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Training is about to begin: what is trained, where, and how much."""
+
+    run_id: str
+    run_dir: str
+    experiment: str
+    device: str
+    classes: tuple[str, ...]
+    epochs: int
+    start_epoch: int
+    train_size: int
+    test_size: int
+    batches_per_epoch: int
+    trainable_params: int
+    total_params: int
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Progress within an epoch; emitted a few times a second at most, and after the last batch."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    running_loss: float
+    running_acc: float
+    images_per_s: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    """An epoch was trained and evaluated (and its checkpoints saved)."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    scrambled_test_loss: float | None
+    scrambled_test_acc: float | None
+    lr: float
+    train_images_per_s: float
+    epoch_seconds: float
+    elapsed: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended: completed, or interrupted by a stop request (checkpoint saved)."""
+
+    status: str
+    epochs_completed: int
+    test_acc: float | None
+    scrambled_test_acc: float | None
+    best_test_acc: float | None
+    train_images_per_s: float
+    device: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The run stopped on an error; `message` says what and how to fix it."""
+
+    message: str
+    reason: str
+    """"non_finite_loss", "out_of_memory" or "error"."""
+    epochs_completed: int
+    best_test_acc: float | None
+    train_images_per_s: float
+    device: str
+    seconds: float
+
+
+Event = RunStarted | BatchProgress | EpochEnded | RunFinished | RunFailed
+Listener = Callable[[Event], None]
+
+EVENT_NAMES: dict[type, str] = {
+    RunStarted: "run_started",
+    BatchProgress: "batch_progress",
+    EpochEnded: "epoch_ended",
+    RunFinished: "run_finished",
+    RunFailed: "run_failed",
+}
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict of the event with its name under "event"."""
+    record: dict[str, Any] = {"event": EVENT_NAMES[type(event)]}
+    record.update(asdict(event))
+    return record

@@ -1,0 +1,48 @@
+"""Model factories for the experiments in the registry."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FashionCNN(nn.Module):
+    """Three conv layers (each ReLU + 2×2 max-pool), dropout, three fully connected layers.
+
+    Outputs log-probabilities (log-softmax), to be trained with the NLL loss. Sized for
+    28×28 grayscale images: 28 → 14 → 7 → 3 pixels across the three pools.
+    """
+
+    def __init__(self, num_classes: int = 3, dropout: float = 0.25) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Sequential(
+            nn.Linear(128 * 3 * 3, 256),
+            nn.ReLU(inplace=True),
+            nn.Linear(256, 64),
+            nn.ReLU(inplace=True),
+            nn.Linear(64, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.dropout(torch.flatten(x, 1))
+        return torch.log_softmax(self.classifier(x), dim=1)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,171 @@
+"""The run folder: config.toml, metrics.jsonl, last.pt, best.pt and summary.json.
+
+Both front ends write the same folder, so a run started in one can be watched, evaluated or
+resumed from the other. metrics.jsonl is appended and flushed line by line so another process
+can follow a live run; readers skip a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aml_tui import __version__
+from aml_tui.config import TrainConfig, from_toml, to_toml
+from aml_tui.core.checkpoint import write_atomic
+from aml_tui.core.events import Event, RunFailed, RunFinished, event_record
+from aml_tui.errors import CheckpointError
+
+
+class RunFolder:
+    """Paths and readers/writers of one run's folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @classmethod
+    def create(
+        cls, root: Path, experiment: str, name: str | None = None, now: datetime | None = None
+    ) -> RunFolder:
+        """Make a new, empty run folder; the id is `name` or `<experiment>-<date>-<time>`."""
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CheckpointError(
+                f"cannot create checkpoints folder {root} ({error.strerror}): "
+                "pass --checkpoints DIR with a writable folder"
+            ) from None
+        if name is not None:
+            try:
+                (root / name).mkdir()
+            except FileExistsError:
+                raise CheckpointError(
+                    f"run {name} already exists in {root}: choose another --name"
+                ) from None
+            return cls(root / name)
+        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+        base = f"{experiment}-{stamp}"
+        for suffix in range(1, 1000):
+            candidate = root / (base if suffix == 1 else f"{base}-{suffix}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return cls(candidate)
+        raise CheckpointError(f"too many runs named {base}* in {root}: pass --name NAME")
+
+    def write_config(self, config: TrainConfig, run_info: dict[str, Any]) -> None:
+        info = {"id": self.run_id, "aml_tui_version": __version__, **run_info}
+        _write_text_atomic(self.config_path, to_toml(config, info))
+
+    def read_config(self) -> tuple[TrainConfig, dict[str, Any]]:
+        try:
+            text = self.config_path.read_text()
+        except OSError as error:
+            raise CheckpointError(
+                f"cannot read {self.config_path} ({error.strerror}): the run folder is incomplete"
+            ) from None
+        return from_toml(text, source=str(self.config_path))
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, allow_nan=True) + "\n"
+        with self.metrics_path.open("a") as handle:
+            handle.write(line)
+            handle.flush()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every complete record; a torn or garbled line (a crash mid-write) is skipped."""
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_text_atomic(self.summary_path, json.dumps(summary, indent=2) + "\n")
+
+    def read_summary(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.summary_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda handle: handle.write(text.encode()))
+
+
+class RunRecorder:
+    """A listener that records events into a run folder.
+
+    Epoch, start and end events go to metrics.jsonl (per-batch progress is not kept);
+    the end of the run writes summary.json.
+    """
+
+    def __init__(self, folder: RunFolder, experiment: str, selection_metric: str) -> None:
+        self.folder = folder
+        self.experiment = experiment
+        self.selection_metric = selection_metric
+
+    def __call__(self, event: Event) -> None:
+        record = event_record(event)
+        if record["event"] == "batch_progress":
+            return
+        record["time"] = datetime.now().isoformat(timespec="seconds")
+        self.folder.append_metrics(record)
+        if isinstance(event, RunFinished | RunFailed):
+            self.folder.write_summary(self._summary(event))
+
+    def _summary(self, event: RunFinished | RunFailed) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "run_id": self.folder.run_id,
+            "experiment": self.experiment,
+            "status": event.status if isinstance(event, RunFinished) else "failed",
+            "epochs_completed": event.epochs_completed,
+        }
+        if isinstance(event, RunFinished):
+            summary["test_acc"] = event.test_acc
+            summary["scrambled_test_acc"] = event.scrambled_test_acc
+        else:
+            summary["error"] = event.message
+        summary.update(
+            best_test_acc=event.best_test_acc,
+            selection_metric=self.selection_metric,
+            train_images_per_s=round(event.train_images_per_s, 1),
+            device=event.device,
+            seconds=round(event.seconds, 2),
+        )
+        return summary

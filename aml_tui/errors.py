@@ -1,0 +1,31 @@
+"""Errors a user can cause. Each carries a message that names the thing and the fix.
+
+The command line turns them into one line on stderr and exit code 2; anything else that
+escapes is a bug in aml-tui and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AmlTuiError(Exception):
+    """A problem the user can fix; its message says what and how."""
+
+    exit_code = 2
+
+
+class ConfigError(AmlTuiError):
+    """An option or configuration value is out of range or unknown."""
+
+
+class DataError(AmlTuiError):
+    """A dataset could not be found, or its files are not what they should be."""
+
+
+class CheckpointError(AmlTuiError):
+    """A checkpoint or run folder could not be written or read."""
+
+
+class NonFiniteLossError(AmlTuiError):
+    """Training produced a NaN or infinite loss."""
+
+    exit_code = 3

@@ -1,0 +1,86 @@
+"""Shared fixtures: small datasets written in the real IDX format, and the real files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from aml_tui.core.data import FASHION_MNIST_FILES, SYSTEM_FASHION_MNIST
+
+
+def idx_bytes(tensor: torch.Tensor) -> bytes:
+    """Encode a uint8 tensor as an IDX file: magic (0, 0, 0x08, ndim), big-endian dims, data."""
+    header = bytes([0, 0, 0x08, tensor.dim()]) + b"".join(
+        struct.pack(">I", d) for d in tensor.shape
+    )
+    return header + tensor.contiguous().numpy().tobytes()
+
+
+def write_idx(path: Path, tensor: torch.Tensor, gz: bool = True) -> Path:
+    data = idx_bytes(tensor)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def synthetic_fashion(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """28×28 uint8 images whose bright band's row depends on the 10-class label, plus noise."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 10
+    labels = labels[torch.randperm(count, generator=generator)]
+    images = torch.randint(0, 60, (count, 28, 28), generator=generator, dtype=torch.uint8)
+    for i, label in enumerate(labels.tolist()):
+        row = 2 + 2 * label
+        images[i, row : row + 3, 4:24] = 220
+    return images, labels.to(torch.uint8)
+
+
+def write_fashion_dir(folder: Path, train: int = 256, test: int = 64, gz: bool = True) -> Path:
+    """Write the four FashionMNIST IDX files of a small synthetic dataset into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = synthetic_fashion(train, seed=1)
+    test_x, test_y = synthetic_fashion(test, seed=2)
+    for key, tensor in (
+        ("train_images", train_x),
+        ("train_labels", train_y),
+        ("test_images", test_x),
+        ("test_labels", test_y),
+    ):
+        write_idx(folder / FASHION_MNIST_FILES[key], tensor, gz=gz)
+    return folder
+
+
+@pytest.fixture
+def fashion_dir(tmp_path: Path) -> Path:
+    """A folder with a small synthetic FashionMNIST in real IDX .gz files."""
+    return write_fashion_dir(tmp_path / "fashion")
+
+
+@pytest.fixture
+def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from an empty folder, so ./data and ./checkpoints are the test's own."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("AML_TUI_DATA", raising=False)
+    monkeypatch.delenv("AML_TUI_OFFLINE", raising=False)
+    return work
+
+
+def real_fashion_available() -> bool:
+    return all(
+        (SYSTEM_FASHION_MNIST / (name + ".gz")).exists() for name in FASHION_MNIST_FILES.values()
+    )
+
+
+requires_real_data = pytest.mark.skipif(
+    not real_fashion_available(),
+    reason="real FashionMNIST not installed (apt-get install dataset-fashion-mnist)",
+)

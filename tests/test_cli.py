@@ -1,0 +1,180 @@
+"""The command line through typer's CliRunner, plus a smoke run of the real executable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from aml_tui.cli import app
+from aml_tui.core import data
+from aml_tui.core.checkpoint import load_checkpoint
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), env=env)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["experiments"]])
+def test_help_of_every_command(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_train_help_shows_every_option_with_defaults() -> None:
+    output = invoke("train", "--help", env={"COLUMNS": "200"}).output
+    for option in (
+        "--no-ui", "--epochs", "--batch-size", "--lr", "--seed", "--scrambled", "--perm-seed",
+        "--device", "--data-dir", "--offline", "--checkpoints", "--name", "--train-limit",
+        "--test-limit", "AML_TUI_DATA", "AML_TUI_OFFLINE",
+    ):  # fmt: skip
+        assert option in output
+    assert "fashion-cnn 15" in output and "fashion-cnn 64" in output
+
+
+def test_experiments_lists_one_line_each() -> None:
+    result = invoke("experiments")
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("fashion-cnn ") and "Clothes, Shoes, Others" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "epochs must be at least 1"),
+        (["--lr", "-0.01"], "lr must be a positive number"),
+        (["--batch-size", "0"], "batch_size must be at least 1"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--device", "cuda"], "no CUDA GPU is available"),
+        (["--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["--colour"], "No such option: --colour"),
+    ],
+)
+def test_bad_values_give_one_line_and_exit_2(
+    args: list[str], message: str, in_tmp_cwd: Path
+) -> None:
+    if "cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is present")
+    result = invoke("train", "fashion-cnn", "--no-ui", "--offline", *args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("aml-tui: error:")
+    assert "Traceback" not in result.output
+    assert not (in_tmp_cwd / "checkpoints").exists() or not any(
+        (in_tmp_cwd / "checkpoints").iterdir()
+    )
+
+
+def test_unknown_experiment(in_tmp_cwd: Path) -> None:
+    result = invoke("train", "mnist", "--no-ui")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "aml-tui: error: unknown experiment 'mnist': choose one of fashion-cnn"
+    )
+
+
+def test_missing_data_offline_names_paths_and_fixes(
+    in_tmp_cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "no-system-copy")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("train", "fashion-cnn", "--no-ui", "--offline", "--data-dir", str(empty))
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert str(empty) in line and "no-system-copy" in line and "dataset-fashion-mnist" in line
+    assert "--data-dir" in line
+    assert not (in_tmp_cwd / "checkpoints").exists()
+
+
+def test_corrupt_idx_file_is_reported(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    target = fashion_dir / "t10k-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:100])
+    result = invoke("train", "fashion-cnn", "--no-ui", "--data-dir", str(fashion_dir))
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "t10k-images-idx3-ubyte.gz is truncated or corrupt" in line
+
+
+def test_one_epoch_run_writes_every_run_file(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    result = invoke(
+        "train", "fashion-cnn", "--no-ui", "--epochs", "1", "--batch-size", "32",
+        "--data-dir", str(fashion_dir), "--offline", "--name", "smoke", "--scrambled",
+        "--perm-seed", "4", "--test-limit", "50",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = in_tmp_cwd / "checkpoints" / "smoke"
+    assert {p.name for p in run.iterdir()} == {
+        "config.toml", "metrics.jsonl", "summary.json", "last.pt", "best.pt",
+    }  # fmt: skip
+    config = (run / "config.toml").read_text()
+    for line in (
+        'experiment = "fashion-cnn"',
+        "permutation_seed = 4",
+        "scrambled = true",
+        "test_limit = 50",
+        'device_resolved = "cpu"',
+        "aml_tui_version",
+    ):
+        assert line in config
+    assert str(fashion_dir.resolve()) in config
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 1
+    assert summary["scrambled_test_acc"] is not None
+    assert load_checkpoint(run / "best.pt")["config"]["permutation_seed"] == 4
+    # Plain output when stdout is not a terminal: no carriage-return redraws.
+    assert "\r" not in result.output
+    assert "epoch 1/1 |" in result.output and "run completed" in result.output
+
+
+def test_env_vars_set_data_dir_and_offline(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    env = {"AML_TUI_DATA": str(fashion_dir), "AML_TUI_OFFLINE": "1"}
+    result = invoke(
+        "train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "64", env=env
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = (in_tmp_cwd / "checkpoints").iterdir()
+    assert run.name.startswith("fashion-cnn-")
+    assert "offline = true" in (run / "config.toml").read_text()
+
+
+def test_duplicate_run_name_is_refused_and_keeps_the_old_run(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    args = ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "32",
+            "--data-dir", str(fashion_dir), "--name", "twice"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    before = (in_tmp_cwd / "checkpoints" / "twice" / "summary.json").read_text()
+    result = invoke(*args)
+    assert result.exit_code == 2 and "run twice already exists" in result.output
+    assert (in_tmp_cwd / "checkpoints" / "twice" / "summary.json").read_text() == before
+
+
+def test_python_dash_m_runs_the_real_executable(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    """A smoke run of the real command in a subprocess, output to a pipe (not a terminal)."""
+    env = {**os.environ, "AML_TUI_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui", "--epochs", "1",
+         "--train-limit", "64", "--data-dir", str(fashion_dir), "--name", "m"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "run completed" in out.stdout and "\r" not in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--epochs", "0"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "aml-tui: error: epochs must be at least 1, got 0: fix --epochs"

@@ -1,0 +1,243 @@
+"""The trainer on tiny synthetic data: events, stopping, determinism, failures, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from aml_tui.config import TrainConfig
+from aml_tui.core import engine
+from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.data import ImageData, Split, make_permutation, scramble
+from aml_tui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    Listener,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from aml_tui.core.models import FashionCNN
+from aml_tui.core.runs import RunFolder
+from aml_tui.experiments import EXPERIMENTS, Experiment
+
+
+def tiny_data(train: int = 96, test: int = 40) -> ImageData:
+    """Three classes told apart by which third of the image is bright."""
+    generator = torch.Generator().manual_seed(0)
+
+    def split(count: int) -> Split:
+        labels = torch.randint(0, 3, (count,), generator=generator)
+        images = torch.randint(0, 40, (count, 1, 28, 28), generator=generator, dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            images[i, 0, 9 * label : 9 * label + 9, :] = 230
+        return Split(images, labels)
+
+    train_split, test_split = split(train), split(test)
+    perm = make_permutation(0, 784)
+    return ImageData(
+        classes=("Clothes", "Shoes", "Others"),
+        train=train_split,
+        evals={
+            "test": test_split,
+            "scrambled_test": Split(scramble(test_split.images, perm), test_split.labels),
+        },
+        source="synthetic",
+        permutation=perm,
+    )
+
+
+def make_trainer(
+    tmp_path: Path | None,
+    listeners: Iterable[Listener] = (),
+    stop: threading.Event | None = None,
+    experiment: Experiment | None = None,
+    **overrides: object,
+) -> engine.Trainer:
+    values = {"experiment": "fashion-cnn", "epochs": 2, "batch_size": 16, "lr": 0.002}
+    values.update(overrides)
+    config = TrainConfig(**values)  # type: ignore[arg-type]
+    run = RunFolder.create(tmp_path / "ck", "fashion-cnn") if tmp_path else None
+    return engine.Trainer(
+        config,
+        experiment or EXPERIMENTS["fashion-cnn"],
+        tiny_data(),
+        torch.device("cpu"),
+        run,
+        listeners,
+        stop,
+    )
+
+
+@pytest.fixture
+def every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Report progress after every batch, so tests can act at a known batch."""
+    monkeypatch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)
+
+
+def test_events_arrive_in_order(tmp_path: Path, every_batch: None) -> None:
+    events: list[Event] = []
+    result = make_trainer(tmp_path, [events.append]).run()
+    assert isinstance(events[0], RunStarted) and events[0].batches_per_epoch == 6
+    assert events[-1] is result and isinstance(result, RunFinished)
+    assert result.status == "completed" and result.epochs_completed == 2
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    for epoch in (1, 2):
+        batches = [e.batch for e in events if isinstance(e, BatchProgress) and e.epoch == epoch]
+        assert batches == [1, 2, 3, 4, 5, 6]
+    # Each epoch's progress comes before its EpochEnded.
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("EpochEnded") > kinds.index("BatchProgress")
+    assert epochs[0].scrambled_test_acc is not None
+    assert 0.0 <= epochs[-1].test_acc <= 1.0
+    assert result.test_acc == epochs[-1].test_acc
+    assert result.best_test_acc == max(e.test_acc for e in epochs)
+    assert result.train_images_per_s > 0
+
+
+def test_model_learns_the_tiny_task(tmp_path: Path) -> None:
+    result = make_trainer(None, epochs=4).run()
+    assert isinstance(result, RunFinished)
+    assert result.test_acc is not None and result.test_acc >= 0.9
+
+
+def test_stop_takes_effect_within_one_batch(tmp_path: Path, every_batch: None) -> None:
+    stop = threading.Event()
+    events: list[Event] = []
+
+    def stop_at_batch_3(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, BatchProgress) and event.batch == 3:
+            stop.set()
+
+    result = make_trainer(tmp_path, [stop_at_batch_3], stop).run()
+    progress = [e for e in events if isinstance(e, BatchProgress)]
+    assert progress[-1].batch <= 4
+    assert not any(isinstance(e, EpochEnded) for e in events)
+    assert isinstance(result, RunFinished) and result.status == "interrupted"
+    assert result.epochs_completed == 0
+    state = load_checkpoint(tmp_path / "ck" / _only_run(tmp_path) / "last.pt")
+    assert state["epoch"] == 1 and state["batch_in_epoch"] == progress[-1].batch
+
+
+def test_stop_requested_from_another_thread(tmp_path: Path) -> None:
+    """As the app does: the flag is set from outside while the trainer runs in a thread."""
+    stop = threading.Event()
+    started = threading.Event()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, BatchProgress):
+            started.set()
+
+    trainer = make_trainer(None, [on_event], stop, epochs=1000)
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(trainer.run()))
+    thread.start()
+    assert started.wait(60)
+    stop.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert isinstance(results[0], RunFinished) and results[0].status == "interrupted"
+
+
+def _only_run(tmp_path: Path) -> str:
+    (run,) = [p.name for p in (tmp_path / "ck").iterdir()]
+    return run
+
+
+def test_same_seed_same_result_other_seed_differs() -> None:
+    def metrics(seed: int) -> tuple[list[tuple[float, ...]], dict[str, torch.Tensor]]:
+        events: list[Event] = []
+        trainer = make_trainer(None, [events.append], seed=seed)
+        trainer.run()
+        rows = [
+            (e.train_loss, e.train_acc, e.test_loss, e.test_acc)
+            for e in events
+            if isinstance(e, EpochEnded)
+        ]
+        return rows, trainer.model.state_dict()
+
+    first, weights_a = metrics(1)
+    again, weights_b = metrics(1)
+    other, _ = metrics(2)
+    assert first == again
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert first != other
+
+
+class NaNModel(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(784, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1)) * float("nan")
+
+
+def test_non_finite_loss_fails_the_run_cleanly(tmp_path: Path) -> None:
+    events: list[Event] = []
+    broken = dataclasses.replace(EXPERIMENTS["fashion-cnn"], build_model=NaNModel)
+    result = make_trainer(tmp_path, [events.append], experiment=broken).run()
+    assert isinstance(result, RunFailed) and result.reason == "non_finite_loss"
+    assert "lower --lr" in result.message
+    folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+    assert not folder.best_path.exists() and not folder.last_path.exists()
+    summary = folder.read_summary()
+    assert summary is not None and summary["status"] == "failed"
+
+
+def test_checkpoints_round_trip_into_a_fresh_model(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, epochs=2)
+    result = trainer.run()
+    folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+    state = load_checkpoint(folder.last_path)
+    assert state["epochs_completed"] == 2 and state["experiment"] == "fashion-cnn"
+    assert state["config"]["seed"] == 0 and state["classes"] == ["Clothes", "Shoes", "Others"]
+    assert set(state) >= {"optimizer", "rng_cpu", "scheduler", "best_test_acc"}
+    model = FashionCNN(3)
+    model.load_state_dict(state["model"])
+    data = tiny_data()
+    transform = engine.make_batch_transform(0.2860, 0.3530, torch.device("cpu"))
+    evaluation = engine.evaluate(model, data.evals["test"], transform, "nll")
+    assert isinstance(result, RunFinished)
+    assert evaluation.acc == result.test_acc
+    best = load_checkpoint(folder.best_path)
+    assert best["best_test_acc"] == result.best_test_acc
+
+
+def test_run_folder_records_epochs_and_summary(tmp_path: Path) -> None:
+    make_trainer(tmp_path, scrambled=True).run()
+    folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+    records = folder.read_metrics()
+    assert [r["event"] for r in records] == [
+        "run_started", "epoch_ended", "epoch_ended", "run_finished",
+    ]  # fmt: skip
+    summary = folder.read_summary()
+    assert summary is not None
+    for key in (
+        "experiment", "status", "epochs_completed", "test_acc", "scrambled_test_acc",
+        "best_test_acc", "train_images_per_s", "device", "seconds",
+    ):  # fmt: skip
+        assert key in summary
+    # A scrambled run keeps the checkpoint that is best on scrambled test images.
+    assert summary["selection_metric"] == "scrambled_test_acc"
+    best_epoch = max(
+        (r for r in records if r["event"] == "epoch_ended"), key=lambda r: r["scrambled_test_acc"]
+    )
+    assert summary["best_test_acc"] == best_epoch["scrambled_test_acc"]
+
+
+def test_metrics_reader_skips_a_torn_last_line(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "fashion-cnn", name="torn")
+    folder.append_metrics({"event": "epoch_ended", "epoch": 1})
+    with folder.metrics_path.open("a") as handle:
+        handle.write('{"event": "epoch_ended", "ep')
+    assert folder.read_metrics() == [{"event": "epoch_ended", "epoch": 1}]
