@@ -154,14 +154,42 @@ def train(
     test_limit: Annotated[
         int | None, typer.Option(help="Evaluate on the first N test images only.")
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="ResNet experiments: fashion-mnist, cifar10, cifar100 or imagefolder:PATH "
+            "(default: fashion-mnist)."
+        ),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            help="ResNet experiments: resize images to this side (default: 32; 224 for "
+            "imagefolder)."
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="resnet18-finetune: ImageNet ResNet-18 state dict (.pth) (default: torchvision's "
+            "cache, then download)."
+        ),
+    ] = None,
+    augment: Annotated[
+        bool, typer.Option(help="Random crop + flip on CIFAR training images.")
+    ] = True,
+    amp: Annotated[
+        bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported).")
+    ] = True,
 ) -> None:
     """Train an experiment; writes a run folder under --checkpoints."""
-    recipe = EXPERIMENTS.get(experiment)
-    config = TrainConfig(
-        experiment=experiment,
-        epochs=epochs if epochs is not None else (recipe.epochs if recipe else 1),
-        batch_size=batch_size if batch_size is not None else (recipe.batch_size if recipe else 1),
-        lr=lr if lr is not None else (recipe.lr if recipe else 1.0),
+    from aml_tui.experiments import build_config
+
+    config = build_config(
+        experiment,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
         seed=seed,
         scrambled=scrambled,
         permutation_seed=perm_seed,
@@ -172,6 +200,11 @@ def train(
         name=name,
         train_limit=train_limit,
         test_limit=test_limit,
+        dataset=dataset,
+        image_size=image_size,
+        weights=weights,
+        augment=augment,
+        amp=amp,
     )
     code = run_headless(config)
     if code:

@@ -64,6 +64,22 @@ class TrainConfig:
     test_limit: int | None = None
     """Evaluate on the first N test images only (quick runs); None uses them all."""
 
+    dataset: str = "fashion-mnist"
+    """fashion-mnist, cifar10, cifar100 or imagefolder:PATH (fashion-cnn: fashion-mnist only)."""
+
+    image_size: int | None = None
+    """Square side in pixels that images are resized to; None keeps their stored size."""
+
+    weights: str | None = None
+    """Pretrained ResNet-18 state dict (.pth) for fine-tuning; None looks in torchvision's
+    cache ($TORCH_HOME/hub/checkpoints), then downloads unless offline."""
+
+    augment: bool = True
+    """Random crop with padding and horizontal flips on CIFAR training batches."""
+
+    amp: bool = True
+    """Mixed precision on CUDA (bf16 where supported, else fp16); ignored on other devices."""
+
     def __post_init__(self) -> None:
         from aml_tui.experiments import EXPERIMENTS
 
@@ -90,6 +106,18 @@ class TrainConfig:
         if self.scrambled and not EXPERIMENTS[self.experiment].scrambles:
             raise ConfigError(
                 f"--scrambled applies to experiments with scrambled images, not {self.experiment}"
+            )
+        _check_dataset(self.dataset, EXPERIMENTS[self.experiment].datasets)
+        if self.image_size is not None:
+            _require_int("image_size", self.image_size, minimum=8)
+            if EXPERIMENTS[self.experiment].image_size(self.dataset) is None:
+                raise ConfigError(
+                    f"--image-size does not apply to {self.experiment}: its network is sized "
+                    "for the images as stored"
+                )
+        if self.weights is not None and not EXPERIMENTS[self.experiment].pretrained:
+            raise ConfigError(
+                f"--weights applies to fine-tuning from pretrained weights, not {self.experiment}"
             )
         if self.name is not None and not _is_safe_name(self.name):
             raise ConfigError(
@@ -131,6 +159,15 @@ def _require_int(name: str, value: Any, minimum: int) -> None:
     if value < minimum:
         option = "--" + name.replace("_", "-")
         raise ConfigError(f"{name} must be at least {minimum}, got {value}: fix {option}")
+
+
+def _check_dataset(dataset: str, allowed: tuple[str, ...]) -> None:
+    kind = dataset.split(":", 1)[0] + (":" if ":" in dataset else "")
+    if kind == "imagefolder:" and not dataset.split(":", 1)[1]:
+        raise ConfigError("--dataset imagefolder:PATH needs a folder: e.g. imagefolder:~/photos")
+    if kind not in allowed:
+        choices = ", ".join(a + "PATH" if a.endswith(":") else a for a in allowed)
+        raise ConfigError(f"unknown or unsupported dataset {dataset!r}: choose one of {choices}")
 
 
 def _is_safe_name(name: str) -> bool:

@@ -29,3 +29,7 @@ class NonFiniteLossError(AmlTuiError):
     """Training produced a NaN or infinite loss."""
 
     exit_code = 3
+
+
+class WeightsError(AmlTuiError):
+    """Pretrained weights could not be found, or the file is not what it should be."""

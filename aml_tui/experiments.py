@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from aml_tui.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -16,6 +19,10 @@ if TYPE_CHECKING:
 
     from aml_tui.config import TrainConfig
     from aml_tui.core.data import ImageData
+    from aml_tui.core.transforms import BatchTransform
+
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder:")
+"""Dataset kinds; "imagefolder:" is followed by a path."""
 
 
 @dataclass(frozen=True)
@@ -31,19 +38,25 @@ class Experiment:
     """Default training batch size."""
     lr: float
     """Default learning rate."""
+    datasets: tuple[str, ...]
+    """Dataset kinds it trains on; the first is the default."""
     scrambles: bool
     """Evaluates on scrambled test images too, and accepts --scrambled."""
+    pretrained: bool
+    """Starts from ImageNet weights (and accepts --weights)."""
     loss: str
     """"nll" for models that output log-probabilities, "cross_entropy" for raw scores."""
     load_data: Callable[[TrainConfig], ImageData]
     """Reads the dataset into memory (uint8 images) with the experiment's labels."""
-    build_model: Callable[[int], nn.Module]
-    """Builds the network for a number of classes."""
+    build_model: Callable[[int, Path | None], nn.Module]
+    """Builds the network for a number of classes (and a pretrained weights file)."""
     make_optimizer: Callable[[nn.Module, float], torch.optim.Optimizer]
-    make_scheduler: Callable[[torch.optim.Optimizer], Any] | None
+    make_scheduler: Callable[[torch.optim.Optimizer, TrainConfig], Any] | None
     """A learning-rate scheduler stepped once per epoch, or None for a constant rate."""
-    normalization: tuple[float, float]
-    """(mean, std) applied to images scaled to [0, 1]."""
+    make_transform: Callable[[TrainConfig, ImageData, torch.device], BatchTransform]
+    """Turns uint8 batches into the model's normalised float input."""
+    image_size: Callable[[str], int | None]
+    """Default image side for a dataset (None keeps the stored size)."""
 
 
 def _fashion_3class_data(config: TrainConfig) -> ImageData:
@@ -69,18 +82,98 @@ def _fashion_3class_data(config: TrainConfig) -> ImageData:
     )
 
 
-def _fashion_cnn(num_classes: int) -> nn.Module:
+def _any_dataset(config: TrainConfig) -> ImageData:
+    """FashionMNIST (10 classes), CIFAR-10/100 or an image folder, as --dataset says."""
+    from aml_tui.core import data
+
+    if config.dataset.startswith("imagefolder:"):
+        from aml_tui.core.imagefolder import load_imagefolder
+
+        size = config.image_size or 224
+        return load_imagefolder(
+            config.dataset.split(":", 1)[1], size, config.train_limit, config.test_limit
+        )
+    if config.dataset in ("cifar10", "cifar100"):
+        from aml_tui.core.cifar import load_cifar
+
+        return load_cifar(
+            config.dataset, config.data_dir, config.offline, config.train_limit, config.test_limit
+        )
+    files = data.resolve_fashion_mnist(config.data_dir, config.offline)
+    train, test = data.load_fashion_mnist(files)
+    return data.ImageData(
+        classes=data.FASHION_MNIST_CLASSES,
+        train=data.limit(train, config.train_limit),
+        evals={"test": data.limit(test, config.test_limit)},
+        source=str(files["train_images"].parent.resolve()),
+    )
+
+
+def _fashion_cnn(num_classes: int, weights: Path | None) -> nn.Module:
     from aml_tui.core.models import FashionCNN
 
     return FashionCNN(num_classes)
 
 
+def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
+    from aml_tui.core.models import resnet18_scratch
+
+    return resnet18_scratch(num_classes)
+
+
+def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
+    from aml_tui.core.models import resnet18_finetune
+
+    assert weights is not None, "the trainer resolves the weights of pretrained experiments"
+    return resnet18_finetune(num_classes, weights)
+
+
 def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters only (frozen ones never reach the optimiser)."""
     import torch
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.Adam(trainable, lr=lr)
 
+
+def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
+    """Cosine decay from the initial rate to zero over the run: the last epochs settle."""
+    import torch
+
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+
+
+def _step_5(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
+    """The study's schedule: the rate drops tenfold every 5 epochs."""
+    import torch
+
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.1)
+
+
+def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
+    from aml_tui.core.transforms import BatchTransform
+
+    return BatchTransform(data.mean, data.std, device, channels=1, size=config.image_size)
+
+
+def _rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
+    """Three channels; ImageNet statistics when fine-tuning, the dataset's own otherwise."""
+    from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchTransform
+
+    if EXPERIMENTS[config.experiment].pretrained:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        mean, std = data.mean * (3 // len(data.mean)), data.std * (3 // len(data.std))
+    return BatchTransform(mean, std, device, channels=3, size=config.image_size)
+
+
+def _resnet_image_size(dataset: str) -> int:
+    """224 for image folders (ResNet's native input); 32 for the small-image datasets, where
+    FashionMNIST's 28×28 is resized to 32×32 so ResNet's five downsamplings end at 1×1."""
+    return 224 if dataset.startswith("imagefolder:") else 32
+
+
+_RESNET_DATASETS = DATASETS
 
 EXPERIMENTS: dict[str, Experiment] = {
     "fashion-cnn": Experiment(
@@ -90,23 +183,76 @@ EXPERIMENTS: dict[str, Experiment] = {
         epochs=15,
         batch_size=64,
         lr=0.001,
+        datasets=("fashion-mnist",),
         scrambles=True,
+        pretrained=False,
         loss="nll",
         load_data=_fashion_3class_data,
         build_model=_fashion_cnn,
         make_optimizer=_adam,
-        make_scheduler=None,
-        normalization=(0.2860, 0.3530),
+        make_scheduler=_cosine,
+        make_transform=_gray_transform,
+        image_size=lambda dataset: None,
+    ),
+    "resnet18-scratch": Experiment(
+        name="resnet18-scratch",
+        description="torchvision ResNet-18 from random weights; FashionMNIST, CIFAR or an "
+        "image folder",
+        epochs=10,
+        batch_size=128,
+        lr=0.001,
+        datasets=_RESNET_DATASETS,
+        scrambles=False,
+        pretrained=False,
+        loss="cross_entropy",
+        load_data=_any_dataset,
+        build_model=_resnet_scratch,
+        make_optimizer=_adam,
+        make_scheduler=_step_5,
+        make_transform=_rgb_transform,
+        image_size=_resnet_image_size,
+    ),
+    "resnet18-finetune": Experiment(
+        name="resnet18-finetune",
+        description="ResNet-18 from ImageNet weights, only layer4 and fc trained; FashionMNIST, "
+        "CIFAR or an image folder",
+        epochs=10,
+        batch_size=128,
+        lr=0.001,
+        datasets=_RESNET_DATASETS,
+        scrambles=False,
+        pretrained=True,
+        loss="cross_entropy",
+        load_data=_any_dataset,
+        build_model=_resnet_finetune,
+        make_optimizer=_adam,
+        make_scheduler=_step_5,
+        make_transform=_rgb_transform,
+        image_size=_resnet_image_size,
     ),
 }
 
 
 def get_experiment(name: str) -> Experiment:
-    from aml_tui.errors import ConfigError
-
     try:
         return EXPERIMENTS[name]
     except KeyError:
         raise ConfigError(
             f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}"
         ) from None
+
+
+def build_config(experiment: str, **options: Any) -> TrainConfig:
+    """A TrainConfig from the options a user set (None = unset), with the registry's defaults
+    for everything else: epochs, batch size, learning rate and image size."""
+    from aml_tui.config import TrainConfig
+
+    recipe = get_experiment(experiment)
+    values = {key: value for key, value in options.items() if value is not None}
+    values.setdefault("epochs", recipe.epochs)
+    values.setdefault("batch_size", recipe.batch_size)
+    values.setdefault("lr", recipe.lr)
+    values.setdefault("dataset", recipe.datasets[0])
+    if "image_size" not in values and isinstance(values["dataset"], str):
+        values["image_size"] = recipe.image_size(values["dataset"])
+    return TrainConfig(experiment=experiment, **values)

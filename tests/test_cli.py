@@ -81,7 +81,8 @@ def test_unknown_experiment(in_tmp_cwd: Path) -> None:
     result = invoke("train", "mnist", "--no-ui")
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "aml-tui: error: unknown experiment 'mnist': choose one of fashion-cnn"
+        "aml-tui: error: unknown experiment 'mnist': choose one of fashion-cnn, "
+        "resnet18-scratch, resnet18-finetune"
     )
 
 

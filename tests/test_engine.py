@@ -26,6 +26,7 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.models import FashionCNN
 from aml_tui.core.runs import RunFolder
+from aml_tui.core.transforms import BatchTransform
 from aml_tui.experiments import EXPERIMENTS, Experiment
 
 
@@ -174,7 +175,7 @@ def test_same_seed_same_result_other_seed_differs() -> None:
 
 
 class NaNModel(nn.Module):
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, weights: Path | None = None) -> None:
         super().__init__()
         self.linear = nn.Linear(784, num_classes)
 
@@ -205,7 +206,7 @@ def test_checkpoints_round_trip_into_a_fresh_model(tmp_path: Path) -> None:
     model = FashionCNN(3)
     model.load_state_dict(state["model"])
     data = tiny_data()
-    transform = engine.make_batch_transform(0.2860, 0.3530, torch.device("cpu"))
+    transform = BatchTransform((0.2860,), (0.3530,), torch.device("cpu"))
     evaluation = engine.evaluate(model, data.evals["test"], transform, "nll")
     assert isinstance(result, RunFinished)
     assert evaluation.acc == result.test_acc

@@ -11,7 +11,7 @@ import gzip
 import os
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -56,6 +56,9 @@ class Split:
     def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
+    def pin_memory(self) -> Split:
+        return Split(self.images.pin_memory(), self.labels.pin_memory())
+
 
 @dataclass
 class ImageData:
@@ -67,16 +70,28 @@ class ImageData:
     """Evaluation splits by name; "test" always, "scrambled_test" for scrambling experiments."""
     source: str
     """Where the files came from, recorded in the run's config."""
-    permutation: torch.Tensor | None = field(default=None)
+    permutation: torch.Tensor | None = None
     """The pixel permutation of the scrambled splits, if any."""
+    mean: tuple[float, ...] = (FASHION_MNIST_MEAN,)
+    """Per-channel mean of the images scaled to [0, 1], for normalisation."""
+    std: tuple[float, ...] = (FASHION_MNIST_STD,)
+    """Per-channel standard deviation of the images scaled to [0, 1]."""
+
+    augmentable: bool = False
+    """Random crops and flips suit these images (CIFAR): --augment applies to them."""
 
     def to(self, device: torch.device) -> ImageData:
-        return ImageData(
-            self.classes,
-            self.train.to(device),
-            {name: split.to(device) for name, split in self.evals.items()},
-            self.source,
-            self.permutation,
+        return replace(
+            self,
+            train=self.train.to(device),
+            evals={name: split.to(device) for name, split in self.evals.items()},
+        )
+
+    def pin_memory(self) -> ImageData:
+        return replace(
+            self,
+            train=self.train.pin_memory(),
+            evals={name: split.pin_memory() for name, split in self.evals.items()},
         )
 
 

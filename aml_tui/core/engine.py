@@ -32,7 +32,9 @@ from aml_tui.core.events import (
     RunStarted,
 )
 from aml_tui.core.models import count_parameters
+from aml_tui.core.pretrained import resolve_weights
 from aml_tui.core.runs import RunFolder, RunRecorder
+from aml_tui.core.transforms import random_crop_flip
 from aml_tui.errors import AmlTuiError, NonFiniteLossError
 from aml_tui.experiments import Experiment, get_experiment
 
@@ -51,18 +53,23 @@ class Evaluation:
     predictions: torch.Tensor
 
 
-def make_batch_transform(
-    mean: float, std: float, device: torch.device
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """uint8 images on any device -> normalised float32, channels_last, on `device`."""
-    scale = 1.0 / (255.0 * std)
-    shift = mean / std
+def place_data(data: ImageData, device: torch.device) -> ImageData:
+    """On CUDA the whole dataset moves to the GPU once and batches are indexed there; if it
+    does not fit, it stays in pinned host memory for fast non-blocking copies."""
+    if device.type != "cuda":
+        return data
+    try:
+        return data.to(device)
+    except torch.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return data.pin_memory()
 
-    def transform(images: torch.Tensor) -> torch.Tensor:
-        x = images.to(device, non_blocking=True).float().mul_(scale).sub_(shift)
-        return x.contiguous(memory_format=torch.channels_last)
 
-    return transform
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA where supported, else fp16; none on other devices."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
@@ -82,6 +89,7 @@ def evaluate(
     transform: Callable[[torch.Tensor], torch.Tensor],
     loss_name: str,
     batch_size: int = EVAL_BATCH_SIZE,
+    amp: torch.dtype | None = None,
 ) -> Evaluation:
     """Mean loss, accuracy and predictions on a whole split, in eval mode."""
     was_training = model.training
@@ -90,7 +98,9 @@ def evaluate(
     total_loss = torch.zeros((), dtype=torch.float64)
     predictions = []
     for start in range(0, len(split), batch_size):
-        outputs = model(transform(split.images[start : start + batch_size]))
+        images = transform(split.images[start : start + batch_size])
+        with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
+            outputs = model(images)
         labels = split.labels[start : start + batch_size].to(outputs.device)
         total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
         predictions.append(outputs.argmax(1).cpu())
@@ -114,31 +124,40 @@ class Trainer:
         experiment: Experiment,
         data: ImageData,
         device: torch.device,
-        run: RunFolder | None,
+        run: RunFolder | None = None,
         listeners: Iterable[Listener] = (),
         stop: threading.Event | None = None,
+        weights: Path | None = None,
     ) -> None:
         self.config = config
         self.experiment = experiment
         self.device = device
-        self.run_folder = run
         self.stop = stop or threading.Event()
         self.listeners: list[Listener] = list(listeners)
-        self.data = data.to(device) if device.type == "cuda" else data
+        self.data = place_data(data, device)
         torch.manual_seed(config.seed)
-        self.model = experiment.build_model(len(data.classes)).to(device)
-        self.model = self.model.to(memory_format=torch.channels_last)
+        model = experiment.build_model(len(data.classes), weights)
+        self.model = model.to(device, memory_format=torch.channels_last)
         self.optimizer = experiment.make_optimizer(self.model, config.lr)
         self.scheduler = (
-            experiment.make_scheduler(self.optimizer) if experiment.make_scheduler else None
+            experiment.make_scheduler(self.optimizer, config) if experiment.make_scheduler else None
         )
         self.loss_fn = loss_function(experiment.loss)
-        self.transform = make_batch_transform(*experiment.normalization, device)
+        self.transform = experiment.make_transform(config, data, device)
+        self.augment = config.augment and data.augmentable
+        self.amp_dtype = amp_dtype(device) if config.amp else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.selection = "scrambled_test" if config.scrambled else "test"
         self.best_acc: float | None = None
         self.epochs_completed = 0
+        self.run_folder: RunFolder | None = None
         if run is not None:
-            self.listeners.append(RunRecorder(run, experiment.name, self.selection + "_acc"))
+            self.attach_run(run)
+
+    def attach_run(self, run: RunFolder) -> None:
+        """Record into `run`: events to metrics.jsonl and summary.json, checkpoints beside."""
+        self.run_folder = run
+        self.listeners.append(RunRecorder(run, self.experiment.name, self.selection + "_acc"))
 
     @classmethod
     def create(
@@ -148,32 +167,36 @@ class Trainer:
         stop: threading.Event | None = None,
         write_run: bool = True,
     ) -> Trainer:
-        """Resolve the device, load the data, build the model and (if asked) the run folder.
+        """Resolve the device, load the data and weights, build the model and the run folder.
 
         Everything that can fail on bad input fails here, before a run folder exists.
         """
         experiment = get_experiment(config.experiment)
         device = resolve_device(config.device)
+        weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
         data = experiment.load_data(config)
-        run = None
+        trainer = cls(config, experiment, data, device, None, listeners, stop, weights)
         if write_run:
             run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
-        trainer = cls(config, experiment, data, device, run, listeners, stop)
-        if run is not None:
             trainable, total = count_parameters(trainer.model)
             run.write_config(
                 config,
                 {
                     "device_resolved": str(device),
                     "data_source": data.source,
+                    "weights_source": str(weights.resolve()) if weights else None,
                     "classes": list(data.classes),
                     "train_size": len(data.train),
                     "test_size": len(data.evals["test"]),
                     "trainable_params": trainable,
                     "total_params": total,
+                    "amp": str(trainer.amp_dtype).removeprefix("torch.")
+                    if trainer.amp_dtype
+                    else "off",
                     "torch_version": torch.__version__,
                 },
             )
+            trainer.attach_run(run)
         return trainer
 
     def emit(self, event: Event) -> None:
@@ -299,6 +322,10 @@ class Trainer:
         model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
         model.train()
         order = epoch_order(len(train), config.seed, epoch).to(train.images.device)
+        augment = None
+        if self.augment:
+            augment = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + 500_000)
+        amp_on = self.amp_dtype is not None
         batches = math.ceil(len(train) / config.batch_size)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
@@ -306,13 +333,18 @@ class Trainer:
         started = last_report = time.perf_counter()
         for batch in range(batches):
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-            images = self.transform(train.images[index])
+            batch_images = train.images[index]
+            if augment is not None:
+                batch_images = random_crop_flip(batch_images, 4, augment)
+            images = self.transform(batch_images)
             labels = train.labels[index].to(self.device, non_blocking=True)
-            outputs = model(images)
-            loss = loss_fn(outputs, labels)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp_on):
+                outputs = model(images)
+                loss = loss_fn(outputs.float(), labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
             loss_sum += loss.detach() * labels.shape[0]
             correct += (outputs.detach().argmax(1) == labels).sum()
             seen += labels.shape[0]
@@ -345,7 +377,7 @@ class Trainer:
         return float(loss_sum) / seen, int(correct) / seen, seen, seconds, None
 
     def _evaluate(self, split: Split) -> Evaluation:
-        return evaluate(self.model, split, self.transform, self.experiment.loss)
+        return evaluate(self.model, split, self.transform, self.experiment.loss, amp=self.amp_dtype)
 
     def _save(self, path: Path | None, epoch: int, position: int | None) -> None:
         """Write a checkpoint: after `epoch` completed epochs, or `position` batches into it."""

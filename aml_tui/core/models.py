@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -46,3 +48,28 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def resnet18_scratch(num_classes: int) -> nn.Module:
+    """torchvision ResNet-18 with random weights and a `num_classes` output layer."""
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def resnet18_finetune(num_classes: int, weights: Path) -> nn.Module:
+    """ResNet-18 from ImageNet weights; all frozen but `layer4` and a new `fc`."""
+    from torchvision.models import resnet18
+
+    from aml_tui.core.pretrained import load_resnet18_weights
+
+    model = resnet18(weights=None)
+    load_resnet18_weights(model, weights)
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    for parameter in model.layer4.parameters():
+        parameter.requires_grad = True
+    return model

@@ -1,0 +1,85 @@
+"""An image folder (PATH/train/<class>/*, PATH/test/<class>/* or val/) read into memory.
+
+Images of any size are decoded once, converted to RGB and resized to the run's image size,
+then kept as one uint8 tensor, so training never decodes an image twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from aml_tui.core.data import ImageData, Split
+from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD
+from aml_tui.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _class_files(folder: Path) -> dict[str, list[Path]]:
+    classes = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            classes[sub.name] = files
+    return classes
+
+
+def _decode(paths: list[tuple[Path, int]], size: int) -> Split:
+    from PIL import Image, UnidentifiedImageError
+
+    images = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
+    for i, (path, _) in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise DataError(f"cannot read image {path} ({error}): fix or remove it") from None
+        images[i] = (
+            torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+            .reshape(size, size, 3)
+            .permute(2, 0, 1)
+        )
+    labels = torch.tensor([label for _, label in paths], dtype=torch.long)
+    return Split(images, labels)
+
+
+def load_imagefolder(
+    root_text: str, size: int, train_limit: int | None, test_limit: int | None
+) -> ImageData:
+    """Read PATH/train and PATH/test (or PATH/val); classes are train's subfolder names."""
+    root = Path(root_text).expanduser()
+    layout = "PATH/train/<class>/<image> and PATH/test/<class>/<image> (or val/)"
+    if not (root / "train").is_dir():
+        raise DataError(f"image folder {root} has no train/ folder: expected {layout}")
+    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    if test_dir is None:
+        raise DataError(f"image folder {root} has no test/ or val/ folder: expected {layout}")
+    train_files = _class_files(root / "train")
+    if len(train_files) < 2:
+        raise DataError(f"{root / 'train'} needs at least two class folders with images")
+    classes = tuple(train_files)
+    test_files = _class_files(test_dir)
+    unknown = sorted(set(test_files) - set(classes))
+    if unknown:
+        raise DataError(f"{test_dir} has classes not in train/: {', '.join(unknown)}")
+    if not test_files:
+        raise DataError(f"{test_dir} holds no images")
+
+    def chosen(files: dict[str, list[Path]], count: int | None) -> list[tuple[Path, int]]:
+        """Every image, or `count` of them drawn in a fixed order mixing the classes."""
+        pairs = [(p, classes.index(c)) for c, paths in files.items() for p in paths]
+        if count is None:
+            return pairs
+        order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))
+        return [pairs[i] for i in order[:count].tolist()]
+
+    return ImageData(
+        classes=classes,
+        train=_decode(chosen(train_files, train_limit), size),
+        evals={"test": _decode(chosen(test_files, test_limit), size)},
+        source=str(root.resolve()),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    )
