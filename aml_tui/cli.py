@@ -77,16 +77,27 @@ def _version(value: bool) -> None:
 
 
 @app.callback(invoke_without_command=True)
+@user_errors
 def root(
     ctx: typer.Context,
+    checkpoints: Annotated[
+        str, typer.Option(help="Folder holding the run folders, for the app.")
+    ] = "checkpoints",
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    """Train and evaluate image classifiers from the terminal."""
+    """Train and evaluate image classifiers from the terminal. Without a command: the app."""
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        run_app(checkpoints)
+
+
+def run_app(checkpoints: str, start: TrainConfig | None = None) -> None:
+    """Open the Textual app (on the Train screen when `start` is given)."""
+    from aml_tui.tui.app import create_app
+
+    create_app(checkpoints, start).run()
 
 
 def _defaults(field: str) -> str:
@@ -107,7 +118,10 @@ def experiments() -> None:
 def train(
     experiment: Annotated[str, typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)}.")],
     no_ui: Annotated[
-        bool, typer.Option("--no-ui", help="Train headless, reporting to this terminal or log.")
+        bool,
+        typer.Option(
+            "--no-ui", help="Train headless, reporting to this terminal or log (default: the app)."
+        ),
     ] = False,
     epochs: Annotated[
         int | None, typer.Option(help=f"Epochs to train (default: {_defaults('epochs')}).")
@@ -206,6 +220,9 @@ def train(
         augment=augment,
         amp=amp,
     )
+    if not no_ui:
+        run_app(config.checkpoints, start=config)
+        return
     code = run_headless(config)
     if code:
         raise typer.Exit(code)

@@ -43,3 +43,19 @@ def resolve_device(name: str) -> torch.device:
             "--device mps was asked for but MPS is not available: use --device cpu or auto"
         )
     return torch.device(name)
+
+
+def memory_in_use(device: torch.device) -> int:
+    """Bytes in use: allocated GPU memory on CUDA, else this process's resident memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

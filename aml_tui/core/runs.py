@@ -8,6 +8,8 @@ can follow a live run; readers skip a torn last line.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
 from aml_tui.core.checkpoint import write_atomic
 from aml_tui.core.events import Event, RunFailed, RunFinished, event_record
-from aml_tui.errors import CheckpointError
+from aml_tui.errors import AmlTuiError, CheckpointError
 
 
 class RunFolder:
@@ -169,3 +171,68 @@ class RunRecorder:
             seconds=round(event.seconds, 2),
         )
         return summary
+
+
+RUNNING_GRACE_S = 120.0
+"""A run without summary.json whose metrics.jsonl changed this recently counts as running."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of a run listing."""
+
+    run_id: str
+    path: Path
+    experiment: str
+    status: str
+    """completed, interrupted, failed, running, or incomplete (no summary and no recent writes)."""
+    epochs_completed: int
+    epochs: int
+    best_test_acc: float | None
+    started: float
+    """Modification time of config.toml (seconds since the epoch)."""
+
+
+def list_runs(root: Path) -> list[RunInfo]:
+    """Every run folder under `root` with a config.toml, newest first; unreadable ones skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        folder = RunFolder(path)
+        if not folder.config_path.is_file():
+            continue
+        try:
+            config, _ = folder.read_config()
+        except AmlTuiError:
+            continue
+        summary = folder.read_summary()
+        epochs_done = 0
+        best = None
+        if summary is not None:
+            status = str(summary.get("status", "incomplete"))
+            epochs_done = int(summary.get("epochs_completed") or 0)
+            best = summary.get("best_test_acc")
+        else:
+            epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
+            epochs_done = len(epochs)
+            key = "scrambled_test_acc" if config.scrambled else "test_acc"
+            accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
+            best = max(accs) if accs else None
+            written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
+            recent = time.time() - written.stat().st_mtime < RUNNING_GRACE_S
+            status = "running" if recent else "incomplete"
+        runs.append(
+            RunInfo(
+                run_id=folder.run_id,
+                path=path,
+                experiment=config.experiment,
+                status=status,
+                epochs_completed=epochs_done,
+                epochs=config.epochs,
+                best_test_acc=best,
+                started=folder.config_path.stat().st_mtime,
+            )
+        )
+    return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)

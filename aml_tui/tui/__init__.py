@@ -1,0 +1,1 @@
+"""The Textual app: one more listener of the engine's events."""

@@ -1,0 +1,34 @@
+"""Textual messages carrying the engine's events from the worker thread to the screen."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from aml_tui.core.events import BatchProgress, Event
+
+
+class EngineReported(Message):
+    """The training engine emitted an event; batch progress merges, nothing else is dropped."""
+
+    bubble = False
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, EngineReported)
+            and isinstance(message.event, BatchProgress)
+            and isinstance(self.event, BatchProgress)
+        )
+
+
+class RunSetupFailed(Message):
+    """Training could not start (missing data, bad weights, ...): `text` says why and the fix."""
+
+    bubble = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

@@ -1,0 +1,78 @@
+"""Home: the experiments from the registry and the recent runs of the checkpoints folder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, OptionList
+from textual.widgets.option_list import Option
+
+from aml_tui.core.runs import list_runs
+from aml_tui.experiments import EXPERIMENTS
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+class HomeScreen(Screen[None]):
+    """Pick an experiment to configure; see the runs already made."""
+
+    BINDINGS = [
+        Binding("enter", "choose", "Configure", show=True),
+        Binding("r", "refresh_runs", "Refresh runs"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="home"):
+            yield Label("Experiments", classes="section-title")
+            yield OptionList(
+                *[
+                    Option(f"[b]{e.name}[/b]\n  [dim]{e.description}[/dim]", id=e.name)
+                    for e in EXPERIMENTS.values()
+                ],
+                id="experiments",
+            )
+            yield Label("Recent runs", classes="section-title")
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("run", "experiment", "status", "epochs", "best acc", "started")
+        self.action_refresh_runs()
+        self.query_one("#experiments", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh_runs()
+
+    def action_refresh_runs(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for run in list_runs(self.app.checkpoints)[:50]:  # type: ignore[attr-defined]
+            table.add_row(
+                run.run_id,
+                run.experiment,
+                run.status,
+                f"{run.epochs_completed}/{run.epochs}",
+                percent(run.best_test_acc),
+                datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
+                key=run.run_id,
+            )
+        if not table.row_count:
+            table.add_row("no runs yet", "", "", "", "", "")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.app.open_configure(event.option.id)  # type: ignore[attr-defined]
+
+    def action_choose(self) -> None:
+        options = self.query_one("#experiments", OptionList)
+        if options.highlighted is not None:
+            option = options.get_option_at_index(options.highlighted)
+            self.app.open_configure(option.id)  # type: ignore[attr-defined]

@@ -1,0 +1,194 @@
+"""The Textual app driven by Pilot: the whole flow, the form, Stop, quitting, worker errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Label, Log
+
+from aml_tui.core.events import BatchProgress, EpochEnded, RunFinished, RunStarted
+from aml_tui.tui.app import AmlTuiApp, create_app
+from aml_tui.tui.messages import EngineReported
+from aml_tui.tui.screens.configure import ConfigureScreen
+from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.home import HomeScreen
+from aml_tui.tui.screens.summary import SummaryScreen
+from aml_tui.tui.screens.train import TrainScreen
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Let the app run until `condition()` holds (the worker trains in real time)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+    await pilot.pause()  # let a newly pushed screen finish composing
+
+
+def fill(screen: ConfigureScreen, **values: str) -> None:
+    for name, value in values.items():
+        screen.query_one(f"#field-{name}", Input).value = value
+
+
+async def test_whole_flow_choose_configure_train_summary(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    seen: list[Message] = []
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("enter")  # the highlighted experiment: fashion-cnn
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
+        form = app.screen
+        assert isinstance(form, ConfigureScreen) and form.experiment == "fashion-cnn"
+        fill(form, epochs="2", batch_size="32", data_dir=str(fashion_dir), train_limit="128")
+        await pilot.pause()
+        assert not form.query_one("#start", Button).disabled
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        assert isinstance(train, TrainScreen)
+        await wait_for(pilot, lambda: train.status == "completed")
+        log = "\n".join(train.query_one(Log).lines)
+        assert "epoch 2/2 |" in log and "run completed" in log
+        assert not train.query_one("#evaluate", Button).disabled
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+    # The hook may see one message more than once as Textual dispatches it; count each once.
+    unique = {id(m): m for m in seen if isinstance(m, EngineReported)}
+    events = [m.event for m in unique.values()]
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    assert kinds.count(EpochEnded) == 2 and BatchProgress in kinds
+    (run,) = (in_tmp_cwd / "ck").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+    assert {p.name for p in run.iterdir()} >= {"config.toml", "metrics.jsonl", "best.pt"}
+
+
+async def test_invalid_form_values_are_flagged_and_block_start(in_tmp_cwd: Path) -> None:
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.open_configure("fashion-cnn")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
+        form = app.screen
+        start = form.query_one("#start", Button)
+        assert not start.disabled
+        fill(form, epochs="0", lr="fast", test_limit="-5")
+        await pilot.pause()
+        assert start.disabled
+        assert str(form.query_one("#error-epochs", Label).render()) == "must be at least 1, got 0"
+        assert str(form.query_one("#error-lr", Label).render()) == "a number"
+        assert "at least 1" in str(form.query_one("#error-test_limit", Label).render())
+        assert form.query_one("#field-epochs", Input).has_class("-invalid")
+        await pilot.press("f5")
+        assert isinstance(app.screen, ConfigureScreen)  # Start did nothing
+        fill(form, epochs="3", lr="0.01", test_limit="")
+        await pilot.pause()
+        assert not start.disabled and form.config is not None and form.config.epochs == 3
+
+
+async def test_stop_mid_run_saves_and_marks_interrupted(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    from aml_tui.experiments import build_config
+
+    config = build_config(
+        "fashion-cnn", epochs=50, batch_size=8, data_dir=str(fashion_dir), offline=True,
+        checkpoints=str(in_tmp_cwd / "ck"), name="stopped",
+    )  # fmt: skip
+    app = create_app(in_tmp_cwd / "ck", start=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        await wait_for(pilot, lambda: train.progress is not None)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: train.status == "interrupted")
+        assert "stopping after this batch" in "\n".join(train.query_one(Log).lines)
+    run = in_tmp_cwd / "ck" / "stopped"
+    assert (run / "last.pt").exists()
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+async def test_quitting_during_a_run_asks_then_stops_cleanly(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    from aml_tui.experiments import build_config
+
+    config = build_config(
+        "fashion-cnn", epochs=50, batch_size=8, data_dir=str(fashion_dir), offline=True,
+        checkpoints=str(in_tmp_cwd / "ck"), name="quit",
+    )  # fmt: skip
+    app = create_app(in_tmp_cwd / "ck", start=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        await wait_for(pilot, lambda: train.progress is not None)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # keep training
+        await wait_for(pilot, lambda: app.screen is train)
+        assert train.running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    run = in_tmp_cwd / "ck" / "quit"
+    assert (run / "last.pt").exists()
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+async def test_missing_data_is_shown_in_the_app(
+    in_tmp_cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aml_tui.core import data
+    from aml_tui.experiments import build_config
+
+    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "absent")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = build_config("fashion-cnn", data_dir=str(empty), offline=True)
+    app = create_app(in_tmp_cwd / "ck", start=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        await wait_for(pilot, lambda: train.status == "failed")
+        log = "\n".join(train.query_one(Log).lines)
+        assert "cannot start: FashionMNIST not found" in log and "Traceback" not in log
+        assert app.is_running
+    assert not (in_tmp_cwd / "ck").exists()
+
+
+async def test_a_bug_in_the_worker_is_reported_not_raised(
+    in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aml_tui.core import engine
+    from aml_tui.experiments import build_config
+
+    def broken_run(self: engine.Trainer) -> None:
+        raise RuntimeError("simulated engine bug")
+
+    monkeypatch.setattr(engine.Trainer, "run", broken_run)
+    config = build_config("fashion-cnn", data_dir=str(fashion_dir), checkpoints="ck")
+    app = create_app("ck", start=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        await wait_for(pilot, lambda: train.status == "failed")
+        assert "internal error: RuntimeError: simulated engine bug" in "\n".join(
+            train.query_one(Log).lines
+        )
+        assert app.is_running
+
+
+def test_app_factory_is_what_the_cli_uses() -> None:
+    app = create_app("somewhere")
+    assert isinstance(app, AmlTuiApp) and app.checkpoints == Path("somewhere")
