@@ -89,9 +89,11 @@ class TrainScreen(Screen[None]):
                 yield MetricPlot("running loss (epoch)", id="running-plot")
             yield Log(id="train-log", max_lines=500)
             with Horizontal(id="train-buttons"):
-                yield Button("Stop", variant="error", id="stop")
-                yield Button("Evaluate", variant="primary", id="evaluate", disabled=True)
-                yield Button("Back", id="back", disabled=True)
+                yield Button("Stop", variant="error", id="stop", compact=True)
+                yield Button(
+                    "Evaluate", variant="primary", id="evaluate", disabled=True, compact=True
+                )
+                yield Button("Back", id="back", disabled=True, compact=True)
         yield Footer()
 
     def _title(self) -> str:
