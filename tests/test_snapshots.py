@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ FIXED_TIME = 1_795_000_000  # 2026-11-18 08:26:40 UTC
 
 
 @pytest.fixture
-def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     root = tmp_path / "checkpoints"
@@ -52,12 +53,14 @@ async def no_blink(pilot: Pilot) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_home(snap_compare, runs_root: Path, size: tuple[int, int]) -> None:  # noqa: ANN001
+def test_home(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]) -> None:
     assert snap_compare(create_app(runs_root), terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_configure(snap_compare, runs_root: Path, size: tuple[int, int]) -> None:  # noqa: ANN001
+def test_configure(
+    snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]
+) -> None:
     async def open_form(pilot: Pilot) -> None:
         await pilot.pause()
         pilot.app.devices = ["cpu"]  # the same choices on every machine
@@ -69,7 +72,7 @@ def test_configure(snap_compare, runs_root: Path, size: tuple[int, int]) -> None
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_train(snap_compare, runs_root: Path, size: tuple[int, int]) -> None:  # noqa: ANN001
+def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]) -> None:
     config = build_config("fashion-cnn", epochs=4, checkpoints=str(runs_root))
 
     async def feed_events(pilot: Pilot) -> None:
