@@ -22,8 +22,8 @@ from aml_tui.errors import AmlTuiError
 from aml_tui.experiments import EXPERIMENTS
 
 EXIT_INTERRUPTED = 130
-EXIT_FAILED = {"non_finite_loss": 3}
-"""Exit codes of failed runs by reason; any other failure exits 1."""
+EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
+"""Exit codes of failed runs by reason; anything else (a bug) exits 1."""
 
 
 class _OneLineErrors(TyperGroup):
@@ -221,6 +221,9 @@ def train(
         amp=amp,
     )
     if not no_ui:
+        from aml_tui.core.device import resolve_device
+
+        resolve_device(config.device)  # an absent GPU is a one-line error, not an app screen
         run_app(config.checkpoints, start=config)
         return
     code = run_headless(config)
@@ -231,7 +234,8 @@ def train(
 def run_headless(config: TrainConfig) -> int:
     """Train with the console reporter; Ctrl+C stops after the current batch.
 
-    Returns the exit code: 0 completed, 130 interrupted, 3 non-finite loss, 1 other failure.
+    Returns the exit code: 0 completed, 130 interrupted, 2 a failure the user can fix (out of
+    memory, disk full), 3 non-finite loss.
     """
     from aml_tui.console import ConsoleReporter
     from aml_tui.core.engine import Trainer

@@ -61,6 +61,7 @@ class ConsoleReporter:
     def __init__(self, stream: TextIO | None = None, force_terminal: bool | None = None) -> None:
         stream = stream or sys.stdout
         self.console = Console(file=stream, force_terminal=force_terminal, highlight=False)
+        self.errors = Console(stderr=True, highlight=False)
         self.live = self.console.is_terminal
         self.progress: Progress | None = None
         self.task: TaskID | None = None
@@ -79,8 +80,11 @@ class ConsoleReporter:
             self._finished(event)
         elif isinstance(event, RunFailed):
             self._close_bar()
-            self.console.print(
-                f"run failed: {event.message}", markup=False, soft_wrap=True, style="bold red"
+            self.errors.print(
+                f"aml-tui: run failed: {event.message}",
+                markup=False,
+                soft_wrap=True,
+                style="bold red",
             )
 
     def _started(self, event: RunStarted) -> None:

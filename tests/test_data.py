@@ -227,3 +227,11 @@ def test_experiment_data_scrambles_train_and_test_with_one_permutation(
     assert torch.equal(loaded.evals["test"].images, test.images)
     assert set(loaded.train.labels.tolist()) <= {0, 1, 2}
     assert loaded.classes == ("Clothes", "Shoes", "Others")
+
+
+def test_images_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
+    folder = write_fashion_dir(tmp_path / "f")
+    write_idx(folder / "train-images-idx3-ubyte", torch.zeros(256, 32, 32, dtype=torch.uint8))
+    files = data.resolve_fashion_mnist(str(folder), True, system_dir=tmp_path / "x")
+    with pytest.raises(DataError, match=r"of \(32, 32\) pixels, not FashionMNIST's 28×28"):
+        data.load_fashion_mnist(files)

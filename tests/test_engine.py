@@ -65,7 +65,9 @@ def make_trainer(
     values = {"experiment": "fashion-cnn", "epochs": 2, "batch_size": 16, "lr": 0.002}
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]
-    run = RunFolder.create(tmp_path / "ck", "fashion-cnn") if tmp_path else None
+    run = RunFolder.create(tmp_path / "ck", "fashion-cnn", config.name) if tmp_path else None
+    if run is not None:
+        run.write_config(config, {})
     return engine.Trainer(
         config,
         experiment or EXPERIMENTS["fashion-cnn"],
@@ -242,3 +244,71 @@ def test_metrics_reader_skips_a_torn_last_line(tmp_path: Path) -> None:
     with folder.metrics_path.open("a") as handle:
         handle.write('{"event": "epoch_ended", "ep')
     assert folder.read_metrics() == [{"event": "epoch_ended", "epoch": 1}]
+
+
+@pytest.mark.parametrize(
+    ("size", "batch", "expected"), [(96, 16, 6), (97, 16, 6), (98, 16, 7), (1, 16, 1), (17, 16, 1)]
+)
+def test_a_single_image_last_batch_joins_the_one_before(
+    size: int, batch: int, expected: int
+) -> None:
+    assert engine.batch_count(size, batch) == expected
+
+
+def test_epoch_covers_every_image_when_the_last_batch_is_merged(every_batch: None) -> None:
+    events: list[Event] = []
+    trainer = make_trainer(None, [events.append], epochs=1, batch_size=19)  # 96 = 5*19 + 1
+    trainer.run()
+    progress = [e for e in events if isinstance(e, BatchProgress)]
+    assert [p.batch for p in progress] == [1, 2, 3, 4, 5] and progress[-1].batches == 5
+    assert trainer.train_images == 96
+    assert all(p.lr == 0.002 for p in progress)
+
+
+def test_a_bug_is_recorded_as_failed_then_raised(tmp_path: Path) -> None:
+    class Exploding(nn.Module):
+        def __init__(self, num_classes: int, weights: Path | None = None) -> None:
+            super().__init__()
+            self.linear = nn.Linear(784, num_classes)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("boom")
+
+    broken = dataclasses.replace(EXPERIMENTS["fashion-cnn"], build_model=Exploding)
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, experiment=broken).run()
+    summary = RunFolder(tmp_path / "ck" / _only_run(tmp_path)).read_summary()
+    assert summary is not None and summary["status"] == "failed"
+    assert summary["error"] == "internal error: RuntimeError: boom"
+
+
+def test_summary_is_written_before_other_listeners_hear_the_end(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    def check(event: Event) -> None:
+        if isinstance(event, RunFinished):
+            folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+            seen.append(folder.read_summary())
+
+    make_trainer(tmp_path, [check], epochs=1).run()
+    assert seen and seen[0] is not None and seen[0]["status"] == "completed"
+
+
+def test_run_listing_skips_unreadable_folders_and_sees_live_runs(tmp_path: Path) -> None:
+    from aml_tui.core.runs import list_runs
+
+    make_trainer(tmp_path, epochs=1, name="done").run()
+    broken = tmp_path / "ck" / "broken"
+    broken.mkdir()
+    (broken / "config.toml").write_text('experiment = "fashion-cnn"\nepochs = "many"\n')
+    odd = tmp_path / "ck" / "odd-summary"
+    odd.mkdir()
+    (odd / "config.toml").write_text((tmp_path / "ck" / "done" / "config.toml").read_text())
+    (odd / "summary.json").write_text("[1, 2]")
+    live = tmp_path / "ck" / "live"
+    live.mkdir()
+    (live / "config.toml").write_text((tmp_path / "ck" / "done" / "config.toml").read_text())
+    runs = {r.run_id: r for r in list_runs(tmp_path / "ck")}
+    assert set(runs) == {"done", "live"}
+    assert runs["done"].status == "completed" and runs["done"].epochs_completed == 1
+    assert runs["live"].status == "running"

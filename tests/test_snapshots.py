@@ -89,7 +89,7 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
             for batch in (200, 400, 600, 938):
                 events.append(
                     BatchProgress(epoch, 4, batch, 938, 0.3 / (epoch + batch / 938),
-                                  0.9 + 0.02 * epoch, 3200.0, 20.0 * epoch)
+                                  0.9 + 0.02 * epoch, 3200.0, 20.0 * epoch, 0.001)
                 )  # fmt: skip
             events.append(
                 EpochEnded(
@@ -100,7 +100,7 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
                     is_best=True,
                 )
             )  # fmt: skip
-        events.append(BatchProgress(3, 4, 469, 938, 0.05, 0.995, 3150.0, 52.0))
+        events.append(BatchProgress(3, 4, 469, 938, 0.05, 0.995, 3150.0, 52.0, 0.0009))
         for event in events:
             screen.post_message(EngineReported(event))
             await pilot.pause()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Label, Log
+from textual.widgets import Button, DataTable, Input, Label, Log
 
 from aml_tui.core.events import BatchProgress, EpochEnded, RunFinished, RunStarted
 from aml_tui.tui.app import AmlTuiApp, create_app
@@ -61,6 +61,11 @@ async def test_whole_flow_choose_configure_train_summary(
         assert not train.query_one("#evaluate", Button).disabled
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        table = app.screen.query_one(DataTable)
+        rows = {
+            str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)
+        }
+        assert rows["status"] == "completed" and rows["epochs completed"] == "2"
     # The hook may see one message more than once as Textual dispatches it; count each once.
     unique = {id(m): m for m in seen if isinstance(m, EngineReported)}
     events = [m.event for m in unique.values()]
@@ -189,6 +194,30 @@ async def test_a_bug_in_the_worker_is_reported_not_raised(
         assert app.is_running
 
 
-def test_app_factory_is_what_the_cli_uses() -> None:
-    app = create_app("somewhere")
-    assert isinstance(app, AmlTuiApp) and app.checkpoints == Path("somewhere")
+def test_the_cli_opens_the_app_from_the_factory(
+    in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aml-tui` and `aml-tui train X` (no --no-ui) build the app with create_app and run it."""
+    from typer.testing import CliRunner
+
+    import aml_tui.tui.app as app_module
+    from aml_tui.cli import app as cli
+
+    built: list[AmlTuiApp] = []
+
+    def recording_factory(*args: object, **kwargs: object) -> AmlTuiApp:
+        made = create_app(*args, **kwargs)  # type: ignore[arg-type]
+        made.run = lambda: None  # type: ignore[method-assign]  # no terminal in this test
+        built.append(made)
+        return made
+
+    monkeypatch.setattr(app_module, "create_app", recording_factory)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--checkpoints", "elsewhere"]).exit_code == 0
+    assert built[-1].checkpoints == Path("elsewhere") and built[-1].start is None
+    result = runner.invoke(
+        cli, ["train", "fashion-cnn", "--epochs", "2", "--data-dir", str(fashion_dir)]
+    )
+    assert result.exit_code == 0
+    start = built[-1].start
+    assert start is not None and start.epochs == 2 and start.data_dir == str(fashion_dir)

@@ -220,6 +220,11 @@ def load_fashion_mnist(files: dict[str, Path]) -> tuple[Split, Split]:
                 f"{files[f'{prefix}_labels']} has {labels.shape[0]} labels: the files do not "
                 "belong together"
             )
+        if images.shape[0] == 0 or tuple(images.shape[1:]) != (28, 28):
+            raise DataError(
+                f"{files[f'{prefix}_images']} holds {images.shape[0]} images of "
+                f"{tuple(images.shape[1:])} pixels, not FashionMNIST's 28×28: use the real files"
+            )
         if int(labels.max()) >= len(FASHION_MNIST_CLASSES):
             raise DataError(f"{files[f'{prefix}_labels']} has labels above 9: not FashionMNIST")
         splits.append(Split(images.unsqueeze(1), labels.long()))

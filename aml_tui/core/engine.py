@@ -72,6 +72,13 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def batch_count(size: int, batch_size: int) -> int:
+    """Batches in an epoch. A last batch of a single image joins the one before it: BatchNorm
+    cannot train on one image once the feature map is 1×1 (ResNet-18 at 32 pixels)."""
+    count = math.ceil(size / batch_size)
+    return count - 1 if count > 1 and size % batch_size == 1 else count
+
+
 def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled sample order of an epoch: a function of the seed and the epoch only."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -157,7 +164,8 @@ class Trainer:
     def attach_run(self, run: RunFolder) -> None:
         """Record into `run`: events to metrics.jsonl and summary.json, checkpoints beside."""
         self.run_folder = run
-        self.listeners.append(RunRecorder(run, self.experiment.name, self.selection + "_acc"))
+        # First, so summary.json is on disk before any front end hears the run ended.
+        self.listeners.insert(0, RunRecorder(run, self.experiment.name, self.selection + "_acc"))
 
     @classmethod
     def create(
@@ -204,30 +212,42 @@ class Trainer:
             listener(event)
 
     def run(self) -> RunFinished | RunFailed:
-        """Train every epoch; returns (and emits) how the run ended."""
+        """Train every epoch; returns (and emits) how the run ended.
+
+        Errors a user can fix end the run with RunFailed. A bug, or a second Ctrl+C, is
+        recorded as RunFailed too (so the run folder says what happened) and then re-raised.
+        """
         started = time.perf_counter()
         self.train_images = 0
         self.train_seconds = 0.0
         try:
             return self._run(started)
-        except (AmlTuiError, torch.OutOfMemoryError) as error:
-            message, reason = str(error), "error"
-            if isinstance(error, NonFiniteLossError):
-                reason = "non_finite_loss"
-            elif isinstance(error, torch.OutOfMemoryError):
-                message = f"out of memory on {self.device}: lower --batch-size"
-                reason = "out_of_memory"
-            failed = RunFailed(
-                message=message,
-                reason=reason,
-                epochs_completed=self.epochs_completed,
-                best_test_acc=self.best_acc,
-                train_images_per_s=self._images_per_s(),
-                device=str(self.device),
-                seconds=time.perf_counter() - started,
-            )
-            self.emit(failed)
-            return failed
+        except NonFiniteLossError as error:
+            return self._failed(str(error), "non_finite_loss", started)
+        except torch.OutOfMemoryError:
+            message = f"out of memory on {self.device}: lower --batch-size or --image-size"
+            return self._failed(message, "out_of_memory", started)
+        except AmlTuiError as error:
+            return self._failed(str(error), "user_error", started)
+        except KeyboardInterrupt:
+            self._failed("stopped at once by a second Ctrl+C", "interrupted_hard", started)
+            raise
+        except Exception as error:
+            self._failed(f"internal error: {type(error).__name__}: {error}", "bug", started)
+            raise
+
+    def _failed(self, message: str, reason: str, started: float) -> RunFailed:
+        failed = RunFailed(
+            message=message,
+            reason=reason,
+            epochs_completed=self.epochs_completed,
+            best_test_acc=self.best_acc,
+            train_images_per_s=self._images_per_s(),
+            device=str(self.device),
+            seconds=time.perf_counter() - started,
+        )
+        self.emit(failed)
+        return failed
 
     def _images_per_s(self) -> float:
         return self.train_images / self.train_seconds if self.train_seconds > 0 else 0.0
@@ -235,7 +255,7 @@ class Trainer:
     def _run(self, started: float) -> RunFinished | RunFailed:
         config = self.config
         trainable, total = count_parameters(self.model)
-        batches = math.ceil(len(self.data.train) / config.batch_size)
+        batches = batch_count(len(self.data.train), config.batch_size)
         self.emit(
             RunStarted(
                 run_id=self.run_folder.run_id if self.run_folder else "",
@@ -326,13 +346,14 @@ class Trainer:
         if self.augment:
             augment = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + 500_000)
         amp_on = self.amp_dtype is not None
-        batches = math.ceil(len(train) / config.batch_size)
+        batches = batch_count(len(train), config.batch_size)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         seen = 0
         started = last_report = time.perf_counter()
         for batch in range(batches):
-            index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            end = len(train) if batch + 1 == batches else (batch + 1) * config.batch_size
+            index = order[batch * config.batch_size : end]
             batch_images = train.images[index]
             if augment is not None:
                 batch_images = random_crop_flip(batch_images, 4, augment)
@@ -369,6 +390,7 @@ class Trainer:
                         running_acc=int(correct) / seen,
                         images_per_s=seen / max(now - started, 1e-9),
                         elapsed=now - run_started,
+                        lr=optimizer.param_groups[0]["lr"],
                     )
                 )
             if stopping and not last_batch:
@@ -392,6 +414,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "grad_scaler": self.scaler.state_dict(),
             "epochs_completed": self.epochs_completed,
             "epoch": epoch,
             "batch_in_epoch": position,

@@ -41,6 +41,8 @@ class BatchProgress:
     running_acc: float
     images_per_s: float
     elapsed: float
+    lr: float
+    """The learning rate in use now."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class RunFailed:
 
     message: str
     reason: str
-    """"non_finite_loss", "out_of_memory" or "error"."""
+    """"non_finite_loss", "out_of_memory", "user_error" (an AmlTuiError: bad input, disk
+    full, ...), "interrupted_hard" (a second Ctrl+C) or "bug"."""
     epochs_completed: int
     best_test_acc: float | None
     train_images_per_s: float

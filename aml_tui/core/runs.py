@@ -7,7 +7,9 @@ can follow a live run; readers skip a torn last line.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +18,8 @@ from typing import Any
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.checkpoint import write_atomic
 from aml_tui.core.events import Event, RunFailed, RunFinished, event_record
+from aml_tui.core.files import write_atomic
 from aml_tui.errors import AmlTuiError, CheckpointError
 
 
@@ -141,15 +143,25 @@ class RunRecorder:
         self.folder = folder
         self.experiment = experiment
         self.selection_metric = selection_metric
+        self.last_beat = time.monotonic()
 
     def __call__(self, event: Event) -> None:
         record = event_record(event)
         if record["event"] == "batch_progress":
+            self._heartbeat()
             return
         record["time"] = datetime.now().isoformat(timespec="seconds")
         self.folder.append_metrics(record)
         if isinstance(event, RunFinished | RunFailed):
             self.folder.write_summary(self._summary(event))
+
+    def _heartbeat(self) -> None:
+        """Touch metrics.jsonl now and then, so listings see a long epoch as running."""
+        now = time.monotonic()
+        if now - self.last_beat >= HEARTBEAT_S:
+            self.last_beat = now
+            with contextlib.suppress(OSError):
+                os.utime(self.folder.metrics_path)
 
     def _summary(self, event: RunFinished | RunFailed) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -173,7 +185,10 @@ class RunRecorder:
         return summary
 
 
-RUNNING_GRACE_S = 120.0
+HEARTBEAT_S = 30.0
+"""A live run touches its metrics.jsonl at least this often."""
+
+RUNNING_GRACE_S = 4 * HEARTBEAT_S
 """A run without summary.json whose metrics.jsonl changed this recently counts as running."""
 
 
@@ -194,45 +209,50 @@ class RunInfo:
 
 
 def list_runs(root: Path) -> list[RunInfo]:
-    """Every run folder under `root` with a config.toml, newest first; unreadable ones skipped."""
+    """Every run folder under `root` with a readable config.toml, newest first; folders that
+    cannot be read are left out of the listing."""
     root = Path(root)
     if not root.is_dir():
         return []
     runs = []
     for path in root.iterdir():
-        folder = RunFolder(path)
-        if not folder.config_path.is_file():
-            continue
         try:
-            config, _ = folder.read_config()
-        except AmlTuiError:
+            info = _run_info(RunFolder(path))
+        except (AmlTuiError, OSError, ValueError, TypeError, AttributeError, KeyError):
             continue
-        summary = folder.read_summary()
-        epochs_done = 0
-        best = None
-        if summary is not None:
-            status = str(summary.get("status", "incomplete"))
-            epochs_done = int(summary.get("epochs_completed") or 0)
-            best = summary.get("best_test_acc")
-        else:
-            epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
-            epochs_done = len(epochs)
-            key = "scrambled_test_acc" if config.scrambled else "test_acc"
-            accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
-            best = max(accs) if accs else None
-            written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
-            recent = time.time() - written.stat().st_mtime < RUNNING_GRACE_S
-            status = "running" if recent else "incomplete"
-        runs.append(
-            RunInfo(
-                run_id=folder.run_id,
-                path=path,
-                experiment=config.experiment,
-                status=status,
-                epochs_completed=epochs_done,
-                epochs=config.epochs,
-                best_test_acc=best,
-                started=folder.config_path.stat().st_mtime,
-            )
-        )
+        if info is not None:
+            runs.append(info)
     return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
+
+
+def _run_info(folder: RunFolder) -> RunInfo | None:
+    if not folder.config_path.is_file():
+        return None
+    config, _ = folder.read_config()
+    summary = folder.read_summary()
+    if summary is not None and not isinstance(summary, dict):
+        raise ValueError(f"{folder.summary_path} is not a JSON object")
+    if summary is not None:
+        status = str(summary.get("status", "incomplete"))
+        epochs_done = int(summary.get("epochs_completed") or 0)
+        best = summary.get("best_test_acc")
+        best = float(best) if isinstance(best, int | float) else None
+    else:
+        epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
+        epochs_done = len(epochs)
+        key = "scrambled_test_acc" if config.scrambled else "test_acc"
+        accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
+        best = max(accs) if accs else None
+        written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
+        recent = time.time() - written.stat().st_mtime < RUNNING_GRACE_S
+        status = "running" if recent else "incomplete"
+    return RunInfo(
+        run_id=folder.run_id,
+        path=folder.path,
+        experiment=config.experiment,
+        status=status,
+        epochs_completed=epochs_done,
+        epochs=config.epochs,
+        best_test_acc=best,
+        started=folder.config_path.stat().st_mtime,
+    )

@@ -9,6 +9,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from aml_tui.config import TrainConfig
+from aml_tui.tui.messages import DevicesFound
 from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.home import HomeScreen
 from aml_tui.tui.screens.train import TrainScreen
@@ -35,10 +36,14 @@ class AmlTuiApp(App[None]):
 
     @work(thread=True, exit_on_error=False)
     def warm_up(self) -> None:
-        """Import torch in the background so the first screen appears at once."""
+        """Import torch and list the devices in the background: the first screen appears at
+        once, and the form opens without a wait."""
         from aml_tui.core.device import available_devices
 
-        self.devices = available_devices()
+        self.post_message(DevicesFound(available_devices()))
+
+    def on_devices_found(self, message: DevicesFound) -> None:
+        self.devices = message.devices
 
     def open_configure(self, experiment: str) -> None:
         from aml_tui.core.device import available_devices

@@ -32,3 +32,11 @@ class RunSetupFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class DevicesFound(Message):
+    """The devices training can use here were listed (torch is imported by then)."""
+
+    def __init__(self, devices: list[str]) -> None:
+        super().__init__()
+        self.devices = devices

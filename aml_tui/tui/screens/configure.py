@@ -40,7 +40,7 @@ def _fields(experiment: str) -> list[Field]:
     ]
     if len(recipe.datasets) > 1:
         fields.append(Field("dataset", "Dataset", str, placeholder="fashion-mnist"))
-        fields.append(Field("image_size", "Image size", int, optional=True))
+        fields.append(Field("image_size", "Image size", int, True, "dataset default"))
     fields.append(Field("data_dir", "Data folder", str, True, "./data, then system folder"))
     if recipe.pretrained:
         fields.append(Field("weights", "Weights file", str, True, "torchvision cache"))
@@ -72,6 +72,8 @@ class ConfigureScreen(Screen[None]):
             yield Label(f"[b]{recipe.name}[/b]: {recipe.description}", id="form-title")
             for field in self.fields:
                 value = getattr(self.initial, field.name)
+                if field.name == "image_size" and value == recipe.image_size(self.initial.dataset):
+                    value = None  # left to the dataset's default (32, or 224 for imagefolder)
                 with Horizontal(classes="form-row"):
                     yield Label(field.label, classes="form-label")
                     yield Input(

@@ -65,7 +65,6 @@ class TrainScreen(Screen[None]):
         self.train_size = 0
         self.progress: BatchProgress | None = None
         self.progress_dirty = False
-        self.lr: float | None = None
         self.running_epoch = 0
         self.quit_when_done = False
         self.worker: Worker[None] | None = None
@@ -147,8 +146,7 @@ class TrainScreen(Screen[None]):
             self.run_dir = Path(event.run_dir) if event.run_dir else None
             self.device = event.device
             self.train_size = event.train_size
-            self.lr = self.config.lr
-            self.set_status("running")
+            self.set_status("stopping" if self.stop_requested.is_set() else "running")
             self.query_one("#epoch-bar", ProgressBar).update(total=event.batches_per_epoch)
             self.log_line(
                 f"run {event.run_id} on {event.device}: {event.train_size:,} train / "
@@ -180,7 +178,6 @@ class TrainScreen(Screen[None]):
         if event.scrambled_test_acc is not None:
             acc.add_point("scrambled", event.epoch, 100 * event.scrambled_test_acc)
         self.query_one("#run-bar", ProgressBar).update(progress=event.epoch)
-        self.lr = event.lr
         self.log_line(epoch_line(event))
 
     def on_run_setup_failed(self, message: RunSetupFailed) -> None:
@@ -226,16 +223,20 @@ class TrainScreen(Screen[None]):
         for plot in self.query(MetricPlot):
             plot.redraw()
 
-    def _stats(self, p: BatchProgress) -> str:
+    def memory_mb(self) -> float:
+        """Memory in use on the run's device, in MB (GPU memory on CUDA)."""
         import torch
 
         from aml_tui.core.device import memory_in_use
 
-        memory = memory_in_use(torch.device(self.device)) / 2**20 if self.device else 0
+        return memory_in_use(torch.device(self.device)) / 2**20 if self.device else 0.0
+
+    def _stats(self, p: BatchProgress) -> str:
+        memory = self.memory_mb()
         where = "GPU memory" if self.device.startswith("cuda") else "memory"
         return (
             f"loss {p.running_loss:.4f} · acc {100 * p.running_acc:.2f}% · "
-            f"{p.images_per_s:,.0f} img/s · lr {self.lr:.2g} · {self.device} · "
+            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {self.device} · "
             f"{where} {memory:,.0f} MB"
         )
 
