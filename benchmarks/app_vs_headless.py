@@ -1,7 +1,8 @@
 """Training throughput in the app vs headless, same settings, interleaved in one run.
 
-The app runs in a real terminal (a detached tmux session of 100×30) and quits when the run
-ends; the headless run writes to a pipe. Each prints `train_images_per_s` from summary.json.
+Per round: headless writing to a log (no terminal), headless in a terminal (rich progress),
+and the app in a terminal; the terminals are detached tmux sessions of 100×30. Prints each
+run's `train_images_per_s` from summary.json and the ratios of the means.
 
     python benchmarks/app_vs_headless.py [--rounds 2] [--train-limit 20000] [--epochs 2]
 """
@@ -28,6 +29,20 @@ def summary(root: Path, name: str, timeout: float) -> dict:
     return json.loads(path.read_text())
 
 
+def in_terminal(command: str, session: str) -> None:
+    """Start `command` in a detached tmux session of 100×30 (a real terminal)."""
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+                    command + "; sleep 600"], check=True)  # fmt: skip
+
+
+def close_terminal(session: str) -> None:
+    time.sleep(1)
+    subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
+    time.sleep(1)
+    subprocess.run(["tmux", "kill-session", "-t", session], check=False,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -41,26 +56,23 @@ def main() -> None:
     common = ["train", "fashion-cnn", "--epochs", str(args.epochs), "--train-limit",
               str(args.train_limit), "--test-limit", "2000", "--offline",
               "--checkpoints", str(root)]  # fmt: skip
-    results: dict[str, list[float]] = {"headless": [], "app": []}
+    results: dict[str, list[float]] = {"headless-log": [], "headless-tmux": [], "app-tmux": []}
     for i in range(args.rounds):
-        subprocess.run([*exe, *common, "--no-ui", "--name", f"headless-{i}"], check=True,
+        name = f"headless-log-{i}"
+        subprocess.run([*exe, *common, "--no-ui", "--name", name], check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-        results["headless"].append(summary(root, f"headless-{i}", 5)["train_images_per_s"])
-        command = " ".join([*exe, *common, "--name", f"app-{i}"])
-        session = f"aml-tui-bench-{i}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                        command], check=True)  # fmt: skip
-        results["app"].append(summary(root, f"app-{i}", 3600)["train_images_per_s"])
-        time.sleep(1)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
-        time.sleep(2)
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        results["headless-log"].append(summary(root, name, 5)["train_images_per_s"])
+        for kind, extra in (("headless-tmux", ["--no-ui"]), ("app-tmux", [])):
+            name = f"{kind}-{i}"
+            in_terminal(" ".join([*exe, *common, *extra, "--name", name]), name)
+            results[kind].append(summary(root, name, 3600)["train_images_per_s"])
+            close_terminal(name)
     for kind, values in results.items():
-        print(f"{kind:>8}: " + ", ".join(f"{v:,.0f}" for v in values) + " img/s")
-    headless = sum(results["headless"]) / len(results["headless"])
-    app = sum(results["app"]) / len(results["app"])
-    print(f"app / headless = {app / headless:.3f} ({100 * (app / headless - 1):+.1f}%)")
+        print(f"{kind:>13}: " + ", ".join(f"{v:,.0f}" for v in values) + " img/s")
+    mean = {kind: sum(values) / len(values) for kind, values in results.items()}
+    for base in ("headless-tmux", "headless-log"):
+        ratio = mean["app-tmux"] / mean[base]
+        print(f"app / {base} = {ratio:.3f} ({100 * (ratio - 1):+.1f}%)")
     shutil.rmtree(root)
 
 

@@ -105,6 +105,7 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
             screen.post_message(EngineReported(event))
             await pilot.pause()
         screen.refresh_view()
+        screen.redraw_plots()
         await pilot.pause()
 
     assert snap_compare(create_app(runs_root), terminal_size=size, run_before=feed_events)

@@ -38,7 +38,7 @@ from aml_tui.core.transforms import random_crop_flip
 from aml_tui.errors import AmlTuiError, NonFiniteLossError
 from aml_tui.experiments import Experiment, get_experiment
 
-PROGRESS_INTERVAL_S = 0.1
+PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
 
 EVAL_BATCH_SIZE = 1000

@@ -32,8 +32,12 @@ from aml_tui.errors import AmlTuiError
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.widgets.plots import MetricPlot
 
-REFRESH_S = 0.25
-"""The screen applies new progress and redraws plots at most this often."""
+REFRESH_S = 0.5
+"""The screen applies new progress to bars and labels at most this often."""
+
+PLOT_REFRESH_S = 1.0
+"""Plots redraw at most this often: plotext renders in Python, and on a small machine every
+cycle the UI spends is taken from training (the epoch plots change once an epoch anyway)."""
 
 
 def format_duration(seconds: float | None) -> str:
@@ -101,6 +105,7 @@ class TrainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.refresh_view)
+        self.set_interval(PLOT_REFRESH_S, self.redraw_plots)
         if self.autostart:
             self.worker = self.train()
         self.log_line(f"preparing {self.config.experiment}: loading data and model...")
@@ -220,6 +225,9 @@ class TrainScreen(Screen[None]):
                 f"{100 * done / p.epochs:.0f}% · ETA {format_duration(run_left)}"
             )
             self.query_one("#train-stats", Label).update(self._stats(p))
+
+    def redraw_plots(self) -> None:
+        """Timer: redraw the plots whose data changed."""
         for plot in self.query(MetricPlot):
             plot.redraw()
 
