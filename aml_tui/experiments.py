@@ -7,7 +7,7 @@ functions import what they need when called.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,8 +173,6 @@ def _resnet_image_size(dataset: str) -> int:
     return 224 if dataset.startswith("imagefolder:") else 32
 
 
-_RESNET_DATASETS = DATASETS
-
 EXPERIMENTS: dict[str, Experiment] = {
     "fashion-cnn": Experiment(
         name="fashion-cnn",
@@ -201,7 +199,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         epochs=10,
         batch_size=128,
         lr=0.001,
-        datasets=_RESNET_DATASETS,
+        datasets=DATASETS,
         scrambles=False,
         pretrained=False,
         loss="cross_entropy",
@@ -212,25 +210,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         make_transform=_rgb_transform,
         image_size=_resnet_image_size,
     ),
-    "resnet18-finetune": Experiment(
-        name="resnet18-finetune",
-        description="ResNet-18 from ImageNet weights, only layer4 and fc trained; FashionMNIST, "
-        "CIFAR or an image folder",
-        epochs=10,
-        batch_size=128,
-        lr=0.001,
-        datasets=_RESNET_DATASETS,
-        scrambles=False,
-        pretrained=True,
-        loss="cross_entropy",
-        load_data=_any_dataset,
-        build_model=_resnet_finetune,
-        make_optimizer=_adam,
-        make_scheduler=_step_5,
-        make_transform=_rgb_transform,
-        image_size=_resnet_image_size,
-    ),
 }
+EXPERIMENTS["resnet18-finetune"] = replace(
+    EXPERIMENTS["resnet18-scratch"],
+    name="resnet18-finetune",
+    description="ResNet-18 from ImageNet weights, only layer4 and fc trained; FashionMNIST, "
+    "CIFAR or an image folder",
+    pretrained=True,
+    build_model=_resnet_finetune,
+)
 
 
 def get_experiment(name: str) -> Experiment:

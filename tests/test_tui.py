@@ -101,20 +101,32 @@ async def test_invalid_form_values_are_flagged_and_block_start(in_tmp_cwd: Path)
         assert not start.disabled and form.config is not None and form.config.epochs == 3
 
 
-async def test_stop_mid_run_saves_and_marks_interrupted(
-    in_tmp_cwd: Path, fashion_dir: Path
-) -> None:
+def long_run_app(root: Path, fashion_dir: Path, name: str) -> AmlTuiApp:
+    """The app opened on the Train screen of a run far too long to finish in a test."""
     from aml_tui.experiments import build_config
 
     config = build_config(
         "fashion-cnn", epochs=50, batch_size=8, data_dir=str(fashion_dir), offline=True,
-        checkpoints=str(in_tmp_cwd / "ck"), name="stopped",
+        checkpoints=str(root / "ck"), name=name,
     )  # fmt: skip
-    app = create_app(in_tmp_cwd / "ck", start=config)
+    return create_app(root / "ck", start=config)
+
+
+async def training_screen(pilot: Pilot) -> TrainScreen:
+    """Wait until the Train screen shows progress, and return it."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TrainScreen))
+    train = pilot.app.screen
+    assert isinstance(train, TrainScreen)
+    await wait_for(pilot, lambda: train.progress is not None)
+    return train
+
+
+async def test_stop_mid_run_saves_and_marks_interrupted(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    app = long_run_app(in_tmp_cwd, fashion_dir, "stopped")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
-        train = app.screen
-        await wait_for(pilot, lambda: train.progress is not None)
+        train = await training_screen(pilot)
         await pilot.press("s")
         await wait_for(pilot, lambda: train.status == "interrupted")
         assert "stopping after this batch" in "\n".join(train.query_one(Log).lines)
@@ -126,17 +138,9 @@ async def test_stop_mid_run_saves_and_marks_interrupted(
 async def test_quitting_during_a_run_asks_then_stops_cleanly(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
-    from aml_tui.experiments import build_config
-
-    config = build_config(
-        "fashion-cnn", epochs=50, batch_size=8, data_dir=str(fashion_dir), offline=True,
-        checkpoints=str(in_tmp_cwd / "ck"), name="quit",
-    )  # fmt: skip
-    app = create_app(in_tmp_cwd / "ck", start=config)
+    app = long_run_app(in_tmp_cwd, fashion_dir, "quit")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
-        train = app.screen
-        await wait_for(pilot, lambda: train.progress is not None)
+        train = await training_screen(pilot)
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")  # keep training
