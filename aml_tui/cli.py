@@ -7,10 +7,12 @@ the reporters are imported inside the commands that need them.
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -18,7 +20,7 @@ from typer.core import TyperGroup
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig
-from aml_tui.errors import AmlTuiError
+from aml_tui.errors import AmlTuiError, ConfigError
 from aml_tui.experiments import EXPERIMENTS
 
 EXIT_INTERRUPTED = 130
@@ -229,6 +231,71 @@ def train(
     code = run_headless(config)
     if code:
         raise typer.Exit(code)
+
+
+@app.command("eval")
+@user_errors
+def eval_command(
+    run: Annotated[str, typer.Argument(help="Run id under --checkpoints, a run folder, or last.")],
+    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the numbers as one JSON object.")
+    ] = False,
+    gallery: Annotated[int, typer.Option(help="Misclassified test images to draw.", min=0)] = 8,
+    checkpoints: Annotated[
+        str, typer.Option(help="Folder holding the run folders.")
+    ] = "checkpoints",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+) -> None:
+    """Evaluate a run: accuracy (and scrambled accuracy), per-class metrics, confusion matrix,
+    misclassified images."""
+    from aml_tui.core.evaluation import evaluate_run, resolve_run
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+    evaluation = evaluate_run(resolve_run(Path(checkpoints), run), checkpoint, device)
+    if json_output:
+        typer.echo(json.dumps(evaluation.to_json()))
+        return
+    from rich.console import Console
+
+    from aml_tui.render.reports import evaluation_view
+
+    console = Console(highlight=False)
+    console.print(evaluation_view(evaluation, console.width, gallery))
+
+
+@app.command()
+@user_errors
+def compare(
+    run_a: Annotated[str, typer.Argument(help="First run: id, folder or last.")],
+    run_b: Annotated[str, typer.Argument(help="Second run: id, folder or last.")],
+    n: Annotated[int, typer.Option("-n", help="Test images to show.", min=0)] = 8,
+    disagree: Annotated[
+        bool, typer.Option("--disagree", help="Only images the two models classify differently.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for picking the images.")] = 0,
+    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    checkpoints: Annotated[
+        str, typer.Option(help="Folder holding the run folders.")
+    ] = "checkpoints",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+) -> None:
+    """Compare two runs on the same test images: accuracies, confusion matrices, and each
+    model's top-3 probabilities image by image."""
+    from rich.console import Console
+
+    from aml_tui.core.evaluation import check_comparable, evaluate_run, resolve_run
+    from aml_tui.render.reports import comparison_view
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+    root = Path(checkpoints)
+    first = evaluate_run(resolve_run(root, run_a), checkpoint, device)
+    second = evaluate_run(resolve_run(root, run_b), checkpoint, device)
+    check_comparable(first, second)
+    console = Console(highlight=False)
+    console.print(comparison_view(first, second, n, disagree, seed, console.width))
 
 
 def run_headless(config: TrainConfig) -> int:

@@ -122,9 +122,12 @@ def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
 
 
 def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
-    from aml_tui.core.models import resnet18_finetune
+    """From ImageNet weights for training; without them (loading a checkpoint to evaluate)
+    the same architecture, whose weights the checkpoint then supplies."""
+    from aml_tui.core.models import resnet18_finetune, resnet18_scratch
 
-    assert weights is not None, "the trainer resolves the weights of pretrained experiments"
+    if weights is None:
+        return resnet18_scratch(num_classes)
     return resnet18_finetune(num_classes, weights)
 
 

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input, Label, Log
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Input, Label, Log, Static
 
 from aml_tui.core.events import BatchProgress, EpochEnded, RunFinished, RunStarted
 from aml_tui.tui.app import AmlTuiApp, create_app
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
 from aml_tui.tui.screens.home import HomeScreen
-from aml_tui.tui.screens.summary import SummaryScreen
 from aml_tui.tui.screens.train import TrainScreen
 
 
@@ -30,6 +31,19 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
         assert time.monotonic() < deadline, "timed out waiting for the app"
         await pilot.pause(0.05)
     await pilot.pause()  # let a newly pushed screen finish composing
+
+
+def report_text(screen: Screen) -> str:
+    """The plain text of an evaluation/compare screen's report, as a terminal would show it."""
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(
+        screen.query_one("#report-body", Static).content
+    )
+    return out.getvalue()
 
 
 def fill(screen: ConfigureScreen, **values: str) -> None:
@@ -60,12 +74,13 @@ async def test_whole_flow_choose_configure_train_summary(
         assert "epoch 2/2 |" in log and "run completed" in log
         assert not train.query_one("#evaluate", Button).disabled
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-        table = app.screen.query_one(DataTable)
-        rows = {
-            str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)
-        }
-        assert rows["status"] == "completed" and rows["epochs completed"] == "2"
+        await wait_for(pilot, lambda: isinstance(app.screen, EvaluationScreen))
+        evaluation = app.screen
+        await wait_for(pilot, lambda: evaluation.evaluation is not None)
+        summary = json.loads((train.run_dir / "summary.json").read_text())
+        assert evaluation.evaluation.test.acc == summary["best_test_acc"]
+        body = report_text(evaluation)
+        assert "test accuracy" in body
     # The hook may see one message more than once as Textual dispatches it; count each once.
     unique = {id(m): m for m in seen if isinstance(m, EngineReported)}
     events = [m.event for m in unique.values()]
@@ -225,3 +240,58 @@ def test_the_cli_opens_the_app_from_the_factory(
     assert result.exit_code == 0
     start = built[-1].start
     assert start is not None and start.epochs == 2 and start.data_dir == str(fashion_dir)
+
+
+async def test_runs_open_evaluation_and_compare_from_home(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from aml_tui.cli import app as cli
+
+    for name, seed in (("one", "1"), ("two", "2")):
+        result = CliRunner().invoke(
+            cli,
+            ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
+             "--checkpoints", str(in_tmp_cwd / "ck"), "--name", name, "--seed", seed],
+        )  # fmt: skip
+        assert result.exit_code == 0
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        table.focus()
+        await pilot.pause()
+        await pilot.press("m", "down", "c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        await wait_for(pilot, lambda: compare.pair is not None)
+        assert "drawn at random" in report_text(compare)
+        await pilot.press("d")
+        await pilot.pause()
+        body = report_text(compare)
+        assert "disagree" in body or "agree on every" in body
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EvaluationScreen))
+        evaluation = app.screen
+        await wait_for(pilot, lambda: evaluation.evaluation is not None)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: evaluation.which == "last")
+
+
+async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> None:
+    broken = in_tmp_cwd / "ck" / "broken"
+    broken.mkdir(parents=True)
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = EvaluationScreen(broken)
+        await app.push_screen(screen)
+        await wait_for(
+            pilot,
+            lambda: "cannot evaluate" in report_text(screen),
+        )
+        assert app.is_running

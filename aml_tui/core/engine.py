@@ -51,6 +51,8 @@ class Evaluation:
     loss: float
     acc: float
     predictions: torch.Tensor
+    probabilities: torch.Tensor | None = None
+    """Class probabilities (N × classes), when asked for."""
 
 
 def place_data(data: ImageData, device: torch.device) -> ImageData:
@@ -97,13 +99,15 @@ def evaluate(
     loss_name: str,
     batch_size: int = EVAL_BATCH_SIZE,
     amp: torch.dtype | None = None,
+    keep_probabilities: bool = False,
 ) -> Evaluation:
     """Mean loss, accuracy and predictions on a whole split, in eval mode."""
     was_training = model.training
     model.eval()
     loss_fn = loss_function(loss_name)
     total_loss = torch.zeros((), dtype=torch.float64)
-    predictions = []
+    predictions: list[torch.Tensor] = []
+    probabilities: list[torch.Tensor] = []
     for start in range(0, len(split), batch_size):
         images = transform(split.images[start : start + batch_size])
         with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
@@ -111,11 +115,14 @@ def evaluate(
         labels = split.labels[start : start + batch_size].to(outputs.device)
         total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
         predictions.append(outputs.argmax(1).cpu())
+        if keep_probabilities:
+            probabilities.append(torch.softmax(outputs.float(), dim=1).cpu())
     model.train(was_training)
     predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
     count = max(len(split), 1)
     correct = int((predicted == split.labels.cpu()).sum())
-    return Evaluation(float(total_loss) / count, correct / count, predicted)
+    probs = torch.cat(probabilities) if probabilities else None
+    return Evaluation(float(total_loss) / count, correct / count, predicted, probs)
 
 
 class Trainer:

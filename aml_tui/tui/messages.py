@@ -40,3 +40,23 @@ class DevicesFound(Message):
     def __init__(self, devices: list[str]) -> None:
         super().__init__()
         self.devices = devices
+
+
+class EvaluationFinished(Message):
+    """A run (or two, for a comparison) was evaluated in a worker; `result` is ready to draw."""
+
+    bubble = False
+
+    def __init__(self, result: object) -> None:
+        super().__init__()
+        self.result = result
+
+
+class EvaluationFailed(Message):
+    """Evaluation could not be done (missing run, corrupt checkpoint, ...): `text` says why."""
+
+    bubble = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

@@ -23,10 +23,16 @@ class HomeScreen(Screen[None]):
     """Pick an experiment to configure; see the runs already made."""
 
     BINDINGS = [
-        Binding("enter", "choose", "Configure", show=True),
+        Binding("enter", "choose", "Open", show=True),
+        Binding("m", "mark", "Mark run"),
+        Binding("c", "compare", "Compare"),
         Binding("r", "refresh_runs", "Refresh runs"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marked: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -57,7 +63,7 @@ class HomeScreen(Screen[None]):
         table.clear()
         for run in list_runs(self.app.checkpoints)[:50]:  # type: ignore[attr-defined]
             table.add_row(
-                run.run_id,
+                ("* " if run.run_id == self.marked else "") + run.run_id,
                 run.experiment,
                 run.status,
                 f"{run.epochs_completed}/{run.epochs}",
@@ -67,6 +73,39 @@ class HomeScreen(Screen[None]):
             )
         if not table.row_count:
             table.add_row("no runs yet", "", "", "", "", "")
+
+    def highlighted_run(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count or table.cursor_row < 0:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return key if key and (self.app.checkpoints / key).is_dir() else None  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        run = self.highlighted_run()
+        if run is not None:
+            from aml_tui.tui.screens.evaluation import EvaluationScreen
+
+            self.app.push_screen(EvaluationScreen(self.app.checkpoints / run))  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        run = self.highlighted_run()
+        if run is not None:
+            self.marked = None if run == self.marked else run
+            self.action_refresh_runs()
+            self.notify(
+                f"marked {run}: highlight another run and press c" if self.marked else "unmarked"
+            )
+
+    def action_compare(self) -> None:
+        run = self.highlighted_run()
+        if self.marked is None or run is None or run == self.marked:
+            self.notify("mark a run with m, highlight another, then press c")
+            return
+        from aml_tui.tui.screens.evaluation import CompareScreen
+
+        root = self.app.checkpoints  # type: ignore[attr-defined]
+        self.app.push_screen(CompareScreen(root / self.marked, root / run))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.app.open_configure(event.option.id)  # type: ignore[attr-defined]

@@ -275,9 +275,9 @@ class TrainScreen(Screen[None]):
 
     def action_evaluate(self) -> None:
         if not self.running and self.run_dir is not None:
-            from aml_tui.tui.screens.summary import SummaryScreen
+            from aml_tui.tui.screens.evaluation import EvaluationScreen
 
-            self.app.push_screen(SummaryScreen(self.run_dir))
+            self.app.push_screen(EvaluationScreen(self.run_dir))
 
     def action_back(self) -> None:
         if self.running:

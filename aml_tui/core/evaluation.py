@@ -1,0 +1,168 @@
+"""Evaluating a saved run: load its checkpoint and data, compute metrics on the test set(s).
+
+Uses the same in-memory data path and batched transforms as training, in inference mode,
+so fashion-cnn's 10,000 test images (normal and scrambled) take a second or two on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.data import Split
+from aml_tui.core.device import resolve_device
+from aml_tui.core.engine import Evaluation, evaluate
+from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
+from aml_tui.core.runs import RunFolder, list_runs
+from aml_tui.errors import CheckpointError
+from aml_tui.experiments import get_experiment
+
+
+@dataclass
+class RunEvaluation:
+    """Everything the evaluation views show about one run's checkpoint."""
+
+    run_id: str
+    experiment: str
+    dataset: str
+    checkpoint: str
+    """"best" or "last"."""
+    epoch: int
+    classes: tuple[str, ...]
+    test: Evaluation
+    scrambled: Evaluation | None
+    primary_name: str
+    """The split the detailed metrics describe: "scrambled_test" for a model trained on
+    scrambled images (its own kind of input), else "test"."""
+    primary: Evaluation
+    test_split: Split
+    """The primary split's images (uint8) and labels, on the CPU, for galleries."""
+    confusion: torch.Tensor
+    """Of the primary split."""
+    per_class: list[ClassMetrics]
+
+    def to_json(self) -> dict[str, Any]:
+        """The numbers as plain values: what `aml-tui eval --json` prints."""
+        result: dict[str, Any] = {
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "checkpoint": self.checkpoint,
+            "epoch": self.epoch,
+            "classes": list(self.classes),
+            "test_acc": self.test.acc,
+            "metrics_on": self.primary_name,
+        }
+        if self.scrambled is not None:
+            result["scrambled_test_acc"] = self.scrambled.acc
+        result["per_class"] = [
+            {
+                "class": m.name,
+                "precision": m.precision,
+                "recall": m.recall,
+                "accuracy": m.accuracy,
+                "support": m.support,
+            }
+            for m in self.per_class
+        ]
+        result["confusion_matrix"] = self.confusion.tolist()
+        return result
+
+
+def resolve_run(root: Path, ref: str) -> RunFolder:
+    """A run id under `root`, a run folder path, or `last` (the newest run under `root`)."""
+    if ref == "last":
+        runs = list_runs(root)
+        if not runs:
+            raise CheckpointError(f"no runs under {root}: train one, or pass --checkpoints DIR")
+        return RunFolder(runs[0].path)
+    for candidate in (Path(root) / ref, Path(ref).expanduser()):
+        if (candidate / "config.toml").is_file():
+            return RunFolder(candidate)
+        if candidate.is_dir() and candidate.name == Path(ref).name:
+            raise CheckpointError(
+                f"{candidate} has no config.toml: it is not a complete aml-tui run folder"
+            )
+    raise CheckpointError(
+        f"no run {ref!r} under {root} and no run folder at {ref}: see the runs in the app, or "
+        "pass --checkpoints DIR"
+    )
+
+
+def evaluate_run(folder: RunFolder, which: str = "best", device: str = "auto") -> RunEvaluation:
+    """Load `which` checkpoint (best or last) of a run and evaluate it on its test set(s)."""
+    config, _ = folder.read_config()
+    path = folder.best_path if which == "best" else folder.last_path
+    if not path.exists():
+        other = folder.last_path if which == "best" else folder.best_path
+        hint = f" (it has {other.name}: try --checkpoint {other.stem})" if other.exists() else ""
+        raise CheckpointError(f"run {folder.run_id} has no {path.name} yet{hint}")
+    state = load_checkpoint(path)
+    if state.get("experiment") != config.experiment:
+        raise CheckpointError(
+            f"{path} belongs to {state.get('experiment')!r}, but the run is "
+            f"{config.experiment!r}: the run folder was mixed up; retrain it"
+        )
+    experiment = get_experiment(config.experiment)
+    data = experiment.load_data(config)
+    if list(state.get("classes", [])) != list(data.classes):
+        raise CheckpointError(
+            f"{path} was trained on classes {state.get('classes')} but the data now has "
+            f"{list(data.classes)}: evaluate with the data the run was trained on"
+        )
+    target = resolve_device(device)
+    model = experiment.build_model(len(data.classes), None)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "no model"
+        raise CheckpointError(f"{path} does not fit {config.experiment} ({first})") from None
+    model = model.to(target, memory_format=torch.channels_last)
+    transform = experiment.make_transform(config, data, target)
+    results = {
+        name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
+        for name, split in data.evals.items()
+    }
+    primary_name = "scrambled_test" if config.scrambled else "test"
+    primary = results[primary_name]
+    labels = data.evals[primary_name].labels.cpu()
+    confusion = confusion_matrix(primary.predictions, labels, len(data.classes))
+    return RunEvaluation(
+        run_id=folder.run_id,
+        experiment=config.experiment,
+        dataset=config.dataset,
+        checkpoint=which,
+        epoch=int(state.get("epoch", 0)),
+        classes=data.classes,
+        test=results["test"],
+        scrambled=results.get("scrambled_test"),
+        primary_name=primary_name,
+        primary=primary,
+        test_split=Split(data.evals[primary_name].images.cpu(), labels),
+        confusion=confusion,
+        per_class=per_class(confusion, data.classes),
+    )
+
+
+def check_comparable(a: RunEvaluation, b: RunEvaluation) -> None:
+    """Two runs can be compared image by image only on the same test set and classes."""
+    if a.classes != b.classes:
+        raise CheckpointError(
+            f"runs {a.run_id} and {b.run_id} have different classes ({len(a.classes)} vs "
+            f"{len(b.classes)}): compare runs trained on the same dataset"
+        )
+    same_images = (
+        a.primary_name == b.primary_name
+        and a.test_split.images.shape == b.test_split.images.shape
+        and torch.equal(a.test_split.labels, b.test_split.labels)
+        and torch.equal(a.test_split.images, b.test_split.images)
+    )
+    if a.dataset != b.dataset or not same_images:
+        raise CheckpointError(
+            f"runs {a.run_id} ({a.dataset}, {len(a.test_split)} test images) and {b.run_id} "
+            f"({b.dataset}, {len(b.test_split)}) were tested on different images: compare runs "
+            "on the same dataset, --test-limit and scrambling"
+        )

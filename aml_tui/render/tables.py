@@ -1,0 +1,94 @@
+"""Metric tables: per-class metrics, the confusion matrix, top confusions, probability bars."""
+
+from __future__ import annotations
+
+import torch
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from aml_tui.core.metrics import ClassMetrics, top_confusions
+
+GRID_LIMIT = 20
+"""Up to this many classes the confusion matrix is a grid; beyond, a list of top confusions."""
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def per_class_table(metrics: list[ClassMetrics], title: str = "per class") -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("class", no_wrap=True)
+    for name in ("precision", "recall", "accuracy", "images"):
+        table.add_column(name, justify="right")
+    for m in metrics:
+        table.add_row(
+            m.name, percent(m.precision), percent(m.recall), percent(m.accuracy), str(m.support)
+        )
+    return table
+
+
+def _rate_style(rate: float, diagonal: bool) -> Style:
+    """Background by row-normalised rate: green on the diagonal, red off it."""
+    level = int(40 + 180 * rate) if rate > 0 else 0
+    if level == 0:
+        return Style(dim=True)
+    background = (20, level, 40) if diagonal else (level, 30, 30)
+    return Style(bgcolor=f"rgb({background[0]},{background[1]},{background[2]})", color="white")
+
+
+def confusion_view(
+    confusion: torch.Tensor,
+    classes: tuple[str, ...],
+    title: str = "confusion matrix",
+    legend: bool = True,
+) -> RenderableType:
+    """A grid (rows = true class, columns = predicted) coloured by row-normalised rate; for
+    many classes, the most frequent confusions instead."""
+    n = len(classes)
+    if n > GRID_LIMIT:
+        table = Table(box=None)
+        table.add_column("true", no_wrap=True)
+        table.add_column("predicted as", no_wrap=True)
+        table.add_column("images", justify="right")
+        for true, predicted, count in top_confusions(confusion, classes, 15):
+            table.add_row(true, predicted, str(count))
+        return Group(Text(f"{title}: top confusions", style="italic"), table)
+    cell = max(4, len(str(int(confusion.max()))) + 1)
+    short = [name[: max(cell, 5 if n <= 5 else cell)] for name in classes]
+    table = Table(box=None, pad_edge=False, collapse_padding=True)
+    table.add_column("", no_wrap=True)
+    for name in short:
+        table.add_column(name, justify="right", no_wrap=True, overflow="crop")
+    totals = confusion.sum(dim=1).clamp(min=1).tolist()
+    for i, name in enumerate(classes):
+        cells = []
+        for j in range(n):
+            count = int(confusion[i, j])
+            rate = count / totals[i]
+            cells.append(Text(f" {count} ", style=_rate_style(rate, i == j)))
+        table.add_row(name[:12], *cells)
+    caption = f"{title} (rows: true class, columns: predicted)" if legend else title
+    return Group(Text(caption, style="italic"), table)
+
+
+def probability_bars(
+    probabilities: torch.Tensor, classes: tuple[str, ...], k: int = 3, width: int = 10,
+    true_label: int | None = None,
+) -> Group:  # fmt: skip
+    """The top-k classes with bars; the true class in green, a wrong top class in red."""
+    values, index = probabilities.float().topk(min(k, len(classes)))
+    lines = []
+    label = min(11, max(len(classes[i]) for i in index.tolist()))
+    for rank, (p, i) in enumerate(zip(values.tolist(), index.tolist(), strict=True)):
+        filled = round(p * width)
+        colour = "green" if i == true_label else ("red" if rank == 0 else "white")
+        line = Text(no_wrap=True, overflow="crop")
+        line.append(f"{classes[i][:label]:<{label}} ", style=colour)
+        line.append("█" * filled, style=colour)
+        line.append("░" * (width - filled), style="dim")
+        line.append(f" {100 * p:5.1f}%")
+        lines.append(line)
+    return Group(*lines)
