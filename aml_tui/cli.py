@@ -6,6 +6,7 @@ the reporters are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import signal
@@ -23,7 +24,6 @@ from aml_tui.config import TrainConfig
 from aml_tui.errors import AmlTuiError, ConfigError
 from aml_tui.experiments import EXPERIMENTS
 
-EXIT_INTERRUPTED = 130
 EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
 """Exit codes of failed runs by reason; anything else (a bug) exits 1."""
 
@@ -56,6 +56,8 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]
 
 
 def user_errors(command: F) -> F:
@@ -158,9 +160,7 @@ def train(
             "--offline", envvar="AML_TUI_OFFLINE", help="Never download; use local files only."
         ),
     ] = False,
-    checkpoints: Annotated[
-        str, typer.Option(help="Folder holding the run folders.")
-    ] = "checkpoints",
+    checkpoints: CheckpointsOption = "checkpoints",
     name: Annotated[
         str | None, typer.Option(help="Run id (default: <experiment>-<date>-<time>).")
     ] = None,
@@ -242,13 +242,10 @@ def eval_command(
         bool, typer.Option("--json", help="Print the numbers as one JSON object.")
     ] = False,
     gallery: Annotated[int, typer.Option(help="Misclassified test images to draw.", min=0)] = 8,
-    checkpoints: Annotated[
-        str, typer.Option(help="Folder holding the run folders.")
-    ] = "checkpoints",
+    checkpoints: CheckpointsOption = "checkpoints",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
 ) -> None:
-    """Evaluate a run: accuracy (and scrambled accuracy), per-class metrics, confusion matrix,
-    misclassified images."""
+    """Evaluate a run: accuracies, per-class metrics, confusion matrix, mistakes drawn."""
     from aml_tui.core.evaluation import evaluate_run, resolve_run
 
     if checkpoint not in ("best", "last"):
@@ -276,13 +273,10 @@ def compare(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for picking the images.")] = 0,
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
-    checkpoints: Annotated[
-        str, typer.Option(help="Folder holding the run folders.")
-    ] = "checkpoints",
+    checkpoints: CheckpointsOption = "checkpoints",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
 ) -> None:
-    """Compare two runs on the same test images: accuracies, confusion matrices, and each
-    model's top-3 probabilities image by image."""
+    """Compare two runs: accuracies, confusion matrices, top-3 probabilities image by image."""
     from rich.console import Console
 
     from aml_tui.core.evaluation import check_comparable, evaluate_run, resolve_run
@@ -298,36 +292,93 @@ def compare(
     console.print(comparison_view(first, second, n, disagree, seed, console.width))
 
 
-def run_headless(config: TrainConfig) -> int:
-    """Train with the console reporter; Ctrl+C stops after the current batch.
+@app.command()
+@user_errors
+def runs(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the runs as a JSON list.")
+    ] = False,
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """List the runs under --checkpoints, newest first."""
+    from datetime import datetime
 
-    Returns the exit code: 0 completed, 130 interrupted, 2 a failure the user can fix (out of
-    memory, disk full), 3 non-finite loss.
+    from aml_tui.core.runs import list_runs
+
+    found = list_runs(Path(checkpoints))
+    if json_output:
+        typer.echo(json.dumps([run.to_json() for run in found]))
+        return
+    if not found:
+        typer.echo(f"no runs under {checkpoints}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "experiment", "status", "epochs", "best acc", "started", "duration"):
+        table.add_column(column, justify="right" if column in ("epochs", "best acc") else "left")
+    for run in found:
+        best = "-" if run.best_test_acc is None else f"{100 * run.best_test_acc:.2f}%"
+        seconds = run.seconds or 0.0
+        table.add_row(
+            run.run_id, run.experiment, run.status, f"{run.epochs_completed}/{run.epochs}", best,
+            datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
+            f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}",
+        )  # fmt: skip
+    Console(highlight=False).print(table)
+
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Signals that stop a headless run after the current batch; it exits 128 + the signal."""
+
+
+def run_headless(config: TrainConfig) -> int:
+    """Train with the console reporter. SIGINT (Ctrl+C), SIGTERM and SIGHUP stop it after the
+    current batch with last.pt saved; a second Ctrl+C quits at once.
+
+    Returns the exit code: 0 completed, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 2 a
+    failure the user can fix (out of memory, disk full), 3 non-finite loss.
     """
     from aml_tui.console import ConsoleReporter
     from aml_tui.core.engine import Trainer
     from aml_tui.core.events import RunFailed
 
     stop = threading.Event()
+    received: list[int] = []
     reporter = ConsoleReporter()
     trainer = Trainer.create(config, listeners=[reporter], stop=stop)
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if stop.is_set():
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        stop.set()
-        print("aml-tui: stopping after this batch (Ctrl+C again to quit at once)", file=sys.stderr)
+        if not stop.is_set():
+            received.append(signum)
+            stop.set()
+            name = signal.Signals(signum).name
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(
+                    f"aml-tui: {name}: stopping after this batch, saving last.pt"
+                    + (" (Ctrl+C again to quit at once)" if signum == signal.SIGINT else ""),
+                    file=sys.stderr,
+                )
 
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, on_signal)
     try:
         result = trainer.run()
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if isinstance(result, RunFailed):
         return EXIT_FAILED.get(result.reason, 1)
-    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+    if result.status == "interrupted":
+        return 128 + (received[0] if received else signal.SIGINT)
+    return 0
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ final table. Anywhere else (nohup, a log file, a pipe): plain lines, no carriage
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import TextIO
 
@@ -55,19 +57,46 @@ def epoch_line(event: EpochEnded) -> str:
     return " | ".join(parts) + (" *" if event.is_best else "")
 
 
+class HangupSafeConsole(Console):
+    """A console that goes quiet when its reader is gone (an SSH hang-up closes the pipe)
+    instead of exiting as rich's default does: training carries on and saves."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+
+
 class ConsoleReporter:
     """A listener printing training events for a person or a log file."""
 
     def __init__(self, stream: TextIO | None = None, force_terminal: bool | None = None) -> None:
         stream = stream or sys.stdout
-        self.console = Console(file=stream, force_terminal=force_terminal, highlight=False)
-        self.errors = Console(stderr=True, highlight=False)
+        self.console = HangupSafeConsole(
+            file=stream, force_terminal=force_terminal, highlight=False
+        )
+        self.errors = HangupSafeConsole(stderr=True, highlight=False)
         self.live = self.console.is_terminal
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.next_plain_step = PLAIN_PROGRESS_STEP
+        self.gone = False
 
     def __call__(self, event: Event) -> None:
+        """Report an event; if the terminal went away (an SSH hang-up), go quiet and let
+        training carry on."""
+        if self.gone:
+            return
+        try:
+            self._report(event)
+        except OSError:
+            self.gone = True
+            if self.progress is not None:
+                with contextlib.suppress(OSError):
+                    self.progress.stop()
+
+    def _report(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._started(event)
         elif isinstance(event, BatchProgress):

@@ -167,7 +167,13 @@ class RunRecorder:
         summary: dict[str, Any] = {
             "run_id": self.folder.run_id,
             "experiment": self.experiment,
-            "status": event.status if isinstance(event, RunFinished) else "failed",
+            "status": (
+                event.status
+                if isinstance(event, RunFinished)
+                else "interrupted"
+                if event.reason == "interrupted_hard"
+                else "failed"
+            ),
             "epochs_completed": event.epochs_completed,
         }
         if isinstance(event, RunFinished):
@@ -206,6 +212,21 @@ class RunInfo:
     best_test_acc: float | None
     started: float
     """Modification time of config.toml (seconds since the epoch)."""
+    seconds: float | None
+    """How long it ran (summary.json), or has run so far (a live run)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.run_id,
+            "path": str(self.path),
+            "experiment": self.experiment,
+            "status": self.status,
+            "epochs_completed": self.epochs_completed,
+            "epochs": self.epochs,
+            "best_test_acc": self.best_test_acc,
+            "started": datetime.fromtimestamp(self.started).isoformat(timespec="seconds"),
+            "seconds": self.seconds,
+        }
 
 
 def list_runs(root: Path) -> list[RunInfo]:
@@ -237,6 +258,8 @@ def _run_info(folder: RunFolder) -> RunInfo | None:
         epochs_done = int(summary.get("epochs_completed") or 0)
         best = summary.get("best_test_acc")
         best = float(best) if isinstance(best, int | float) else None
+        seconds = summary.get("seconds")
+        seconds = float(seconds) if isinstance(seconds, int | float) else None
     else:
         epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
         epochs_done = len(epochs)
@@ -246,6 +269,7 @@ def _run_info(folder: RunFolder) -> RunInfo | None:
         written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
         recent = time.time() - written.stat().st_mtime < RUNNING_GRACE_S
         status = "running" if recent else "incomplete"
+        seconds = written.stat().st_mtime - folder.config_path.stat().st_mtime
     return RunInfo(
         run_id=folder.run_id,
         path=folder.path,
@@ -255,4 +279,5 @@ def _run_info(folder: RunFolder) -> RunInfo | None:
         epochs=config.epochs,
         best_test_acc=best,
         started=folder.config_path.stat().st_mtime,
+        seconds=seconds,
     )

@@ -1,0 +1,99 @@
+"""Headless runs stopped by signals, and the terminal going away, in real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aml_tui.cli import app
+from aml_tui.core.checkpoint import load_checkpoint
+
+
+def start_long_run(cwd: Path, data_dir: Path, name: str, **popen: object) -> subprocess.Popen:
+    command = [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui",
+               "--epochs", "1000", "--batch-size", "8", "--data-dir", str(data_dir),
+               "--offline", "--name", name]  # fmt: skip
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(command, cwd=cwd, text=True, **popen)  # type: ignore[call-overload]
+
+
+def wait_for_epochs(run: Path, count: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run.joinpath("metrics.jsonl").exists():
+            lines = run.joinpath("metrics.jsonl").read_text().splitlines()
+            if sum('"epoch_ended"' in line for line in lines) >= count:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{run} did not reach {count} epochs")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_signal_stops_after_the_batch_and_saves(
+    signum: int, code: int, in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    process = start_long_run(in_tmp_cwd, fashion_dir, "sig")
+    run = in_tmp_cwd / "checkpoints" / "sig"
+    wait_for_epochs(run, 1)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "stopping after this batch" in err and "Traceback" not in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] >= 1
+    assert load_checkpoint(run / "last.pt")["epoch"] >= 1
+
+
+def test_a_second_ctrl_c_quits_at_once(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    process = start_long_run(in_tmp_cwd, fashion_dir, "twice")
+    run = in_tmp_cwd / "checkpoints" / "twice"
+    wait_for_epochs(run, 1)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_training_survives_the_terminal_going_away(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    """After an SSH hang-up stdout is gone: writes fail, training must carry on and save."""
+    read_end, write_end = os.pipe()
+    process = start_long_run(in_tmp_cwd, fashion_dir, "gone", stdout=write_end)
+    os.close(write_end)
+    os.close(read_end)  # nobody reads any more: every write raises BrokenPipeError
+    run = in_tmp_cwd / "checkpoints" / "gone"
+    wait_for_epochs(run, 2)
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 129, err
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_runs_lists_json_and_table(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    runner = CliRunner()
+    for name in ("first", "second"):
+        result = runner.invoke(
+            app, ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "64",
+                  "--data-dir", str(fashion_dir), "--name", name],
+        )  # fmt: skip
+        assert result.exit_code == 0
+    listed = json.loads(runner.invoke(app, ["runs", "--json"]).output)
+    assert {r["id"] for r in listed} == {"first", "second"}
+    for run in listed:
+        assert run["status"] == "completed" and run["epochs_completed"] == run["epochs"] == 1
+        assert 0 <= run["best_test_acc"] <= 1 and run["seconds"] > 0
+    table = runner.invoke(app, ["runs"], env={"COLUMNS": "120"}).output
+    assert "first" in table and "completed" in table and "duration" in table
+    empty = runner.invoke(app, ["runs", "--checkpoints", "nowhere"])
+    assert empty.exit_code == 0 and "no runs under nowhere" in empty.output
