@@ -58,6 +58,13 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]
+EvalDataDirOption = Annotated[
+    str | None,
+    typer.Option(envvar="AML_TUI_DATA", help="Dataset folder, if not where the run found it."),
+]
+EvalOfflineOption = Annotated[
+    bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help="Never download data.")
+]
 
 
 def user_errors(command: F) -> F:
@@ -244,13 +251,17 @@ def eval_command(
     gallery: Annotated[int, typer.Option(help="Misclassified test images to draw.", min=0)] = 8,
     checkpoints: CheckpointsOption = "checkpoints",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+    data_dir: EvalDataDirOption = None,
+    offline: EvalOfflineOption = False,
 ) -> None:
     """Evaluate a run: accuracies, per-class metrics, confusion matrix, mistakes drawn."""
     from aml_tui.core.evaluation import evaluate_run, resolve_run
 
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
-    evaluation = evaluate_run(resolve_run(Path(checkpoints), run), checkpoint, device)
+    evaluation = evaluate_run(
+        resolve_run(Path(checkpoints), run), checkpoint, device, data_dir, offline or None
+    )
     if json_output:
         typer.echo(json.dumps(evaluation.to_json()))
         return
@@ -275,6 +286,8 @@ def compare(
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
     checkpoints: CheckpointsOption = "checkpoints",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+    data_dir: EvalDataDirOption = None,
+    offline: EvalOfflineOption = False,
 ) -> None:
     """Compare two runs: accuracies, confusion matrices, top-3 probabilities image by image."""
     from rich.console import Console
@@ -285,8 +298,10 @@ def compare(
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
     root = Path(checkpoints)
-    first = evaluate_run(resolve_run(root, run_a), checkpoint, device)
-    second = evaluate_run(resolve_run(root, run_b), checkpoint, device)
+    first, second = (
+        evaluate_run(resolve_run(root, ref), checkpoint, device, data_dir, offline or None)
+        for ref in (run_a, run_b)
+    )
     check_comparable(first, second)
     console = Console(highlight=False)
     console.print(comparison_view(first, second, n, disagree, seed, console.width))

@@ -84,3 +84,34 @@ requires_real_data = pytest.mark.skipif(
     not real_fashion_available(),
     reason="real FashionMNIST not installed (apt-get install dataset-fashion-mnist)",
 )
+
+
+def make_evaluation(
+    run_id: str, shift: int, classes: tuple[str, ...] = ("Clothes", "Shoes", "Others")
+) -> object:
+    """A hand-made evaluation of 12 test images: the same on every machine."""
+    import torch
+
+    from aml_tui.core.data import Split
+    from aml_tui.core.engine import Evaluation
+    from aml_tui.core.evaluation import RunEvaluation
+    from aml_tui.core.metrics import confusion_matrix, per_class
+
+    labels = torch.arange(12) % len(classes)
+    predicted = labels.clone()
+    predicted[shift] = (labels[shift] + 1) % len(classes)
+    predicted[shift + 4] = (labels[shift + 4] + 2) % len(classes)
+    probabilities = torch.full((12, len(classes)), 0.05)
+    probabilities[torch.arange(12), predicted] = 0.9
+    images = torch.zeros(12, 1, 28, 28, dtype=torch.uint8)
+    for i in range(12):
+        images[i, 0, 4 + 2 * (i % 6) : 10 + 2 * (i % 6), 6:22] = 60 + 15 * i
+    test = Evaluation(0.3, float((predicted == labels).float().mean()), predicted, probabilities)
+    confusion = confusion_matrix(predicted, labels, len(classes))
+    return RunEvaluation(
+        run_id=run_id, experiment="fashion-cnn", dataset="fashion-mnist", checkpoint="best",
+        epoch=3, classes=classes, test=test, scrambled=Evaluation(2.1, 0.25, predicted),
+        primary_name="test", primary=test, test_split=Split(images, labels),
+        display_images=images,
+        confusion=confusion, per_class=per_class(confusion, classes),
+    )  # fmt: skip

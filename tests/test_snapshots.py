@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import make_evaluation
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -111,35 +112,6 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
     assert snap_compare(create_app(runs_root), terminal_size=size, run_before=feed_events)
 
 
-def fixed_evaluation(run_id: str, shift: int) -> object:
-    """A hand-made evaluation of 12 test images: the same on every machine."""
-    import torch
-
-    from aml_tui.core.data import Split
-    from aml_tui.core.engine import Evaluation
-    from aml_tui.core.evaluation import RunEvaluation
-    from aml_tui.core.metrics import confusion_matrix, per_class
-
-    classes = ("Clothes", "Shoes", "Others")
-    labels = torch.tensor([0, 1, 2] * 4)
-    predicted = labels.clone()
-    predicted[shift] = (labels[shift] + 1) % 3
-    predicted[shift + 4] = (labels[shift + 4] + 2) % 3
-    probabilities = torch.full((12, 3), 0.05)
-    probabilities[torch.arange(12), predicted] = 0.9
-    images = torch.zeros(12, 1, 28, 28, dtype=torch.uint8)
-    for i in range(12):
-        images[i, 0, 4 + 2 * (i % 6) : 10 + 2 * (i % 6), 6:22] = 60 + 15 * i
-    test = Evaluation(0.3, float((predicted == labels).float().mean()), predicted, probabilities)
-    confusion = confusion_matrix(predicted, labels, 3)
-    return RunEvaluation(
-        run_id=run_id, experiment="fashion-cnn", dataset="fashion-mnist", checkpoint="best",
-        epoch=3, classes=classes, test=test, scrambled=Evaluation(2.1, 0.25, predicted),
-        primary_name="test", primary=test, test_split=Split(images, labels),
-        confusion=confusion, per_class=per_class(confusion, classes),
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("size", SIZES)
 def test_evaluation(
     snap_compare: Callable[..., bool],
@@ -151,7 +123,7 @@ def test_evaluation(
     from aml_tui.tui.screens.evaluation import EvaluationScreen
 
     monkeypatch.setattr(
-        evaluation, "evaluate_run", lambda folder, which="best": fixed_evaluation("run-a", 0)
+        evaluation, "evaluate_run", lambda folder, which="best": make_evaluation("run-a", 0)
     )
 
     async def open_screen(pilot: Pilot) -> None:
@@ -174,7 +146,7 @@ def test_compare(
     from aml_tui.core import evaluation
     from aml_tui.tui.screens.evaluation import CompareScreen
 
-    fixed = {"run-a": fixed_evaluation("run-a", 0), "run-b": fixed_evaluation("run-b", 1)}
+    fixed = {"run-a": make_evaluation("run-a", 0), "run-b": make_evaluation("run-b", 1)}
     monkeypatch.setattr(
         evaluation, "evaluate_run", lambda folder, which="best": fixed[folder.run_id]
     )

@@ -279,7 +279,13 @@ async def test_runs_open_evaluation_and_compare_from_home(
         evaluation = app.screen
         await wait_for(pilot, lambda: evaluation.evaluation is not None)
         await pilot.press("l")
-        await wait_for(pilot, lambda: evaluation.which == "last")
+        await wait_for(
+            pilot,
+            lambda: (
+                evaluation.evaluation is not None and evaluation.evaluation.checkpoint == "last"
+            ),
+        )
+        assert "last.pt" in report_text(evaluation)
 
 
 async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> None:

@@ -6,7 +6,7 @@ so fashion-cnn's 10,000 test images (normal and scrambled) take a second or two 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,10 @@ class RunEvaluation:
     scrambled images (its own kind of input), else "test"."""
     primary: Evaluation
     test_split: Split
-    """The primary split's images (uint8) and labels, on the CPU, for galleries."""
+    """The primary split's images (uint8) and labels, on the CPU."""
+    display_images: torch.Tensor
+    """The unscrambled test images, in the same order, for drawing: a scrambled image shows
+    only noise, while its plain version shows what the model got wrong."""
     confusion: torch.Tensor
     """Of the primary split."""
     per_class: list[ClassMetrics]
@@ -92,9 +95,21 @@ def resolve_run(root: Path, ref: str) -> RunFolder:
     )
 
 
-def evaluate_run(folder: RunFolder, which: str = "best", device: str = "auto") -> RunEvaluation:
-    """Load `which` checkpoint (best or last) of a run and evaluate it on its test set(s)."""
+def evaluate_run(
+    folder: RunFolder,
+    which: str = "best",
+    device: str = "auto",
+    data_dir: str | None = None,
+    offline: bool | None = None,
+) -> RunEvaluation:
+    """Load `which` checkpoint (best or last) of a run and evaluate it on its test set(s).
+
+    `data_dir` and `offline`, when given, replace the run's own (data that has moved)."""
     config, _ = folder.read_config()
+    if data_dir is not None:
+        config = replace(config, data_dir=data_dir)
+    if offline is not None:
+        config = replace(config, offline=offline)
     path = folder.best_path if which == "best" else folder.last_path
     if not path.exists():
         other = folder.last_path if which == "best" else folder.best_path
@@ -142,6 +157,7 @@ def evaluate_run(folder: RunFolder, which: str = "best", device: str = "auto") -
         primary_name=primary_name,
         primary=primary,
         test_split=Split(data.evals[primary_name].images.cpu(), labels),
+        display_images=data.evals["test"].images.cpu(),
         confusion=confusion,
         per_class=per_class(confusion, data.classes),
     )

@@ -13,11 +13,19 @@ from rich.text import Text
 
 from aml_tui.core.evaluation import RunEvaluation
 from aml_tui.render.images import HalfBlockImage, image_width_for
-from aml_tui.render.tables import confusion_view, per_class_table, percent, probability_bars
+from aml_tui.render.tables import (
+    confusion_view,
+    grid_width,
+    per_class_table,
+    percent,
+    probability_bars,
+)
 
 
-def accuracy_lines(ev: RunEvaluation) -> Text:
+def accuracy_lines(ev: RunEvaluation, tag: str = "") -> Text:
     text = Text()
+    if tag:
+        text.append(f"{tag}: ", style="bold reverse")
     text.append(f"{ev.run_id}", style="bold")
     text.append(f"  {ev.experiment} · {ev.checkpoint}.pt (epoch {ev.epoch})\n")
     text.append("test accuracy ")
@@ -56,7 +64,7 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
         caption = Text()
         caption.append(f"{ev.classes[label][:width]}\n", style="green")
         caption.append(f"{ev.classes[predicted][: width - 5]} {100 * confidence:.1f}%", style="red")
-        cards.append(Group(HalfBlockImage(ev.test_split.images[i], width), caption))
+        cards.append(Group(HalfBlockImage(ev.display_images[i], width), caption))
     return Group(
         Text(f"misclassified ({len(chosen)} most confident)", style="bold"),
         Columns(cards, padding=(1, 2)),
@@ -69,7 +77,7 @@ def evaluation_view(ev: RunEvaluation, columns: int = 80, gallery_size: int = 8)
         Text(),
         per_class_table(ev.per_class),
         Text(),
-        confusion_view(ev.confusion, ev.classes),
+        confusion_view(ev.confusion, ev.classes, columns=columns),
     ]
     if gallery_size > 0:
         parts += [Text(), gallery(ev, gallery_size, columns)]
@@ -93,15 +101,19 @@ def comparison_view(
 ) -> Group:  # fmt: skip
     """Both runs' accuracies and confusion matrices side by side, then the same test images
     with each model's top-3 probabilities."""
-    head = Group(accuracy_lines(a), accuracy_lines(b))
-    matrices = Table.grid(padding=(0, 4))
-    matrices.add_row(
-        confusion_view(a.confusion, a.classes, title=a.run_id[:30], legend=False),
-        confusion_view(b.confusion, b.classes, title=b.run_id[:30], legend=False),
+    head = Group(accuracy_lines(a, "A"), accuracy_lines(b, "B"))
+    views = (
+        confusion_view(a.confusion, a.classes, title="A", legend=False, columns=columns),
+        confusion_view(b.confusion, b.classes, title="B", legend=False, columns=columns),
     )
+    if 2 * grid_width(a.confusion, a.classes) + 4 <= columns:
+        matrices: RenderableType = Table.grid(padding=(0, 4))
+        matrices.add_row(*views)  # type: ignore[attr-defined]
+    else:
+        matrices = Group(views[0], Text(), views[1])
     chosen = pick_images(a, b, count, disagree, seed)
     rows: list[RenderableType] = []
-    if not chosen:
+    if not chosen and disagree and count > 0:
         rows.append(Text("the two models agree on every test image", style="green"))
     image_width = max(8, min(20, columns // 5))
     label = min(11, max(len(name) for name in a.classes))
@@ -112,11 +124,11 @@ def comparison_view(
         grid = Table.grid(padding=(0, 2))
         assert a.primary.probabilities is not None and b.primary.probabilities is not None
         grid.add_row(
-            Group(HalfBlockImage(a.test_split.images[i], image_width),
+            Group(HalfBlockImage(a.display_images[i], image_width),
                   Text(f"#{i} {a.classes[label]}", style="bold")),
-            Group(Text(a.run_id[:22], style="dim"),
+            Group(Text("A", style="bold"),
                   probability_bars(a.primary.probabilities[i], a.classes, 3, bar_width, label)),
-            Group(Text(b.run_id[:22], style="dim"),
+            Group(Text("B", style="bold"),
                   probability_bars(b.primary.probabilities[i], b.classes, 3, bar_width, label)),
         )  # fmt: skip
         rows.append(grid)

@@ -39,38 +39,52 @@ def _rate_style(rate: float, diagonal: bool) -> Style:
     return Style(bgcolor=f"rgb({background[0]},{background[1]},{background[2]})", color="white")
 
 
+def _cell_width(confusion: torch.Tensor) -> int:
+    """A count, right-aligned, after one space that separates it from its neighbour."""
+    return max(4, len(str(int(confusion.max())))) + 1
+
+
+def _label_width(classes: tuple[str, ...]) -> int:
+    return min(12, max(len(name) for name in classes)) + 1
+
+
+def grid_width(confusion: torch.Tensor, classes: tuple[str, ...]) -> int:
+    """Columns the grid form of the matrix takes."""
+    return _label_width(classes) + len(classes) * _cell_width(confusion)
+
+
 def confusion_view(
     confusion: torch.Tensor,
     classes: tuple[str, ...],
     title: str = "confusion matrix",
     legend: bool = True,
+    columns: int = 80,
 ) -> RenderableType:
     """A grid (rows = true class, columns = predicted) coloured by row-normalised rate; for
-    many classes, the most frequent confusions instead."""
+    many classes, or a grid wider than `columns`, the most frequent confusions instead."""
     n = len(classes)
-    if n > GRID_LIMIT:
+    caption = f"{title} (rows: true class, columns: predicted)" if legend else title
+    if n > GRID_LIMIT or grid_width(confusion, classes) > columns:
         table = Table(box=None)
         table.add_column("true", no_wrap=True)
         table.add_column("predicted as", no_wrap=True)
         table.add_column("images", justify="right")
         for true, predicted, count in top_confusions(confusion, classes, 15):
             table.add_row(true, predicted, str(count))
-        return Group(Text(f"{title}: top confusions", style="italic"), table)
-    cell = max(4, len(str(int(confusion.max()))) + 1)
-    short = [name[: max(cell, 5 if n <= 5 else cell)] for name in classes]
-    table = Table(box=None, pad_edge=False, collapse_padding=True)
-    table.add_column("", no_wrap=True)
-    for name in short:
-        table.add_column(name, justify="right", no_wrap=True, overflow="crop")
+        return Group(Text(f"{caption}: top confusions", style="italic"), table)
+    cell = _cell_width(confusion)
+    label = _label_width(classes)
+    table = Table(box=None, padding=0, pad_edge=False)
+    table.add_column("", no_wrap=True, width=label)
+    for name in classes:
+        table.add_column(name[: cell - 1], justify="right", no_wrap=True, width=cell)
     totals = confusion.sum(dim=1).clamp(min=1).tolist()
     for i, name in enumerate(classes):
         cells = []
         for j in range(n):
             count = int(confusion[i, j])
-            rate = count / totals[i]
-            cells.append(Text(f" {count} ", style=_rate_style(rate, i == j)))
-        table.add_row(name[:12], *cells)
-    caption = f"{title} (rows: true class, columns: predicted)" if legend else title
+            cells.append(Text(f"{count:>{cell}}", style=_rate_style(count / totals[i], i == j)))
+        table.add_row(name[: label - 1], *cells)
     return Group(Text(caption, style="italic"), table)
 
 

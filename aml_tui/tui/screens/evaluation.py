@@ -40,12 +40,24 @@ class _ReportScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def compute(self) -> None:
+        """Thin: evaluate, then post the result or the reason it failed (bugs included, so
+        the screen never waits forever)."""
         try:
             result = self.evaluate()
         except AmlTuiError as error:
             self.post_message(EvaluationFailed(str(error)))
             return
+        except Exception as error:
+            self.post_message(EvaluationFailed(f"internal error: {type(error).__name__}: {error}"))
+            return
         self.post_message(EvaluationFinished(result))
+
+    def on_resize(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        """Draw the stored result at the current width (nothing before it arrives)."""
+        raise NotImplementedError
 
     def evaluate(self) -> object:
         raise NotImplementedError
@@ -80,16 +92,24 @@ class EvaluationScreen(_ReportScreen):
         return evaluate_run(RunFolder(self.run_dir), self.which)
 
     def on_evaluation_finished(self, message: EvaluationFinished) -> None:
+        if message.result.checkpoint != self.which:  # type: ignore[attr-defined]
+            return  # a worker for the checkpoint shown before; its result is stale
+        self.evaluation = message.result
+        self.draw()
+
+    def draw(self) -> None:
         from aml_tui.render.reports import evaluation_view
 
-        self.evaluation = message.result
+        if self.evaluation is None:
+            return
         self.query_one("#report-body", Static).update(
-            evaluation_view(message.result, self.width(), gallery_size=8)  # type: ignore[arg-type]
+            evaluation_view(self.evaluation, self.width(), gallery_size=8)  # type: ignore[arg-type]
         )
 
     def action_checkpoint(self, which: str) -> None:
         if which != self.which:
             self.which = which
+            self.evaluation = None
             self.start()
 
 
