@@ -104,11 +104,11 @@ def root(
         run_app(checkpoints)
 
 
-def run_app(checkpoints: str, start: TrainConfig | None = None) -> None:
-    """Open the Textual app (on the Train screen when `start` is given)."""
+def run_app(checkpoints: str, start: TrainConfig | None = None, resume: Path | None = None) -> None:
+    """Open the Textual app (on the Train screen when `start` is given, resuming `resume`)."""
     from aml_tui.tui.app import create_app
 
-    create_app(checkpoints, start).run()
+    create_app(checkpoints, start, resume).run()
 
 
 def _defaults(field: str) -> str:
@@ -127,7 +127,10 @@ def experiments() -> None:
 @app.command()
 @user_errors
 def train(
-    experiment: Annotated[str, typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)}.")],
+    experiment: Annotated[
+        str | None,
+        typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume)."),
+    ] = None,
     no_ui: Annotated[
         bool,
         typer.Option(
@@ -204,10 +207,32 @@ def train(
     amp: Annotated[
         bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported).")
     ] = True,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
+    ] = None,
 ) -> None:
-    """Train an experiment; writes a run folder under --checkpoints."""
+    """Train an experiment (a new run folder under --checkpoints), or --resume a run."""
     from aml_tui.experiments import build_config
 
+    if resume is not None:
+        given = {
+            "EXPERIMENT": experiment, "--epochs": epochs, "--batch-size": batch_size,
+            "--lr": lr, "--name": name, "--train-limit": train_limit,
+            "--test-limit": test_limit, "--dataset": dataset, "--image-size": image_size,
+            "--weights": weights,
+        }  # fmt: skip
+        clash = [option for option, value in given.items() if value is not None]
+        if clash:
+            raise ConfigError(
+                f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
+            )
+        resume_run(Path(checkpoints), resume, no_ui)
+        return
+    if experiment is None:
+        raise ConfigError(
+            "name an experiment to train (aml-tui experiments lists them), or --resume RUN"
+        )
     config = build_config(
         experiment,
         epochs=epochs,
@@ -235,7 +260,31 @@ def train(
         resolve_device(config.device)  # an absent GPU is a one-line error, not an app screen
         run_app(config.checkpoints, start=config)
         return
-    code = run_headless(config)
+    from aml_tui.core.engine import Trainer
+
+    code = run_headless(lambda listeners, stop: Trainer.create(config, listeners, stop))
+    if code:
+        raise typer.Exit(code)
+
+
+def resume_run(root: Path, ref: str, no_ui: bool) -> None:
+    """Carry on a stopped run from its last.pt, in the app or headless."""
+    from aml_tui.core.engine import Trainer
+    from aml_tui.core.evaluation import resolve_run
+
+    folder = resolve_run(root, ref)
+    summary = folder.read_summary() or {}
+    config, _ = folder.read_config()
+    if summary.get("status") == "completed" and summary.get("epochs_completed") == config.epochs:
+        raise ConfigError(
+            f"run {folder.run_id} already completed its {config.epochs} epochs: nothing to resume"
+        )
+    if not folder.last_path.exists():
+        raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
+    if not no_ui:
+        run_app(str(root), start=config, resume=folder.path)
+        return
+    code = run_headless(lambda listeners, stop: Trainer.resume(folder, listeners, stop))
     if code:
         raise typer.Exit(code)
 
@@ -348,7 +397,7 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 """Signals that stop a headless run after the current batch; it exits 128 + the signal."""
 
 
-def run_headless(config: TrainConfig) -> int:
+def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> int:
     """Train with the console reporter. SIGINT (Ctrl+C), SIGTERM and SIGHUP stop it after the
     current batch with last.pt saved; a second Ctrl+C quits at once.
 
@@ -356,13 +405,12 @@ def run_headless(config: TrainConfig) -> int:
     failure the user can fix (out of memory, disk full), 3 non-finite loss.
     """
     from aml_tui.console import ConsoleReporter
-    from aml_tui.core.engine import Trainer
     from aml_tui.core.events import RunFailed
 
     stop = threading.Event()
     received: list[int] = []
     reporter = ConsoleReporter()
-    trainer = Trainer.create(config, listeners=[reporter], stop=stop)
+    trainer = make_trainer([reporter], stop)
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set() and signum == signal.SIGINT:

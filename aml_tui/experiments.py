@@ -122,12 +122,16 @@ def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
 
 
 def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
-    """From ImageNet weights for training; without them (loading a checkpoint to evaluate)
-    the same architecture, whose weights the checkpoint then supplies."""
-    from aml_tui.core.models import resnet18_finetune, resnet18_scratch
+    """From ImageNet weights for a new run; without them (resuming or evaluating) the same
+    architecture and freezing, whose weights the checkpoint then supplies."""
+    from aml_tui.core.models import (
+        freeze_all_but_layer4_and_fc,
+        resnet18_finetune,
+        resnet18_scratch,
+    )
 
     if weights is None:
-        return resnet18_scratch(num_classes)
+        return freeze_all_but_layer4_and_fc(resnet18_scratch(num_classes))
     return resnet18_finetune(num_classes, weights)
 
 

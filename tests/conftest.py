@@ -93,8 +93,8 @@ def make_evaluation(
     import torch
 
     from aml_tui.core.data import Split
-    from aml_tui.core.engine import Evaluation
     from aml_tui.core.evaluation import RunEvaluation
+    from aml_tui.core.loop import Evaluation
     from aml_tui.core.metrics import confusion_matrix, per_class
 
     labels = torch.arange(12) % len(classes)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from aml_tui.config import TrainConfig
-from aml_tui.core import engine
+from aml_tui.core import engine, loop
 from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.data import ImageData, Split, make_permutation, scramble
 from aml_tui.core.events import (
@@ -128,7 +128,8 @@ def test_stop_takes_effect_within_one_batch(tmp_path: Path, every_batch: None) -
     assert isinstance(result, RunFinished) and result.status == "interrupted"
     assert result.epochs_completed == 0
     state = load_checkpoint(tmp_path / "ck" / _only_run(tmp_path) / "last.pt")
-    assert state["epoch"] == 1 and state["batch_in_epoch"] == progress[-1].batch
+    assert state["epochs_completed"] == 0
+    assert state["position"]["epoch"] == 1 and state["position"]["batch"] == progress[-1].batch
 
 
 def test_stop_requested_from_another_thread(tmp_path: Path) -> None:
@@ -209,7 +210,7 @@ def test_checkpoints_round_trip_into_a_fresh_model(tmp_path: Path) -> None:
     model.load_state_dict(state["model"])
     data = tiny_data()
     transform = BatchTransform((0.2860,), (0.3530,), torch.device("cpu"))
-    evaluation = engine.evaluate(model, data.evals["test"], transform, "nll")
+    evaluation = loop.evaluate(model, data.evals["test"], transform, "nll")
     assert isinstance(result, RunFinished)
     assert evaluation.acc == result.test_acc
     best = load_checkpoint(folder.best_path)
@@ -252,7 +253,7 @@ def test_metrics_reader_skips_a_torn_last_line(tmp_path: Path) -> None:
 def test_a_single_image_last_batch_joins_the_one_before(
     size: int, batch: int, expected: int
 ) -> None:
-    assert engine.batch_count(size, batch) == expected
+    assert loop.batch_count(size, batch) == expected
 
 
 def test_epoch_covers_every_image_when_the_last_batch_is_merged(every_batch: None) -> None:

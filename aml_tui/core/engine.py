@@ -9,17 +9,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig
-from aml_tui.core.checkpoint import FORMAT_VERSION, save_atomic
+from aml_tui.core.checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
 from aml_tui.core.data import ImageData, Split
 from aml_tui.core.device import resolve_device
 from aml_tui.core.events import (
@@ -31,98 +28,25 @@ from aml_tui.core.events import (
     RunFinished,
     RunStarted,
 )
+from aml_tui.core.loop import (
+    EpochProgress,
+    Evaluation,
+    amp_dtype,
+    batch_count,
+    epoch_order,
+    evaluate,
+    loss_function,
+    place_data,
+)
 from aml_tui.core.models import count_parameters
 from aml_tui.core.pretrained import resolve_weights
 from aml_tui.core.runs import RunFolder, RunRecorder
 from aml_tui.core.transforms import random_crop_flip
-from aml_tui.errors import AmlTuiError, NonFiniteLossError
+from aml_tui.errors import AmlTuiError, CheckpointError, NonFiniteLossError
 from aml_tui.experiments import Experiment, get_experiment
 
 PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
-
-EVAL_BATCH_SIZE = 1000
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Loss, accuracy and predicted labels of a model on one split."""
-
-    loss: float
-    acc: float
-    predictions: torch.Tensor
-    probabilities: torch.Tensor | None = None
-    """Class probabilities (N × classes), when asked for."""
-
-
-def place_data(data: ImageData, device: torch.device) -> ImageData:
-    """On CUDA the whole dataset moves to the GPU once and batches are indexed there; if it
-    does not fit, it stays in pinned host memory for fast non-blocking copies."""
-    if device.type != "cuda":
-        return data
-    try:
-        return data.to(device)
-    except torch.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        return data.pin_memory()
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA where supported, else fp16; none on other devices."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def batch_count(size: int, batch_size: int) -> int:
-    """Batches in an epoch. A last batch of a single image joins the one before it: BatchNorm
-    cannot train on one image once the feature map is 1×1 (ResNet-18 at 32 pixels)."""
-    count = math.ceil(size / batch_size)
-    return count - 1 if count > 1 and size % batch_size == 1 else count
-
-
-def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled sample order of an epoch: a function of the seed and the epoch only."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(size, generator=generator)
-
-
-def loss_function(name: str) -> Callable[..., torch.Tensor]:
-    return F.nll_loss if name == "nll" else F.cross_entropy
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    split: Split,
-    transform: Callable[[torch.Tensor], torch.Tensor],
-    loss_name: str,
-    batch_size: int = EVAL_BATCH_SIZE,
-    amp: torch.dtype | None = None,
-    keep_probabilities: bool = False,
-) -> Evaluation:
-    """Mean loss, accuracy and predictions on a whole split, in eval mode."""
-    was_training = model.training
-    model.eval()
-    loss_fn = loss_function(loss_name)
-    total_loss = torch.zeros((), dtype=torch.float64)
-    predictions: list[torch.Tensor] = []
-    probabilities: list[torch.Tensor] = []
-    for start in range(0, len(split), batch_size):
-        images = transform(split.images[start : start + batch_size])
-        with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
-            outputs = model(images)
-        labels = split.labels[start : start + batch_size].to(outputs.device)
-        total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
-        predictions.append(outputs.argmax(1).cpu())
-        if keep_probabilities:
-            probabilities.append(torch.softmax(outputs.float(), dim=1).cpu())
-    model.train(was_training)
-    predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
-    count = max(len(split), 1)
-    correct = int((predicted == split.labels.cpu()).sum())
-    probs = torch.cat(probabilities) if probabilities else None
-    return Evaluation(float(total_loss) / count, correct / count, predicted, probs)
 
 
 class Trainer:
@@ -164,6 +88,9 @@ class Trainer:
         self.selection = "scrambled_test" if config.scrambled else "test"
         self.best_acc: float | None = None
         self.epochs_completed = 0
+        self.resume_from: EpochProgress | None = None
+        self.train_images = 0
+        self.train_seconds = 0.0
         self.run_folder: RunFolder | None = None
         if run is not None:
             self.attach_run(run)
@@ -214,6 +141,40 @@ class Trainer:
             trainer.attach_run(run)
         return trainer
 
+    @classmethod
+    def resume(
+        cls,
+        folder: RunFolder,
+        listeners: Iterable[Listener] = (),
+        stop: threading.Event | None = None,
+    ) -> Trainer:
+        """Carry on a run from its last.pt with its saved configuration, in its own folder."""
+        config, _ = folder.read_config()
+        state = load_checkpoint(folder.last_path)
+        if state.get("experiment") != config.experiment:
+            raise CheckpointError(
+                f"{folder.last_path} is a {state.get('experiment')!r} checkpoint but the run is "
+                f"{config.experiment!r}: it cannot be resumed; start a new run"
+            )
+        experiment = get_experiment(config.experiment)
+        device = resolve_device(config.device)
+        data = experiment.load_data(config)
+        if list(state.get("classes", [])) != list(data.classes):
+            raise CheckpointError(
+                f"{folder.last_path} has {len(state.get('classes', []))} classes but the data has "
+                f"{len(data.classes)}: resume with the data the run was trained on"
+            )
+        trainer = cls(config, experiment, data, device, None, listeners, stop)
+        try:
+            trainer.restore(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise CheckpointError(
+                f"{folder.last_path} does not fit {config.experiment} ({first}): start a new run"
+            ) from None
+        trainer.attach_run(folder)
+        return trainer
+
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
             listener(event)
@@ -225,8 +186,6 @@ class Trainer:
         recorded as RunFailed too (so the run folder says what happened) and then re-raised.
         """
         started = time.perf_counter()
-        self.train_images = 0
-        self.train_seconds = 0.0
         try:
             return self._run(started)
         except NonFiniteLossError as error:
@@ -263,6 +222,7 @@ class Trainer:
         config = self.config
         trainable, total = count_parameters(self.model)
         batches = batch_count(len(self.data.train), config.batch_size)
+        first = self.resume_from.epoch if self.resume_from else self.epochs_completed + 1
         self.emit(
             RunStarted(
                 run_id=self.run_folder.run_id if self.run_folder else "",
@@ -271,7 +231,7 @@ class Trainer:
                 device=str(self.device),
                 classes=self.data.classes,
                 epochs=config.epochs,
-                start_epoch=self.epochs_completed + 1,
+                start_epoch=first,
                 train_size=len(self.data.train),
                 test_size=len(self.data.evals["test"]),
                 batches_per_epoch=batches,
@@ -281,15 +241,22 @@ class Trainer:
         )
         last: dict[str, Evaluation] = {}
         status = "completed"
-        for epoch in range(self.epochs_completed + 1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
             epoch_started = time.perf_counter()
-            train_loss, train_acc, images, seconds, position = self._train_epoch(epoch, started)
-            self.train_images += images
-            self.train_seconds += seconds
-            if position is not None:
-                self._save(self.run_folder.last_path if self.run_folder else None, epoch, position)
+            resumed, self.resume_from = self.resume_from, None
+            before = resumed.seen if resumed else 0, resumed.seconds if resumed else 0.0
+            progress, finished = self._train_epoch(epoch, started, resumed)
+            self.train_images += progress.seen - before[0]
+            self.train_seconds += progress.seconds - before[1]
+            if not finished:
+                if self.run_folder is not None:
+                    self._save(self.run_folder.last_path, progress)
                 status = "interrupted"
                 break
+            assert progress.loss_sum is not None
+            train_loss = float(progress.loss_sum) / progress.seen
+            train_acc = progress.correct / progress.seen
+            images, seconds = progress.seen, progress.seconds
             last = {name: self._evaluate(split) for name, split in self.data.evals.items()}
             lr = self.optimizer.param_groups[0]["lr"]
             if self.scheduler is not None:
@@ -300,9 +267,9 @@ class Trainer:
             if is_best:
                 self.best_acc = acc
             if self.run_folder is not None:
-                self._save(self.run_folder.last_path, epoch, None)
+                self._save(self.run_folder.last_path, EpochProgress(epoch + 1))
                 if is_best:
-                    self._save(self.run_folder.best_path, epoch, None)
+                    self._save(self.run_folder.best_path, EpochProgress(epoch + 1))
             scrambled = last.get("scrambled_test")
             self.emit(
                 EpochEnded(
@@ -338,12 +305,12 @@ class Trainer:
         return finished
 
     def _train_epoch(
-        self, epoch: int, run_started: float
-    ) -> tuple[float, float, int, float, int | None]:
-        """One pass over the shuffled training set.
+        self, epoch: int, run_started: float, resumed: EpochProgress | None
+    ) -> tuple[EpochProgress, bool]:
+        """One pass over the shuffled training set, or the rest of it after `resumed`.
 
-        Returns mean loss, accuracy, images seen, seconds, and the batch count where a stop
-        request cut the epoch short (None when it ran to the end).
+        Returns where the epoch stands and whether it ran to its end (False: a stop request
+        cut it short after the batch in progress).
         """
         config, train = self.config, self.data.train
         model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
@@ -352,13 +319,18 @@ class Trainer:
         augment = None
         if self.augment:
             augment = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + 500_000)
+            if resumed is not None and resumed.augment_state is not None:
+                augment.set_state(resumed.augment_state)
         amp_on = self.amp_dtype is not None
         batches = batch_count(len(train), config.batch_size)
+        progress = resumed or EpochProgress(epoch)
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
-        seen = 0
-        started = last_report = time.perf_counter()
-        for batch in range(batches):
+        if progress.loss_sum is not None:
+            loss_sum += progress.loss_sum.to(self.device)
+        correct = torch.tensor(progress.correct, device=self.device)
+        seen = progress.seen
+        started = last_report = time.perf_counter() - progress.seconds
+        for batch in range(progress.batch, batches):
             end = len(train) if batch + 1 == batches else (batch + 1) * config.batch_size
             index = order[batch * config.batch_size : end]
             batch_images = train.images[index]
@@ -401,17 +373,19 @@ class Trainer:
                     )
                 )
             if stopping and not last_batch:
-                return float(loss_sum) / seen, int(correct) / seen, seen, now - started, batch + 1
+                return EpochProgress(
+                    epoch, batch + 1, loss_sum.detach().clone(), int(correct), seen,
+                    now - started, augment.get_state() if augment is not None else None,
+                ), False  # fmt: skip
         seconds = time.perf_counter() - started
-        return float(loss_sum) / seen, int(correct) / seen, seen, seconds, None
+        return EpochProgress(epoch, batches, loss_sum, int(correct), seen, seconds), True
 
     def _evaluate(self, split: Split) -> Evaluation:
         return evaluate(self.model, split, self.transform, self.experiment.loss, amp=self.amp_dtype)
 
-    def _save(self, path: Path | None, epoch: int, position: int | None) -> None:
-        """Write a checkpoint: after `epoch` completed epochs, or `position` batches into it."""
-        if path is None:
-            return
+    def _save(self, path: Path, position: EpochProgress) -> None:
+        """Write a checkpoint of everything needed to carry on from `position`: the start of
+        an epoch (after an epoch ended) or a batch inside one (after a stop request)."""
         state = {
             "format": FORMAT_VERSION,
             "aml_tui_version": __version__,
@@ -423,12 +397,32 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "grad_scaler": self.scaler.state_dict(),
             "epochs_completed": self.epochs_completed,
-            "epoch": epoch,
-            "batch_in_epoch": position,
+            "epoch": self.epochs_completed,
+            "position": position.to_state() if position.batch else None,
             "best_test_acc": self.best_acc,
             "selection_metric": self.selection + "_acc",
+            "train_images": self.train_images,
+            "train_seconds": self.train_seconds,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "permutation": self.data.permutation,
         }
         save_atomic(state, path)
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Continue from a checkpoint's state (see `_save`): weights, optimiser, scheduler,
+        RNG, counters and the position inside an interrupted epoch."""
+        self.model.load_state_dict(state["model"])  # type: ignore[arg-type]
+        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["grad_scaler"])  # type: ignore[arg-type]
+        self.epochs_completed = int(state["epochs_completed"])  # type: ignore[call-overload]
+        self.best_acc = state.get("best_test_acc")  # type: ignore[assignment]
+        self.train_images = int(state.get("train_images", 0))  # type: ignore[call-overload]
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # type: ignore[arg-type]
+        position = state.get("position")
+        self.resume_from = EpochProgress.from_state(position) if position else None  # type: ignore[arg-type]
+        torch.set_rng_state(state["rng_cpu"])  # type: ignore[arg-type]
+        if self.device.type == "cuda" and state.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(state["rng_cuda"])  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import torch
 from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.data import Split
 from aml_tui.core.device import resolve_device
-from aml_tui.core.engine import Evaluation, evaluate
+from aml_tui.core.loop import Evaluation, evaluate
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runs import RunFolder, list_runs
 from aml_tui.errors import CheckpointError

@@ -67,9 +67,12 @@ def resnet18_finetune(num_classes: int, weights: Path) -> nn.Module:
 
     model = resnet18(weights=None)
     load_resnet18_weights(model, weights)
-    for parameter in model.parameters():
-        parameter.requires_grad = False
     model.fc = nn.Linear(model.fc.in_features, num_classes)
-    for parameter in model.layer4.parameters():
-        parameter.requires_grad = True
+    return freeze_all_but_layer4_and_fc(model)
+
+
+def freeze_all_but_layer4_and_fc(model: nn.Module) -> nn.Module:
+    """Fine-tuning's freezing: only `layer4` and `fc` keep requires_grad."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name.startswith(("layer4.", "fc."))
     return model

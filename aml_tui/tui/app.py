@@ -22,16 +22,19 @@ class AmlTuiApp(App[None]):
     TITLE = "aml-tui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, checkpoints: Path, start: TrainConfig | None = None) -> None:
+    def __init__(
+        self, checkpoints: Path, start: TrainConfig | None = None, resume: Path | None = None
+    ) -> None:
         super().__init__()
         self.checkpoints = Path(checkpoints)
         self.start = start
+        self.resume = resume
         self.devices: list[str] | None = None
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
         if self.start is not None:
-            self.start_training(self.start)
+            self.start_training(self.start, self.resume)
         self.warm_up()
 
     @work(thread=True, exit_on_error=False)
@@ -52,8 +55,8 @@ class AmlTuiApp(App[None]):
         devices = self.devices or available_devices()
         self.push_screen(ConfigureScreen(experiment, devices))
 
-    def start_training(self, config: TrainConfig) -> None:
-        self.push_screen(TrainScreen(config))
+    def start_training(self, config: TrainConfig, resume: Path | None = None) -> None:
+        self.push_screen(TrainScreen(config, resume=resume))
 
     def training_screen(self) -> TrainScreen | None:
         return next(
@@ -81,7 +84,9 @@ class AmlTuiApp(App[None]):
 
 
 def create_app(
-    checkpoints: Path | str = "checkpoints", start: TrainConfig | None = None
+    checkpoints: Path | str = "checkpoints",
+    start: TrainConfig | None = None,
+    resume: Path | None = None,
 ) -> AmlTuiApp:
     """The one app factory, used by the command line and the tests."""
-    return AmlTuiApp(Path(checkpoints), start)
+    return AmlTuiApp(Path(checkpoints), start, resume)

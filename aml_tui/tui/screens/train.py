@@ -58,9 +58,12 @@ class TrainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, config: TrainConfig, autostart: bool = True) -> None:
+    def __init__(
+        self, config: TrainConfig, autostart: bool = True, resume: Path | None = None
+    ) -> None:
         super().__init__()
         self.config = config
+        self.resume = resume
         self.autostart = autostart
         self.stop_requested = threading.Event()
         self.status = "starting"
@@ -116,7 +119,13 @@ class TrainScreen(Screen[None]):
         from aml_tui.core.engine import Trainer
 
         try:
-            trainer = Trainer.create(self.config, [self.report], self.stop_requested)
+            if self.resume is not None:
+                from aml_tui.core.runs import RunFolder
+
+                folder = RunFolder(self.resume)
+                trainer = Trainer.resume(folder, [self.report], self.stop_requested)
+            else:
+                trainer = Trainer.create(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
             self.post_message(RunSetupFailed(str(error)))
             return

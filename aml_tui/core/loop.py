@@ -1,0 +1,127 @@
+"""Building blocks of the training loop: data placement, batch order, AMP, evaluation,
+and the position inside an epoch that an interrupted run saves and a resumed one restores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aml_tui.core.data import ImageData, Split
+
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss, accuracy and predicted labels of a model on one split."""
+
+    loss: float
+    acc: float
+    predictions: torch.Tensor
+    probabilities: torch.Tensor | None = None
+    """Class probabilities (N × classes), when asked for."""
+
+
+@dataclass
+class EpochProgress:
+    """Where training stands inside an epoch: enough to carry on exactly where it stopped."""
+
+    epoch: int
+    batch: int = 0
+    """Batches of the epoch already trained."""
+    loss_sum: torch.Tensor | None = None
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    augment_state: torch.Tensor | None = None
+    """State of the epoch's augmentation generator after `batch` batches."""
+
+    def to_state(self) -> dict[str, object]:
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "loss_sum": None if self.loss_sum is None else self.loss_sum.detach().cpu(),
+            "correct": self.correct,
+            "seen": self.seen,
+            "seconds": self.seconds,
+            "augment_state": self.augment_state,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> EpochProgress:
+        return cls(**state)  # type: ignore[arg-type]
+
+
+def place_data(data: ImageData, device: torch.device) -> ImageData:
+    """On CUDA the whole dataset moves to the GPU once and batches are indexed there; if it
+    does not fit, it stays in pinned host memory for fast non-blocking copies."""
+    if device.type != "cuda":
+        return data
+    try:
+        return data.to(device)
+    except torch.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return data.pin_memory()
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA where supported, else fp16; none on other devices."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def batch_count(size: int, batch_size: int) -> int:
+    """Batches in an epoch. A last batch of a single image joins the one before it: BatchNorm
+    cannot train on one image once the feature map is 1×1 (ResNet-18 at 32 pixels)."""
+    count = math.ceil(size / batch_size)
+    return count - 1 if count > 1 and size % batch_size == 1 else count
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of an epoch: a function of the seed and the epoch only."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+def loss_function(name: str) -> Callable[..., torch.Tensor]:
+    return F.nll_loss if name == "nll" else F.cross_entropy
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    loss_name: str,
+    batch_size: int = EVAL_BATCH_SIZE,
+    amp: torch.dtype | None = None,
+    keep_probabilities: bool = False,
+) -> Evaluation:
+    """Mean loss, accuracy and predictions on a whole split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_fn = loss_function(loss_name)
+    total_loss = torch.zeros((), dtype=torch.float64)
+    predictions: list[torch.Tensor] = []
+    probabilities: list[torch.Tensor] = []
+    for start in range(0, len(split), batch_size):
+        images = transform(split.images[start : start + batch_size])
+        with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
+            outputs = model(images)
+        labels = split.labels[start : start + batch_size].to(outputs.device)
+        total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
+        predictions.append(outputs.argmax(1).cpu())
+        if keep_probabilities:
+            probabilities.append(torch.softmax(outputs.float(), dim=1).cpu())
+    model.train(was_training)
+    predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    count = max(len(split), 1)
+    correct = int((predicted == split.labels.cpu()).sum())
+    probs = torch.cat(probabilities) if probabilities else None
+    return Evaluation(float(total_loss) / count, correct / count, predicted, probs)
