@@ -289,6 +289,20 @@ def resume_run(root: Path, ref: str, no_ui: bool) -> None:
         raise typer.Exit(code)
 
 
+@app.command()
+@user_errors
+def watch(
+    run: Annotated[str, typer.Argument(help="Run id under --checkpoints, a run folder, or last.")],
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """Watch a run that another process trains (e.g. a --no-ui run) live in the app."""
+    from aml_tui.core.evaluation import resolve_run
+    from aml_tui.tui.app import create_app
+
+    folder = resolve_run(Path(checkpoints), run)
+    create_app(checkpoints, watch=folder.path).run()
+
+
 @app.command("eval")
 @user_errors
 def eval_command(

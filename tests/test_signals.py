@@ -97,3 +97,39 @@ def test_runs_lists_json_and_table(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     assert "first" in table and "completed" in table and "duration" in table
     empty = runner.invoke(app, ["runs", "--checkpoints", "nowhere"])
     assert empty.exit_code == 0 and "no runs under nowhere" in empty.output
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.7, 1.3, 2.1])
+def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_resume_works(
+    delay: float, in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    command = [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui",
+               "--epochs", "4", "--batch-size", "16", "--data-dir", str(fashion_dir),
+               "--offline", "--name", "k"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=in_tmp_cwd, stdout=subprocess.DEVNULL)
+    run = in_tmp_cwd / "checkpoints" / "k"
+    deadline = time.monotonic() + 60
+    while not (run / "metrics.jsonl").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(delay)
+    process.kill()
+    process.wait(timeout=30)
+    for name in ("last.pt", "best.pt"):
+        if (run / name).exists():
+            load_checkpoint(run / name)  # the previous good file or the new one, never partial
+    had_last = (run / "last.pt").exists()
+    summary_path = run / "summary.json"
+    finished = (
+        summary_path.exists() and json.loads(summary_path.read_text())["status"] == "completed"
+    )
+    result = CliRunner().invoke(app, ["train", "--resume", "k", "--no-ui"])
+    if not had_last:
+        assert result.exit_code == 2 and "no last.pt" in result.output
+        return
+    if finished:
+        assert result.exit_code == 2 and "already completed" in result.output
+        return
+    assert result.exit_code == 0, result.output
+    assert json.loads(summary_path.read_text())["epochs_completed"] == 4
+    assert not list(run.glob(".*.tmp"))

@@ -172,6 +172,7 @@ class Trainer:
             raise CheckpointError(
                 f"{folder.last_path} does not fit {config.experiment} ({first}): start a new run"
             ) from None
+        folder.remove_stale_temp_files()
         trainer.attach_run(folder)
         return trainer
 
@@ -226,7 +227,7 @@ class Trainer:
         self.emit(
             RunStarted(
                 run_id=self.run_folder.run_id if self.run_folder else "",
-                run_dir=str(self.run_folder.path) if self.run_folder else "",
+                run_dir=str(self.run_folder.path.resolve()) if self.run_folder else "",
                 experiment=config.experiment,
                 device=str(self.device),
                 classes=self.data.classes,

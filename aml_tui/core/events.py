@@ -7,7 +7,7 @@ wraps them in messages, the headless reporter prints them, the run folder record
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -110,3 +110,21 @@ def event_record(event: Event) -> dict[str, Any]:
     record: dict[str, Any] = {"event": EVENT_NAMES[type(event)]}
     record.update(asdict(event))
     return record
+
+
+_EVENT_TYPES = {name: cls for cls, name in EVENT_NAMES.items()}
+
+
+def event_from_record(record: dict[str, Any]) -> Event | None:
+    """The event a metrics.jsonl record was made from (None for records of other kinds)."""
+    cls = _EVENT_TYPES.get(str(record.get("event")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    values = {key: value for key, value in record.items() if key in names}
+    if "classes" in values:
+        values["classes"] = tuple(values["classes"])
+    try:
+        return cls(**values)
+    except TypeError:
+        return None

@@ -7,9 +7,7 @@ can follow a live run; readers skip a torn last line.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +16,7 @@ from typing import Any
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.events import Event, RunFailed, RunFinished, event_record
+from aml_tui.core.events import Event, RunFailed, RunFinished, event_from_record, event_record
 from aml_tui.core.files import write_atomic
 from aml_tui.errors import AmlTuiError, CheckpointError
 
@@ -121,6 +119,11 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_text_atomic(self.summary_path, json.dumps(summary, indent=2) + "\n")
 
+    def remove_stale_temp_files(self) -> None:
+        """Delete temp files a killed process left mid-write (the real files are intact)."""
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
     def read_summary(self) -> dict[str, Any] | None:
         try:
             return json.loads(self.summary_path.read_text())
@@ -130,6 +133,10 @@ class RunFolder:
 
 def _write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda handle: handle.write(text.encode()))
+
+
+def _ends_epoch(record: dict[str, Any]) -> bool:
+    return record.get("batch") == record.get("batches")
 
 
 class RunRecorder:
@@ -143,25 +150,21 @@ class RunRecorder:
         self.folder = folder
         self.experiment = experiment
         self.selection_metric = selection_metric
-        self.last_beat = time.monotonic()
+        self.last_progress = 0.0
 
     def __call__(self, event: Event) -> None:
         record = event_record(event)
         if record["event"] == "batch_progress":
-            self._heartbeat()
-            return
+            # Kept once a second at most: enough for `aml-tui watch` to draw progress, and it
+            # shows listings that a long epoch is still running.
+            now = time.monotonic()
+            if now - self.last_progress < PROGRESS_RECORD_S and not _ends_epoch(record):
+                return
+            self.last_progress = now
         record["time"] = datetime.now().isoformat(timespec="seconds")
         self.folder.append_metrics(record)
         if isinstance(event, RunFinished | RunFailed):
             self.folder.write_summary(self._summary(event))
-
-    def _heartbeat(self) -> None:
-        """Touch metrics.jsonl now and then, so listings see a long epoch as running."""
-        now = time.monotonic()
-        if now - self.last_beat >= HEARTBEAT_S:
-            self.last_beat = now
-            with contextlib.suppress(OSError):
-                os.utime(self.folder.metrics_path)
 
     def _summary(self, event: RunFinished | RunFailed) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -191,10 +194,10 @@ class RunRecorder:
         return summary
 
 
-HEARTBEAT_S = 30.0
-"""A live run touches its metrics.jsonl at least this often."""
+PROGRESS_RECORD_S = 1.0
+"""A live run appends a batch_progress record to metrics.jsonl at most this often."""
 
-RUNNING_GRACE_S = 4 * HEARTBEAT_S
+RUNNING_GRACE_S = 120.0
 """A run without summary.json whose metrics.jsonl changed this recently counts as running."""
 
 
@@ -281,3 +284,36 @@ def _run_info(folder: RunFolder) -> RunInfo | None:
         started=folder.config_path.stat().st_mtime,
         seconds=seconds,
     )
+
+
+class MetricsFollower:
+    """Reads the events another process appends to a run's metrics.jsonl, as they come.
+
+    Only complete lines are read; a line still being written is read on a later poll.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.offset = 0
+
+    def poll(self) -> list[Event]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in data[: end + 1].splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            event = event_from_record(record) if isinstance(record, dict) else None
+            if event is not None:
+                events.append(event)
+        return events

@@ -23,18 +23,27 @@ class AmlTuiApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(
-        self, checkpoints: Path, start: TrainConfig | None = None, resume: Path | None = None
+        self,
+        checkpoints: Path,
+        start: TrainConfig | None = None,
+        resume: Path | None = None,
+        watch: Path | None = None,
     ) -> None:
         super().__init__()
         self.checkpoints = Path(checkpoints)
         self.start = start
         self.resume = resume
+        self.watch = watch
         self.devices: list[str] | None = None
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
         if self.start is not None:
             self.start_training(self.start, self.resume)
+        if self.watch is not None:
+            from aml_tui.tui.screens.watch import WatchScreen
+
+            self.push_screen(WatchScreen(self.watch))
         self.warm_up()
 
     @work(thread=True, exit_on_error=False)
@@ -60,7 +69,12 @@ class AmlTuiApp(App[None]):
 
     def training_screen(self) -> TrainScreen | None:
         return next(
-            (s for s in self.screen_stack if isinstance(s, TrainScreen) and s.running), None
+            (
+                s
+                for s in self.screen_stack
+                if isinstance(s, TrainScreen) and s.owns_run and s.running
+            ),
+            None,
         )
 
     async def action_quit(self) -> None:
@@ -87,6 +101,7 @@ def create_app(
     checkpoints: Path | str = "checkpoints",
     start: TrainConfig | None = None,
     resume: Path | None = None,
+    watch: Path | None = None,
 ) -> AmlTuiApp:
     """The one app factory, used by the command line and the tests."""
-    return AmlTuiApp(Path(checkpoints), start, resume)
+    return AmlTuiApp(Path(checkpoints), start, resume, watch)

@@ -106,12 +106,18 @@ class TrainScreen(Screen[None]):
         scrambled = " (scrambled)" if self.config.scrambled else ""
         return f"[b]{self.config.experiment}[/b]{scrambled} · {self.status}"
 
+    owns_run = True
+    """This screen's worker trains the run (a watcher only follows one)."""
+
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.refresh_view)
         self.set_interval(PLOT_REFRESH_S, self.redraw_plots)
         if self.autostart:
-            self.worker = self.train()
+            self.start_work()
+
+    def start_work(self) -> None:
         self.log_line(f"preparing {self.config.experiment}: loading data and model...")
+        self.worker = self.train()
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def train(self) -> None:
@@ -248,13 +254,14 @@ class TrainScreen(Screen[None]):
 
         return memory_in_use(torch.device(self.device)) / 2**20 if self.device else 0.0
 
-    def _stats(self, p: BatchProgress) -> str:
-        memory = self.memory_mb()
+    def memory_text(self) -> str:
         where = "GPU memory" if self.device.startswith("cuda") else "memory"
+        return f" · {where} {self.memory_mb():,.0f} MB"
+
+    def _stats(self, p: BatchProgress) -> str:
         return (
             f"loss {p.running_loss:.4f} · acc {100 * p.running_acc:.2f}% · "
-            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {self.device} · "
-            f"{where} {memory:,.0f} MB"
+            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {self.device}" + self.memory_text()
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
