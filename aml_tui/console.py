@@ -30,6 +30,7 @@ from aml_tui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    Warned,
 )
 
 PLAIN_PROGRESS_STEP = 0.25
@@ -107,6 +108,8 @@ class ConsoleReporter:
         elif isinstance(event, RunFinished):
             self._close_bar()
             self._finished(event)
+        elif isinstance(event, Warned):
+            self.errors.print(f"aml-tui: warning: {event.message}", markup=False, soft_wrap=True)
         elif isinstance(event, RunFailed):
             self._close_bar()
             self.errors.print(

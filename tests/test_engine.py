@@ -221,6 +221,11 @@ def test_run_folder_records_epochs_and_summary(tmp_path: Path) -> None:
     make_trainer(tmp_path, scrambled=True).run()
     folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
     records = folder.read_metrics()
+    progress = [r for r in records if r["event"] == "batch_progress"]
+    assert [(r["epoch"], r["batch"]) for r in progress if r["batch"] == r["batches"]] == [
+        (1, 6), (2, 6),
+    ]  # fmt: skip
+    records = [r for r in records if r["event"] != "batch_progress"]
     assert [r["event"] for r in records] == [
         "run_started", "epoch_ended", "epoch_ended", "run_finished",
     ]  # fmt: skip
@@ -313,3 +318,48 @@ def test_run_listing_skips_unreadable_folders_and_sees_live_runs(tmp_path: Path)
     assert set(runs) == {"done", "live"}
     assert runs["done"].status == "completed" and runs["done"].epochs_completed == 1
     assert runs["live"].status == "running"
+
+
+def test_a_failed_save_is_reported_and_training_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aml_tui.core import checkpoint
+    from aml_tui.core.events import Warned
+
+    real_save = checkpoint.torch.save
+    calls = {"n": 0}
+
+    def full_disk_at_epoch_2(obj: object, handle: object) -> None:
+        calls["n"] += 1
+        if obj["epochs_completed"] == 2:  # type: ignore[index]
+            raise OSError(28, "No space left on device")
+        real_save(obj, handle)
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk_at_epoch_2)
+    events: list[Event] = []
+    result = make_trainer(tmp_path, [events.append], epochs=3).run()
+    assert isinstance(result, RunFinished) and result.status == "completed"
+    warnings = [e for e in events if isinstance(e, Warned)]
+    assert warnings and "No space left on device" in warnings[0].message
+    folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+    assert load_checkpoint(folder.last_path)["epochs_completed"] == 3
+    assert not list(folder.path.glob(".*.tmp"))
+
+
+def test_saving_that_keeps_failing_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aml_tui.core import checkpoint
+
+    def always_full(obj: object, handle: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", always_full)
+    result = make_trainer(tmp_path, epochs=5).run()
+    assert isinstance(result, RunFailed) and result.reason == "user_error"
+    assert "saving failed after 3 epochs in a row" in result.message
+    assert result.epochs_completed == 3
+    folder = RunFolder(tmp_path / "ck" / _only_run(tmp_path))
+    assert not folder.last_path.exists() and not list(folder.path.glob(".*.tmp"))
+    summary = folder.read_summary()
+    assert summary is not None and summary["status"] == "failed"

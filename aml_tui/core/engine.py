@@ -27,6 +27,7 @@ from aml_tui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    Warned,
 )
 from aml_tui.core.loop import (
     EpochProgress,
@@ -44,6 +45,9 @@ from aml_tui.core.runs import RunFolder, RunRecorder
 from aml_tui.core.transforms import random_crop_flip
 from aml_tui.errors import AmlTuiError, CheckpointError, NonFiniteLossError
 from aml_tui.experiments import Experiment, get_experiment
+
+MAX_SAVE_FAILURES = 3
+"""Training stops when saving fails after this many epochs in a row."""
 
 PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
@@ -89,6 +93,7 @@ class Trainer:
         self.best_acc: float | None = None
         self.epochs_completed = 0
         self.resume_from: EpochProgress | None = None
+        self.save_failures = 0
         self.train_images = 0
         self.train_seconds = 0.0
         self.run_folder: RunFolder | None = None
@@ -268,9 +273,10 @@ class Trainer:
             if is_best:
                 self.best_acc = acc
             if self.run_folder is not None:
-                self._save(self.run_folder.last_path, EpochProgress(epoch + 1))
-                if is_best:
-                    self._save(self.run_folder.best_path, EpochProgress(epoch + 1))
+                paths = [self.run_folder.last_path] + (
+                    [self.run_folder.best_path] if is_best else []
+                )
+                self._save_epoch(paths, EpochProgress(epoch + 1))
             scrambled = last.get("scrambled_test")
             self.emit(
                 EpochEnded(
@@ -409,6 +415,27 @@ class Trainer:
             "permutation": self.data.permutation,
         }
         save_atomic(state, path)
+
+    def _save_epoch(self, paths: list[Path], position: EpochProgress) -> None:
+        """Save after an epoch. A failure (disk full, folder gone) is reported and training
+        goes on, the previous checkpoints intact, until saving fails in too many epochs in a
+        row."""
+        errors = []
+        for path in paths:
+            try:
+                self._save(path, position)
+            except CheckpointError as error:
+                errors.append(str(error))
+        if not errors:
+            self.save_failures = 0
+            return
+        self.save_failures += 1
+        if self.save_failures >= MAX_SAVE_FAILURES:
+            raise CheckpointError(
+                f"{errors[0]} — saving failed after {self.save_failures} epochs in a row, so "
+                "training stopped; free some space, then resume"
+            )
+        self.emit(Warned(f"{errors[0]}; training goes on and saves again after the next epoch"))
 
     def restore(self, state: dict[str, object]) -> None:
         """Continue from a checkpoint's state (see `_save`): weights, optimiser, scheduler,

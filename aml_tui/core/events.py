@@ -93,7 +93,14 @@ class RunFailed:
     seconds: float
 
 
-Event = RunStarted | BatchProgress | EpochEnded | RunFinished | RunFailed
+@dataclass(frozen=True)
+class Warned:
+    """Something went wrong that training survived (e.g. a checkpoint could not be saved)."""
+
+    message: str
+
+
+Event = RunStarted | BatchProgress | EpochEnded | RunFinished | RunFailed | Warned
 Listener = Callable[[Event], None]
 
 EVENT_NAMES: dict[type, str] = {
@@ -102,6 +109,7 @@ EVENT_NAMES: dict[type, str] = {
     EpochEnded: "epoch_ended",
     RunFinished: "run_finished",
     RunFailed: "run_failed",
+    Warned: "warned",
 }
 
 

@@ -27,6 +27,7 @@ from aml_tui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    Warned,
 )
 from aml_tui.errors import AmlTuiError
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
@@ -183,6 +184,9 @@ class TrainScreen(Screen[None]):
                 f"{format_duration(event.seconds)}"
             )
             self.notify(f"Run {event.status}.", timeout=4)
+        elif isinstance(event, Warned):
+            self.log_line(f"warning: {event.message}")
+            self.notify(event.message, title="Warning", severity="warning", timeout=10)
         elif isinstance(event, RunFailed):
             self.set_status("failed")
             self.log_line(f"run failed: {event.message}")
