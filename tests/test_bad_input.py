@@ -1,0 +1,117 @@
+"""Every kind of bad input to eval and resume: one line naming the thing, exit 2, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from aml_tui.cli import app
+
+runner = CliRunner()
+
+
+class CodeCarrier:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch pwned",))
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run stopped after 1 of 3 epochs, kept pristine: tests work on copies."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import write_fashion_dir
+
+    root = tmp_path_factory.mktemp("bad")
+    data_dir = write_fashion_dir(root / "fashion", train=64, test=16)
+    result = runner.invoke(
+        app, ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(data_dir),
+              "--offline", "--checkpoints", str(root / "ck"), "--name", "run"],
+    )  # fmt: skip
+    assert result.exit_code == 0
+    run = root / "ck" / "run"
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(config.replace("epochs = 1", "epochs = 3"))
+    (run / "summary.json").unlink()  # as if it had been killed after epoch 1
+    return run
+
+
+def breaks(kind: str, run: Path) -> str:
+    """Damage a copy of the run; returns the text the error must contain."""
+    if kind == "truncated-checkpoint":
+        for name in ("last.pt", "best.pt"):
+            (run / name).write_bytes((run / name).read_bytes()[:500])
+        return "truncated or corrupt"
+    if kind == "hostile-checkpoint":
+        for name in ("last.pt", "best.pt"):
+            torch.save({"format": 1, "model": CodeCarrier()}, run / name, pickle_module=pickle)
+        return "objects other than tensors"
+    if kind == "bad-config-value":
+        text = (run / "config.toml").read_text().replace("batch_size = 64", "batch_size = -3")
+        (run / "config.toml").write_text(text)
+        return "batch_size must be at least 1"
+    if kind == "config-not-toml":
+        (run / "config.toml").write_text("epochs = = 3\n")
+        return "not valid TOML"
+    if kind == "missing-config":
+        (run / "config.toml").unlink()
+        return "no config.toml"
+    if kind == "other-experiment":
+        for name in ("last.pt", "best.pt"):
+            state = torch.load(run / name, weights_only=True)
+            state["experiment"] = "resnet18-scratch"
+            torch.save(state, run / name)
+        return "resnet18-scratch"
+    raise AssertionError(kind)
+
+
+KINDS = ["truncated-checkpoint", "hostile-checkpoint", "bad-config-value", "config-not-toml",
+         "missing-config", "other-experiment"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["eval", "resume"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_run_folder(
+    kind: str, command: str, stopped_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "ck" / "run"
+    shutil.copytree(stopped_run, run)
+    expected = breaks(kind, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    args = ["eval", "run"] if command == "eval" else ["train", "--resume", "run", "--no-ui"]
+    result = runner.invoke(app, [*args, "--checkpoints", str(tmp_path / "ck")])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("aml-tui: error:") and expected in line
+    assert not (tmp_path / "pwned").exists()
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing lost or changed
+
+
+@pytest.mark.parametrize("command", ["eval", "resume", "watch", "compare"])
+def test_unknown_run_id(command: str, tmp_path: Path) -> None:
+    args = {
+        "eval": ["eval", "nope"], "resume": ["train", "--resume", "nope", "--no-ui"],
+        "watch": ["watch", "nope"], "compare": ["compare", "nope", "nada"],
+    }[command]  # fmt: skip
+    result = runner.invoke(app, [*args, "--checkpoints", str(tmp_path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "no run 'nope'" in line
+
+
+def test_resume_of_a_stopped_run_continues(stopped_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "ck" / "run"
+    shutil.copytree(stopped_run, run)
+    result = runner.invoke(
+        app, ["train", "--resume", "last", "--no-ui", "--checkpoints", str(tmp_path / "ck")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "epoch 3/3 |" in result.output and "epoch 1/3 |" not in result.output
