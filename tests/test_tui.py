@@ -301,3 +301,71 @@ async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> Non
             lambda: "cannot evaluate" in report_text(screen),
         )
         assert app.is_running
+
+
+async def test_runs_history_resume_and_delete_from_home(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    import threading
+
+    from typer.testing import CliRunner
+
+    from aml_tui.cli import app as cli
+    from aml_tui.core.engine import Trainer
+    from aml_tui.core.events import BatchProgress
+    from aml_tui.experiments import build_config
+    from aml_tui.tui.screens.watch import WatchScreen
+
+    root = in_tmp_cwd / "ck"
+    done = CliRunner().invoke(
+        cli, ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
+              "--checkpoints", str(root), "--name", "done"],
+    )  # fmt: skip
+    assert done.exit_code == 0
+    stop = threading.Event()
+    config = build_config(
+        "fashion-cnn", epochs=2, batch_size=8, data_dir=str(fashion_dir),
+        checkpoints=str(root), name="stopped",
+    )  # fmt: skip
+    stopper = Trainer.create(config, [lambda e: isinstance(e, BatchProgress) and stop.set()], stop)
+    assert stopper.run().status == "interrupted"
+
+    def highlight(screen: HomeScreen, run_id: str) -> None:
+        table = screen.query_one("#runs", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(run_id))
+
+    app = create_app(root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        home = app.screen
+        highlight(home, "done")
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
+        history = app.screen
+        await wait_for(pilot, lambda: history.status == "completed")
+        assert len(history.query_one("#loss-plot").series["train"][0]) == 1
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is home)
+
+        highlight(home, "stopped")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        resumed = app.screen
+        await wait_for(pilot, lambda: resumed.status == "completed")
+        assert "epoch 2/2 |" in "\n".join(resumed.query_one(Log).lines)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is home)
+
+        highlight(home, "done")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is home)
+        assert (root / "done").exists()
+        highlight(home, "done")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not (root / "done").exists())
+    assert json.loads((root / "stopped" / "summary.json").read_text())["status"] == "completed"

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from aml_tui.core.runs import list_runs
+from aml_tui.core.runs import RunInfo, list_runs
 from aml_tui.experiments import EXPERIMENTS
 
 
@@ -24,9 +24,12 @@ class HomeScreen(Screen[None]):
 
     BINDINGS = [
         Binding("enter", "choose", "Open", show=True),
-        Binding("m", "mark", "Mark run"),
+        Binding("h", "history", "History"),
+        Binding("m", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("r", "refresh_runs", "Refresh runs"),
+        Binding("u", "resume", "Resume"),
+        Binding("delete,x", "delete", "Delete"),
+        Binding("r", "refresh_runs", "Refresh", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -106,6 +109,67 @@ class HomeScreen(Screen[None]):
 
         root = self.app.checkpoints  # type: ignore[attr-defined]
         self.app.push_screen(CompareScreen(root / self.marked, root / run))
+
+    def _run_info(self) -> RunInfo | None:
+        run = self.highlighted_run()
+        if run is None:
+            self.notify("highlight a run in the list first (Tab moves to it)")
+            return None
+        found = [r for r in list_runs(self.app.checkpoints) if r.run_id == run]  # type: ignore[attr-defined]
+        return found[0] if found else None
+
+    def action_history(self) -> None:
+        """The run's dashboard from its metrics.jsonl: live if it runs, its history if not."""
+        info = self._run_info()
+        if info is not None:
+            from aml_tui.tui.screens.watch import WatchScreen
+
+            self.app.push_screen(WatchScreen(info.path))
+
+    def action_resume(self) -> None:
+        info = self._run_info()
+        if info is None:
+            return
+        if info.status in ("completed", "running"):
+            self.notify(f"run {info.run_id} is {info.status}: only a stopped run can be resumed")
+            return
+        if not (info.path / "last.pt").exists():
+            self.notify(f"run {info.run_id} has no last.pt to resume from", severity="error")
+            return
+        from aml_tui.core.runs import RunFolder
+
+        config, _ = RunFolder(info.path).read_config()
+        self.app.start_training(config, resume=info.path)  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        info = self._run_info()
+        if info is None:
+            return
+        if info.status == "running":
+            self.notify(f"run {info.run_id} is running: stop it before deleting it")
+            return
+
+        def answered(delete: bool | None) -> None:
+            if delete:
+                import shutil
+
+                shutil.rmtree(info.path, ignore_errors=True)
+                if self.marked == info.run_id:
+                    self.marked = None
+                self.notify(f"deleted {info.run_id}")
+                self.action_refresh_runs()
+
+        from aml_tui.tui.screens.confirm import ConfirmScreen
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete run {info.run_id} ({info.status}, {info.epochs_completed}/{info.epochs} "
+                "epochs) with its checkpoints? This cannot be undone.",
+                yes="Delete",
+                no="Keep",
+            ),
+            answered,
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.app.open_configure(event.option.id)  # type: ignore[attr-defined]
