@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 import threading
@@ -104,10 +105,22 @@ def root(
         run_app(checkpoints)
 
 
+def refuse_app_under_torchrun() -> None:
+    from aml_tui.core.distributed import world_size_from_env
+
+    world = world_size_from_env()
+    if world > 1:
+        raise ConfigError(
+            f"the app cannot run in a torchrun job (WORLD_SIZE={world}): add --no-ui to train, "
+            "and follow the run from another terminal with 'aml-tui watch last'"
+        )
+
+
 def run_app(checkpoints: str, start: TrainConfig | None = None, resume: Path | None = None) -> None:
     """Open the Textual app (on the Train screen when `start` is given, resuming `resume`)."""
     from aml_tui.tui.app import create_app
 
+    refuse_app_under_torchrun()
     create_app(checkpoints, start, resume).run()
 
 
@@ -299,6 +312,7 @@ def watch(
     from aml_tui.core.evaluation import resolve_run
     from aml_tui.tui.app import create_app
 
+    refuse_app_under_torchrun()
     folder = resolve_run(Path(checkpoints), run)
     create_app(checkpoints, watch=folder.path).run()
 
@@ -407,6 +421,14 @@ def runs(
     Console(highlight=False).print(table)
 
 
+def leave_process_group() -> None:
+    """End a torchrun job's process group cleanly (nothing to do in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 """Signals that stop a headless run after the current batch; it exits 128 + the signal."""
 
@@ -433,6 +455,8 @@ def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> i
             received.append(signum)
             stop.set()
             name = signal.Signals(signum).name
+            if os.environ.get("RANK", "0") != "0":
+                return  # in a torchrun job rank 0 speaks for all
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 print(
                     f"aml-tui: {name}: stopping after this batch, saving last.pt"
@@ -451,6 +475,7 @@ def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> i
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        leave_process_group()
     if isinstance(result, RunFailed):
         return EXIT_FAILED.get(result.reason, 1)
     if result.status == "interrupted":

@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig
 from aml_tui.core.checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
 from aml_tui.core.data import ImageData, Split
 from aml_tui.core.device import resolve_device
+from aml_tui.core.distributed import Distributed, init_distributed
 from aml_tui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -70,8 +72,10 @@ class Trainer:
         listeners: Iterable[Listener] = (),
         stop: threading.Event | None = None,
         weights: Path | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         self.config = config
+        self.dist = distributed
         self.experiment = experiment
         self.device = device
         self.stop = stop or threading.Event()
@@ -80,6 +84,12 @@ class Trainer:
         torch.manual_seed(config.seed)
         model = experiment.build_model(len(data.classes), weights)
         self.model = model.to(device, memory_format=torch.channels_last)
+        self.train_model: nn.Module = self.model
+        if distributed is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = experiment.make_optimizer(self.model, config.lr)
         self.scheduler = (
             experiment.make_scheduler(self.optimizer, config) if experiment.make_scheduler else None
@@ -119,10 +129,13 @@ class Trainer:
         Everything that can fail on bad input fails here, before a run folder exists.
         """
         experiment = get_experiment(config.experiment)
-        device = resolve_device(config.device)
+        distributed, device_name = init_distributed(config.device)
+        device = resolve_device(device_name)
         weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
         data = experiment.load_data(config)
-        trainer = cls(config, experiment, data, device, None, listeners, stop, weights)
+        if distributed is not None and not distributed.is_main:
+            listeners, write_run = (), False  # only rank 0 prints and writes the run folder
+        trainer = cls(config, experiment, data, device, None, listeners, stop, weights, distributed)
         if write_run:
             run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
             trainable, total = count_parameters(trainer.model)
@@ -162,14 +175,19 @@ class Trainer:
                 f"{config.experiment!r}: it cannot be resumed; start a new run"
             )
         experiment = get_experiment(config.experiment)
-        device = resolve_device(config.device)
+        distributed, device_name = init_distributed(config.device)
+        device = resolve_device(device_name)
         data = experiment.load_data(config)
+        main = distributed is None or distributed.is_main
         if list(state.get("classes", [])) != list(data.classes):
             raise CheckpointError(
                 f"{folder.last_path} has {len(state.get('classes', []))} classes but the data has "
                 f"{len(data.classes)}: resume with the data the run was trained on"
             )
-        trainer = cls(config, experiment, data, device, None, listeners, stop)
+        trainer = cls(
+            config, experiment, data, device, None, listeners if main else (), stop,
+            distributed=distributed,
+        )  # fmt: skip
         try:
             trainer.restore(state)
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
@@ -177,8 +195,9 @@ class Trainer:
             raise CheckpointError(
                 f"{folder.last_path} does not fit {config.experiment} ({first}): start a new run"
             ) from None
-        folder.remove_stale_temp_files()
-        trainer.attach_run(folder)
+        if main:
+            folder.remove_stale_temp_files()
+            trainer.attach_run(folder)
         return trainer
 
     def emit(self, event: Event) -> None:
@@ -252,7 +271,8 @@ class Trainer:
             resumed, self.resume_from = self.resume_from, None
             before = resumed.seen if resumed else 0, resumed.seconds if resumed else 0.0
             progress, finished = self._train_epoch(epoch, started, resumed)
-            self.train_images += progress.seen - before[0]
+            ranks = self.dist.world_size if self.dist else 1
+            self.train_images += (progress.seen - before[0]) * ranks  # the whole job's images
             self.train_seconds += progress.seconds - before[1]
             if not finished:
                 if self.run_folder is not None:
@@ -289,15 +309,16 @@ class Trainer:
                     scrambled_test_loss=scrambled.loss if scrambled else None,
                     scrambled_test_acc=scrambled.acc if scrambled else None,
                     lr=lr,
-                    train_images_per_s=images / seconds if seconds > 0 else 0.0,
+                    train_images_per_s=images * ranks / seconds if seconds > 0 else 0.0,
                     epoch_seconds=time.perf_counter() - epoch_started,
                     elapsed=time.perf_counter() - started,
                     is_best=is_best,
                 )
             )
-            if self.stop.is_set():
+            if self._any_rank_stopping():
                 status = "interrupted" if epoch < config.epochs else "completed"
                 break
+        replicas = self.dist.identical(self.model, self.device) if self.dist else None
         finished = RunFinished(
             status=status,
             epochs_completed=self.epochs_completed,
@@ -307,9 +328,18 @@ class Trainer:
             train_images_per_s=self._images_per_s(),
             device=str(self.device),
             seconds=time.perf_counter() - started,
+            world_size=self.dist.world_size if self.dist else 1,
+            replicas_identical=replicas,
         )
         self.emit(finished)
         return finished
+
+    def _any_rank_stopping(self) -> bool:
+        """Whether a stop was asked for, agreed by every rank so none waits for the others."""
+        if self.dist is None:
+            return self.stop.is_set()
+        (stopping,) = self.dist.any(self.stop.is_set(), device=self.device)
+        return stopping
 
     def _train_epoch(
         self, epoch: int, run_started: float, resumed: EpochProgress | None
@@ -320,16 +350,19 @@ class Trainer:
         cut it short after the batch in progress).
         """
         config, train = self.config, self.data.train
-        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+        model, optimizer, loss_fn = self.train_model, self.optimizer, self.loss_fn
         model.train()
-        order = epoch_order(len(train), config.seed, epoch).to(train.images.device)
+        order = epoch_order(len(train), config.seed, epoch)
+        if self.dist is not None:
+            order = self.dist.shard(order)  # this rank's share, the same length on every rank
+        order = order.to(train.images.device)
         augment = None
         if self.augment:
             augment = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + 500_000)
             if resumed is not None and resumed.augment_state is not None:
                 augment.set_state(resumed.augment_state)
         amp_on = self.amp_dtype is not None
-        batches = batch_count(len(train), config.batch_size)
+        batches = batch_count(len(order), config.batch_size)
         progress = resumed or EpochProgress(epoch)
         loss_sum = torch.zeros((), device=self.device)
         if progress.loss_sum is not None:
@@ -338,7 +371,7 @@ class Trainer:
         seen = progress.seen
         started = last_report = time.perf_counter() - progress.seconds
         for batch in range(progress.batch, batches):
-            end = len(train) if batch + 1 == batches else (batch + 1) * config.batch_size
+            end = len(order) if batch + 1 == batches else (batch + 1) * config.batch_size
             index = order[batch * config.batch_size : end]
             batch_images = train.images[index]
             if augment is not None:
@@ -357,7 +390,7 @@ class Trainer:
             seen += labels.shape[0]
             now = time.perf_counter()
             last_batch = batch + 1 == batches
-            stopping = self.stop.is_set()
+            stopping = self._batch_flags(loss, epoch, batch) if self.dist else self.stop.is_set()
             if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
                 running_loss = float(loss_sum) / seen
@@ -387,8 +420,39 @@ class Trainer:
         seconds = time.perf_counter() - started
         return EpochProgress(epoch, batches, loss_sum, int(correct), seen, seconds), True
 
+    def _batch_flags(self, loss: torch.Tensor, epoch: int, batch: int) -> bool:
+        """Distributed: agree after every batch on stopping and on a non-finite loss."""
+        assert self.dist is not None
+        flags = torch.stack(
+            [
+                torch.tensor(int(self.stop.is_set()), device=self.device),
+                (~torch.isfinite(loss.detach())).to(torch.long),
+            ]
+        )
+        self.dist.sum(flags)
+        stopping, non_finite = (bool(v) for v in flags.tolist())
+        if non_finite:
+            raise NonFiniteLossError(
+                f"the training loss became non-finite in epoch {epoch}, batch {batch + 1} (on "
+                "at least one rank): lower --lr; checkpoints keep the last finite weights"
+            )
+        return stopping
+
     def _evaluate(self, split: Split) -> Evaluation:
-        return evaluate(self.model, split, self.transform, self.experiment.loss, amp=self.amp_dtype)
+        if self.dist is None:
+            return evaluate(
+                self.model, split, self.transform, self.experiment.loss, amp=self.amp_dtype
+            )
+        start, end = self.dist.span(len(split))
+        part = Split(split.images[start:end], split.labels[start:end])
+        local = evaluate(self.model, part, self.transform, self.experiment.loss, amp=self.amp_dtype)
+        correct = int((local.predictions == part.labels.cpu()).sum())
+        sums = torch.tensor(
+            [local.loss * len(part), correct], dtype=torch.float64, device=self.device
+        )
+        loss_sum, correct_all = self.dist.sum(sums).tolist()
+        total = max(len(split), 1)
+        return Evaluation(loss_sum / total, correct_all / total, local.predictions)
 
     def _save(self, path: Path, position: EpochProgress) -> None:
         """Write a checkpoint of everything needed to carry on from `position`: the start of

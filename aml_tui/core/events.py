@@ -76,6 +76,10 @@ class RunFinished:
     train_images_per_s: float
     device: str
     seconds: float
+    world_size: int = 1
+    """Processes that trained the run (torchrun)."""
+    replicas_identical: bool | None = None
+    """Distributed runs: whether every rank ended with the same weights."""
 
 
 @dataclass(frozen=True)

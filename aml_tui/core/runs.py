@@ -182,6 +182,9 @@ class RunRecorder:
         if isinstance(event, RunFinished):
             summary["test_acc"] = event.test_acc
             summary["scrambled_test_acc"] = event.scrambled_test_acc
+            if event.world_size > 1:
+                summary["world_size"] = event.world_size
+                summary["replicas_identical"] = event.replicas_identical
         else:
             summary["error"] = event.message
         summary.update(

@@ -1,0 +1,98 @@
+"""Several processes through torchrun: DistributedDataParallel on PyTorch's own machinery.
+
+torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; each rank trains its shard of every epoch,
+evaluation sums are all-reduced, and only rank 0 writes the run folder and prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from aml_tui.errors import ConfigError
+
+
+def world_size_from_env() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's share of an epoch's sample order, padded by wrapping around so every
+        rank takes the same number of steps (as DistributedSampler does)."""
+        per_rank = -(-len(order) // self.world_size)
+        padded = torch.cat([order, order[: per_rank * self.world_size - len(order)]])
+        return padded[self.rank :: self.world_size]
+
+    def span(self, size: int) -> tuple[int, int]:
+        """This rank's contiguous slice of `size` evaluation samples (no padding: sums over
+        ranks then cover every sample exactly once)."""
+        per_rank = -(-size // self.world_size)
+        start = min(size, self.rank * per_rank)
+        return start, min(size, start + per_rank)
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values
+
+    def any(self, *flags: bool, device: torch.device) -> list[bool]:
+        """Whether any rank raised each flag: every rank gets the same answer."""
+        values = torch.tensor([int(f) for f in flags], device=device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in values.tolist()]
+
+    def identical(self, model: torch.nn.Module, device: torch.device) -> bool:
+        """Whether every rank holds the same weights (compared by a position-weighted sum)."""
+        flat = torch.cat([p.detach().flatten().double() for p in model.parameters()])
+        weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device)
+        checksum = (flat * weights.remainder(997)).sum().to(device).reshape(1)
+        low, high = checksum.clone(), checksum.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        return bool(low.item() == high.item())
+
+
+def init_distributed(device_name: str) -> tuple[Distributed | None, str]:
+    """Join the torchrun job if there is one; returns it and the device this rank uses.
+
+    nccl with each rank on its LOCAL_RANK GPU when CUDA is there (and not --device cpu),
+    gloo on the CPU otherwise.
+    """
+    world = world_size_from_env()
+    if world <= 1:
+        return None, device_name
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and not device_name.startswith(("cpu", "mps"))
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s): lower "
+                "torchrun's --nproc_per_node"
+            )
+        torch.cuda.set_device(local_rank)
+        device_name = f"cuda:{local_rank}"
+    elif device_name.startswith("cuda"):
+        raise ConfigError("--device cuda under torchrun but no CUDA GPU is available")
+    else:
+        device_name = "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=10))
+    return Distributed(rank, local_rank, world), device_name

@@ -1,0 +1,76 @@
+"""Several processes through torchrun on the CPU (gloo): one run folder, identical replicas,
+the whole test set's accuracy, resume, and the app refusing to start in a job."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aml_tui.cli import app
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+
+
+def torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "aml_tui", *args]  # fmt: skip
+
+
+def test_two_processes_train_one_run(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    args = ["train", "fashion-cnn", "--no-ui", "--epochs", "2", "--batch-size", "16",
+            "--data-dir", str(fashion_dir), "--offline", "--name", "ddp"]  # fmt: skip
+    done = subprocess.run(
+        torchrun(*args), cwd=in_tmp_cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run completed") == 1  # only rank 0 reports
+    assert [p.name for p in (in_tmp_cwd / "checkpoints").iterdir()] == ["ddp"]
+    summary = json.loads((in_tmp_cwd / "checkpoints" / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["replicas_identical"] is True
+    # The logged accuracy is the whole test set's: a single process evaluating the saved
+    # (unwrapped) model finds the same.
+    evaluated = CliRunner().invoke(app, ["eval", "ddp", "--checkpoint", "last", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["test_acc"] == summary["test_acc"]
+
+
+def test_a_stopped_job_resumes_with_the_same_command(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    args = ["train", "fashion-cnn", "--no-ui", "--epochs", "8", "--batch-size", "8",
+            "--data-dir", str(fashion_dir), "--offline", "--name", "job"]  # fmt: skip
+    process = subprocess.Popen(
+        torchrun(*args), cwd=in_tmp_cwd, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    metrics = in_tmp_cwd / "checkpoints" / "job" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and '"epoch_ended"' in metrics.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # torchrun passes it on to every rank
+    process.wait(timeout=120)
+    summary_path = in_tmp_cwd / "checkpoints" / "job" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] < 8
+    resumed = subprocess.run(
+        torchrun("train", "--resume", "job", "--no-ui"), cwd=in_tmp_cwd,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 8
+    assert summary["replicas_identical"] is True
+
+
+@pytest.mark.parametrize("args", [[], ["train", "fashion-cnn"], ["watch", "last"]])
+def test_the_app_refuses_to_start_in_a_torchrun_job(args: list[str], in_tmp_cwd: Path) -> None:
+    result = CliRunner().invoke(app, args, env={"WORLD_SIZE": "2"})
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "--no-ui" in line and "aml-tui watch" in line
