@@ -426,7 +426,10 @@ def leave_process_group() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()  # every rank is done with its collectives before any tears down
+        finally:
+            dist.destroy_process_group()
 
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
