@@ -140,6 +140,7 @@ def experiments() -> None:
 @app.command()
 @user_errors
 def train(
+    ctx: typer.Context,
     experiment: Annotated[
         str | None,
         typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume)."),
@@ -236,6 +237,11 @@ def train(
             "--weights": weights,
         }  # fmt: skip
         clash = [option for option, value in given.items() if value is not None]
+        for param in ("seed", "scrambled", "perm_seed", "device", "data_dir", "offline",
+                      "augment", "amp"):  # fmt: skip
+            source = ctx.get_parameter_source(param)
+            if source is not None and source.name == "COMMANDLINE":
+                clash.append("--" + param.replace("_", "-"))
         if clash:
             raise ConfigError(
                 f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
@@ -284,10 +290,16 @@ def resume_run(root: Path, ref: str, no_ui: bool) -> None:
     """Carry on a stopped run from its last.pt, in the app or headless."""
     from aml_tui.core.engine import Trainer
     from aml_tui.core.evaluation import resolve_run
+    from aml_tui.core.runs import run_status
 
     folder = resolve_run(root, ref)
     summary = folder.read_summary() or {}
     config, _ = folder.read_config()
+    if run_status(folder) == "running":
+        raise ConfigError(
+            f"run {folder.run_id} is being trained right now: watch it with 'aml-tui watch "
+            f"{folder.run_id}', or stop it before resuming"
+        )
     if summary.get("status") == "completed" and summary.get("epochs_completed") == config.epochs:
         raise ConfigError(
             f"run {folder.run_id} already completed its {config.epochs} epochs: nothing to resume"
@@ -314,6 +326,7 @@ def watch(
 
     refuse_app_under_torchrun()
     folder = resolve_run(Path(checkpoints), run)
+    folder.read_config()  # a broken config.toml is one line here, not an app crash
     create_app(checkpoints, watch=folder.path).run()
 
 
@@ -421,13 +434,19 @@ def runs(
     Console(highlight=False).print(table)
 
 
-def leave_process_group() -> None:
-    """End a torchrun job's process group cleanly (nothing to do in a single process)."""
+def leave_process_group(clean: bool) -> None:
+    """End a torchrun job's process group (nothing to do in a single process).
+
+    After a clean finish every rank meets at a barrier first, so none tears down while another
+    still communicates. After a failure there is no barrier (the other ranks may be inside a
+    different collective): this rank leaves, and torchrun ends the job.
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         try:
-            dist.barrier()  # every rank is done with its collectives before any tears down
+            if clean:
+                dist.barrier()
         finally:
             dist.destroy_process_group()
 
@@ -473,12 +492,13 @@ def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> i
             number = getattr(signal, name, None)
             if number is not None:
                 previous[number] = signal.signal(number, on_signal)
+    result = None
     try:
         result = trainer.run()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        leave_process_group()
+        leave_process_group(clean=result is not None and not isinstance(result, RunFailed))
     if isinstance(result, RunFailed):
         return EXIT_FAILED.get(result.reason, 1)
     if result.status == "interrupted":

@@ -74,3 +74,21 @@ def test_the_app_refuses_to_start_in_a_torchrun_job(args: list[str], in_tmp_cwd:
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert "--no-ui" in line and "aml-tui watch" in line
+
+
+def test_batchnorm_models_log_the_saved_models_accuracy(in_tmp_cwd: Path) -> None:
+    """ResNet-18's BatchNorm statistics are rank 0's before evaluating and saving."""
+    from test_resnet import write_cifar
+
+    write_cifar(in_tmp_cwd / "cifar", "cifar10", train_per_file=8, test=24)
+    args = ["train", "resnet18-scratch", "--no-ui", "--epochs", "1", "--batch-size", "8",
+            "--dataset", "cifar10", "--data-dir", str(in_tmp_cwd / "cifar"), "--offline",
+            "--name", "bn"]  # fmt: skip
+    done = subprocess.run(
+        torchrun(*args), cwd=in_tmp_cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((in_tmp_cwd / "checkpoints" / "bn" / "summary.json").read_text())
+    assert summary["replicas_identical"] is True
+    evaluated = CliRunner().invoke(app, ["eval", "bn", "--checkpoint", "last", "--json"])
+    assert json.loads(evaluated.output)["test_acc"] == summary["test_acc"]

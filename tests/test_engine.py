@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -311,13 +312,24 @@ def test_run_listing_skips_unreadable_folders_and_sees_live_runs(tmp_path: Path)
     odd.mkdir()
     (odd / "config.toml").write_text((tmp_path / "ck" / "done" / "config.toml").read_text())
     (odd / "summary.json").write_text("[1, 2]")
-    live = tmp_path / "ck" / "live"
-    live.mkdir()
-    (live / "config.toml").write_text((tmp_path / "ck" / "done" / "config.toml").read_text())
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    config_text = (tmp_path / "ck" / "done" / "config.toml").read_text()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    for name, pid in (("live", os.getpid()), ("killed", int(gone.stdout))):
+        folder = tmp_path / "ck" / name
+        folder.mkdir()
+        (folder / "config.toml").write_text(config_text)
+        (folder / "owner.json").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
     runs = {r.run_id: r for r in list_runs(tmp_path / "ck")}
-    assert set(runs) == {"done", "live"}
+    assert set(runs) == {"done", "live", "killed"}
     assert runs["done"].status == "completed" and runs["done"].epochs_completed == 1
-    assert runs["live"].status == "running"
+    assert runs["live"].status == "running"  # its process (this one) is alive
+    assert runs["killed"].status == "incomplete"
 
 
 def test_a_failed_save_is_reported_and_training_goes_on(
@@ -363,3 +375,18 @@ def test_saving_that_keeps_failing_stops_the_run(
     assert not folder.last_path.exists() and not list(folder.path.glob(".*.tmp"))
     summary = folder.read_summary()
     assert summary is not None and summary["status"] == "failed"
+
+
+def test_a_full_disk_for_metrics_fails_the_run_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = make_trainer(tmp_path, epochs=2)
+    assert trainer.run_folder is not None
+
+    def full(record: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer.run_folder, "append_metrics", full)
+    result = trainer.run()
+    assert isinstance(result, RunFailed) and result.reason == "user_error"
+    assert "No space left on device" in result.message

@@ -140,3 +140,22 @@ def test_resume_refuses_a_checkpoint_of_another_experiment(
     folder.summary_path.unlink()  # as if the run had been killed
     result = runner.invoke(app, ["train", "--resume", "a", "--no-ui"])
     assert result.exit_code == 2 and "has 2 classes but the data has 3" in result.output
+
+
+def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    from aml_tui.core.runs import run_status
+
+    runner = CliRunner()
+    args = ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "64",
+            "--data-dir", str(fashion_dir), "--name", "again"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    folder = RunFolder(in_tmp_cwd / "checkpoints" / "again")
+    folder.summary_path.write_text(
+        folder.summary_path.read_text().replace("completed", "interrupted")
+    )
+    engine.Trainer.resume(folder)  # what a second process would be doing right now
+    assert run_status(folder) == "running"
+    result = runner.invoke(app, ["train", "--resume", "again", "--no-ui"])
+    assert result.exit_code == 2 and "is being trained right now" in result.output

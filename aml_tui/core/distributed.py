@@ -59,9 +59,16 @@ class Distributed:
         dist.all_reduce(values, op=dist.ReduceOp.MAX)
         return [bool(v) for v in values.tolist()]
 
+    def share_buffers(self, model: torch.nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm statistics drift apart in the last
+        training step), so evaluation and the saved model agree."""
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
+
     def identical(self, model: torch.nn.Module, device: torch.device) -> bool:
-        """Whether every rank holds the same weights (compared by a position-weighted sum)."""
-        flat = torch.cat([p.detach().flatten().double() for p in model.parameters()])
+        """Whether every rank holds the same weights and buffers (position-weighted sum)."""
+        tensors = [*model.parameters(), *model.buffers()]
+        flat = torch.cat([t.detach().flatten().double() for t in tensors])
         weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device)
         checksum = (flat * weights.remainder(997)).sum().to(device).reshape(1)
         low, high = checksum.clone(), checksum.clone()

@@ -103,6 +103,7 @@ class Trainer:
         self.best_acc: float | None = None
         self.epochs_completed = 0
         self.resume_from: EpochProgress | None = None
+        self.restart_note = ""
         self.save_failures = 0
         self.train_images = 0
         self.train_seconds = 0.0
@@ -113,6 +114,7 @@ class Trainer:
     def attach_run(self, run: RunFolder) -> None:
         """Record into `run`: events to metrics.jsonl and summary.json, checkpoints beside."""
         self.run_folder = run
+        run.claim()
         # First, so summary.json is on disk before any front end hears the run ended.
         self.listeners.insert(0, RunRecorder(run, self.experiment.name, self.selection + "_acc"))
 
@@ -197,6 +199,7 @@ class Trainer:
             ) from None
         if main:
             folder.remove_stale_temp_files()
+            folder.summary_path.unlink(missing_ok=True)  # running again; rewritten at the end
             trainer.attach_run(folder)
         return trainer
 
@@ -264,6 +267,8 @@ class Trainer:
                 total_params=total,
             )
         )
+        if self.restart_note:
+            self.emit(Warned(self.restart_note))
         last: dict[str, Evaluation] = {}
         status = "completed"
         for epoch in range(first, config.epochs + 1):
@@ -283,6 +288,8 @@ class Trainer:
             train_loss = float(progress.loss_sum) / progress.seen
             train_acc = progress.correct / progress.seen
             images, seconds = progress.seen, progress.seconds
+            if self.dist is not None:
+                self.dist.share_buffers(self.model)
             last = {name: self._evaluate(split) for name, split in self.data.evals.items()}
             lr = self.optimizer.param_groups[0]["lr"]
             if self.scheduler is not None:
@@ -394,7 +401,7 @@ class Trainer:
             if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
                 running_loss = float(loss_sum) / seen
-                if not math.isfinite(running_loss):
+                if self.dist is None and not math.isfinite(running_loss):
                     raise NonFiniteLossError(
                         f"the training loss became {running_loss} in epoch {epoch}, batch "
                         f"{batch + 1}: lower --lr; checkpoints keep the last finite weights"
@@ -470,6 +477,7 @@ class Trainer:
             "epochs_completed": self.epochs_completed,
             "epoch": self.epochs_completed,
             "position": position.to_state() if position.batch else None,
+            "world_size": self.dist.world_size if self.dist else 1,
             "best_test_acc": self.best_acc,
             "selection_metric": self.selection + "_acc",
             "train_images": self.train_images,
@@ -515,6 +523,15 @@ class Trainer:
         self.train_seconds = float(state.get("train_seconds", 0.0))  # type: ignore[arg-type]
         position = state.get("position")
         self.resume_from = EpochProgress.from_state(position) if position else None  # type: ignore[arg-type]
+        world = self.dist.world_size if self.dist else 1
+        if self.resume_from is not None and state.get("world_size", 1) != world:
+            # Shards differ with the number of processes: an exact mid-epoch continuation is
+            # impossible, so the interrupted epoch starts again from its first batch.
+            self.resume_from = None
+            self.restart_note = (
+                f"stopped mid-epoch with {state.get('world_size', 1)} process(es), resumed with "
+                f"{world}: epoch {self.epochs_completed + 1} starts again from its first batch"
+            )
         torch.set_rng_state(state["rng_cpu"])  # type: ignore[arg-type]
         if self.device.type == "cuda" and state.get("rng_cuda"):
             torch.cuda.set_rng_state_all(state["rng_cuda"])  # type: ignore[arg-type]

@@ -8,6 +8,8 @@ can follow a live run; readers skip a torn last line.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,6 +121,25 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_text_atomic(self.summary_path, json.dumps(summary, indent=2) + "\n")
 
+    @property
+    def owner_path(self) -> Path:
+        return self.path / "owner.json"
+
+    def claim(self) -> None:
+        """Record that this process trains the run, so others see it as running."""
+        owner = {"pid": os.getpid(), "host": socket.gethostname()}
+        _write_text_atomic(self.owner_path, json.dumps(owner) + "\n")
+
+    def release(self) -> None:
+        self.owner_path.unlink(missing_ok=True)
+
+    def owner(self) -> tuple[int, str] | None:
+        try:
+            data = json.loads(self.owner_path.read_text())
+            return int(data["pid"]), str(data["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def remove_stale_temp_files(self) -> None:
         """Delete temp files a killed process left mid-write (the real files are intact)."""
         for leftover in self.path.glob(".*.tmp"):
@@ -162,9 +183,19 @@ class RunRecorder:
                 return
             self.last_progress = now
         record["time"] = datetime.now().isoformat(timespec="seconds")
-        self.folder.append_metrics(record)
-        if isinstance(event, RunFinished | RunFailed):
-            self.folder.write_summary(self._summary(event))
+        try:
+            self.folder.append_metrics(record)
+            if isinstance(event, RunFinished | RunFailed):
+                self.folder.write_summary(self._summary(event))
+                self.folder.release()
+        except (OSError, CheckpointError) as error:
+            if isinstance(event, RunFailed):
+                return  # recording the failure is best effort; the failure itself is reported
+            reason = error.strerror if isinstance(error, OSError) else str(error)
+            raise CheckpointError(
+                f"cannot write to run folder {self.folder.path} ({reason}): free disk space; "
+                "resume the run from its last.pt"
+            ) from None
 
     def _summary(self, event: RunFinished | RunFailed) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -252,6 +283,34 @@ def list_runs(root: Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
 
 
+def run_status(folder: RunFolder) -> str:
+    """completed/interrupted/failed from summary.json. Without one: running while the process
+    that claimed the run is alive (on this host; on another host, while the run keeps
+    writing), else incomplete (killed, or crashed)."""
+    summary = folder.read_summary()
+    if isinstance(summary, dict):
+        return str(summary.get("status", "incomplete"))
+    owner = folder.owner()
+    if owner is None:
+        return "incomplete"
+    pid, host = owner
+    if host == socket.gethostname():
+        return "running" if _alive(pid) else "incomplete"
+    written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
+    recent = written.exists() and time.time() - written.stat().st_mtime < RUNNING_GRACE_S
+    return "running" if recent else "incomplete"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _run_info(folder: RunFolder) -> RunInfo | None:
     if not folder.config_path.is_file():
         return None
@@ -273,8 +332,7 @@ def _run_info(folder: RunFolder) -> RunInfo | None:
         accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
         best = max(accs) if accs else None
         written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
-        recent = time.time() - written.stat().st_mtime < RUNNING_GRACE_S
-        status = "running" if recent else "incomplete"
+        status = run_status(folder)
         seconds = written.stat().st_mtime - folder.config_path.stat().st_mtime
     return RunInfo(
         run_id=folder.run_id,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from textual import work
 
-from aml_tui.core.events import RunFailed, RunFinished
 from aml_tui.core.runs import MetricsFollower, RunFolder
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.train import TrainScreen
@@ -39,8 +38,8 @@ class WatchScreen(TrainScreen):
         while not self.stop_requested.is_set():
             for event in follower.poll():
                 self.post_message(EngineReported(event))
-                if isinstance(event, RunFinished | RunFailed):
-                    return
+            # A finished run may be resumed later (a new run_started follows): keep following
+            # until the screen closes.
             self.stop_requested.wait(POLL_S)
 
     def memory_text(self) -> str:
