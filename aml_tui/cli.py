@@ -59,6 +59,8 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]
+WhichCheckpointOption = Annotated[str, typer.Option(help="Which checkpoint: best or last.")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")]
 EvalDataDirOption = Annotated[
     str | None,
     typer.Option(envvar="AML_TUI_DATA", help="Dataset folder, if not where the run found it."),
@@ -286,6 +288,11 @@ def train(
         raise typer.Exit(code)
 
 
+def check_which(checkpoint: str) -> None:
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+
+
 def resume_run(root: Path, ref: str, no_ui: bool) -> None:
     """Carry on a stopped run from its last.pt, in the app or headless."""
     from aml_tui.core.engine import Trainer
@@ -334,21 +341,20 @@ def watch(
 @user_errors
 def eval_command(
     run: Annotated[str, typer.Argument(help="Run id under --checkpoints, a run folder, or last.")],
-    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    checkpoint: WhichCheckpointOption = "best",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the numbers as one JSON object.")
     ] = False,
     gallery: Annotated[int, typer.Option(help="Misclassified test images to draw.", min=0)] = 8,
     checkpoints: CheckpointsOption = "checkpoints",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+    device: DeviceOption = "auto",
     data_dir: EvalDataDirOption = None,
     offline: EvalOfflineOption = False,
 ) -> None:
     """Evaluate a run: accuracies, per-class metrics, confusion matrix, mistakes drawn."""
     from aml_tui.core.evaluation import evaluate_run, resolve_run
 
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+    check_which(checkpoint)
     evaluation = evaluate_run(
         resolve_run(Path(checkpoints), run), checkpoint, device, data_dir, offline or None
     )
@@ -373,9 +379,9 @@ def compare(
         bool, typer.Option("--disagree", help="Only images the two models classify differently.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for picking the images.")] = 0,
-    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    checkpoint: WhichCheckpointOption = "best",
     checkpoints: CheckpointsOption = "checkpoints",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+    device: DeviceOption = "auto",
     data_dir: EvalDataDirOption = None,
     offline: EvalOfflineOption = False,
 ) -> None:
@@ -385,8 +391,7 @@ def compare(
     from aml_tui.core.evaluation import check_comparable, evaluate_run, resolve_run
     from aml_tui.render.reports import comparison_view
 
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+    check_which(checkpoint)
     root = Path(checkpoints)
     first, second = (
         evaluate_run(resolve_run(root, ref), checkpoint, device, data_dir, offline or None)
