@@ -32,24 +32,21 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
+from aml_tui.render.text import percent
 
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def epoch_line(event: EpochEnded) -> str:
     """One line summing up an epoch; shared by both output modes."""
     parts = [
         f"epoch {event.epoch}/{event.epochs}",
-        f"train loss {event.train_loss:.4f} acc {_pct(event.train_acc)}",
-        f"test loss {event.test_loss:.4f} acc {_pct(event.test_acc)}",
+        f"train loss {event.train_loss:.4f} acc {percent(event.train_acc)}",
+        f"test loss {event.test_loss:.4f} acc {percent(event.test_acc)}",
     ]
     if event.scrambled_test_acc is not None:
-        parts.append(f"scrambled acc {_pct(event.scrambled_test_acc)}")
+        parts.append(f"scrambled acc {percent(event.scrambled_test_acc)}")
     parts += [
         f"lr {event.lr:.2g}",
         f"{event.train_images_per_s:,.0f} img/s",
@@ -136,7 +133,7 @@ class ConsoleReporter:
             if fraction >= self.next_plain_step and event.batch < event.batches:
                 self.console.print(
                     f"epoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches} "
-                    f"loss {event.running_loss:.4f} acc {_pct(event.running_acc)} "
+                    f"loss {event.running_loss:.4f} acc {percent(event.running_acc)} "
                     f"{event.images_per_s:,.0f} img/s",
                     markup=False,
                     soft_wrap=True,
@@ -179,10 +176,10 @@ class ConsoleReporter:
         table.add_column("what")
         table.add_column("value", justify="right")
         table.add_row("epochs completed", str(event.epochs_completed))
-        table.add_row("test accuracy", _pct(event.test_acc))
+        table.add_row("test accuracy", percent(event.test_acc))
         if event.scrambled_test_acc is not None:
-            table.add_row("scrambled test accuracy", _pct(event.scrambled_test_acc))
-        table.add_row("best test accuracy", _pct(event.best_test_acc))
+            table.add_row("scrambled test accuracy", percent(event.scrambled_test_acc))
+        table.add_row("best test accuracy", percent(event.best_test_acc))
         table.add_row("training images/s", f"{event.train_images_per_s:,.0f}")
         table.add_row("device", event.device)
         table.add_row("seconds", f"{event.seconds:.1f}")

@@ -8,7 +8,6 @@ per-image Python transform runs during training.
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -254,8 +253,3 @@ def limit(split: Split, count: int | None) -> Split:
     if count is None:
         return split
     return Split(split.images[:count], split.labels[:count])
-
-
-def env_data_dir() -> str | None:
-    """The data folder from AML_TUI_DATA, if set and non-empty."""
-    return os.environ.get("AML_TUI_DATA") or None

@@ -55,6 +55,13 @@ PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
 
 
+def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
+    """The recipe, the torchrun job (if any) and this process's device, for a new or resumed run."""
+    experiment = get_experiment(config.experiment)
+    distributed, device_name = init_distributed(config.device)
+    return experiment, distributed, resolve_device(device_name)
+
+
 class Trainer:
     """Trains one run of an experiment and reports through events.
 
@@ -130,9 +137,7 @@ class Trainer:
 
         Everything that can fail on bad input fails here, before a run folder exists.
         """
-        experiment = get_experiment(config.experiment)
-        distributed, device_name = init_distributed(config.device)
-        device = resolve_device(device_name)
+        experiment, distributed, device = _setup(config)
         weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
         data = experiment.load_data(config)
         if distributed is not None and not distributed.is_main:
@@ -176,9 +181,7 @@ class Trainer:
                 f"{folder.last_path} is a {state.get('experiment')!r} checkpoint but the run is "
                 f"{config.experiment!r}: it cannot be resumed; start a new run"
             )
-        experiment = get_experiment(config.experiment)
-        distributed, device_name = init_distributed(config.device)
-        device = resolve_device(device_name)
+        experiment, distributed, device = _setup(config)
         data = experiment.load_data(config)
         main = distributed is None or distributed.is_main
         if list(state.get("classes", [])) != list(data.classes):

@@ -275,7 +275,7 @@ def list_runs(root: Path) -> list[RunInfo]:
     runs = []
     for path in root.iterdir():
         try:
-            info = _run_info(RunFolder(path))
+            info = run_info(RunFolder(path))
         except (AmlTuiError, OSError, ValueError, TypeError, AttributeError, KeyError):
             continue
         if info is not None:
@@ -311,7 +311,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_info(folder: RunFolder) -> RunInfo | None:
+def run_info(folder: RunFolder) -> RunInfo | None:
+    """One run's listing line; None for a folder that is not a run."""
     if not folder.config_path.is_file():
         return None
     config, _ = folder.read_config()

@@ -5,8 +5,6 @@ it works over SSH."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -57,8 +55,3 @@ class HalfBlockImage:
 def image_width_for(columns: int, count: int, minimum: int = 8, maximum: int = 28) -> int:
     """Cell width of each of `count` images side by side in `columns` (a gap of 2 each)."""
     return max(minimum, min(maximum, columns // max(count, 1) - 2))
-
-
-def chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -17,9 +17,9 @@ from aml_tui.render.tables import (
     confusion_view,
     grid_width,
     per_class_table,
-    percent,
     probability_bars,
 )
+from aml_tui.render.text import percent
 
 
 def accuracy_lines(ev: RunEvaluation, tag: str = "") -> Text:

@@ -9,13 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from aml_tui.core.metrics import ClassMetrics, top_confusions
+from aml_tui.render.text import percent
 
 GRID_LIMIT = 20
 """Up to this many classes the confusion matrix is a grid; beyond, a list of top confusions."""
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def per_class_table(metrics: list[ClassMetrics], title: str = "per class") -> Table:

@@ -11,12 +11,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from aml_tui.core.runs import RunInfo, list_runs
+from aml_tui.core.runs import RunFolder, RunInfo, list_runs, run_info
 from aml_tui.experiments import EXPERIMENTS
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+from aml_tui.render.text import percent
 
 
 class HomeScreen(Screen[None]):
@@ -115,8 +112,7 @@ class HomeScreen(Screen[None]):
         if run is None:
             self.notify("highlight a run in the list first (Tab moves to it)")
             return None
-        found = [r for r in list_runs(self.app.checkpoints) if r.run_id == run]  # type: ignore[attr-defined]
-        return found[0] if found else None
+        return run_info(RunFolder(self.app.checkpoints / run))  # type: ignore[attr-defined]
 
     def action_history(self) -> None:
         """The run's dashboard from its metrics.jsonl: live if it runs, its history if not."""
@@ -136,8 +132,6 @@ class HomeScreen(Screen[None]):
         if not (info.path / "last.pt").exists():
             self.notify(f"run {info.run_id} has no last.pt to resume from", severity="error")
             return
-        from aml_tui.core.runs import RunFolder
-
         config, _ = RunFolder(info.path).read_config()
         self.app.start_training(config, resume=info.path)  # type: ignore[attr-defined]
 

@@ -30,6 +30,7 @@ from aml_tui.core.events import (
     Warned,
 )
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.text import format_duration, percent
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.widgets.plots import MetricPlot
 
@@ -39,14 +40,6 @@ REFRESH_S = 0.5
 PLOT_REFRESH_S = 1.0
 """Plots redraw at most this often: plotext renders in Python, and on a small machine every
 cycle the UI spends is taken from training (the epoch plots change once an epoch anyway)."""
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class TrainScreen(Screen[None]):
@@ -179,8 +172,8 @@ class TrainScreen(Screen[None]):
         elif isinstance(event, RunFinished):
             self.set_status(event.status)
             self.log_line(
-                f"run {event.status}: test accuracy {_pct(event.test_acc)}, best "
-                f"{_pct(event.best_test_acc)}, {event.train_images_per_s:,.0f} img/s, "
+                f"run {event.status}: test accuracy {percent(event.test_acc)}, best "
+                f"{percent(event.best_test_acc)}, {event.train_images_per_s:,.0f} img/s, "
                 f"{format_duration(event.seconds)}"
             )
             self.notify(f"Run {event.status}.", timeout=4)
@@ -304,7 +297,3 @@ class TrainScreen(Screen[None]):
             self.notify("Training is running: press s to stop it first.")
             return
         self.app.pop_screen()
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
