@@ -223,6 +223,13 @@ def train(
     amp: Annotated[
         bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported).")
     ] = True,
+    compile_model: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the model (faster on CUDA after a compile; slower on the CPU).",
+        ),
+    ] = False,
     resume: Annotated[
         str | None,
         typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
@@ -240,10 +247,10 @@ def train(
         }  # fmt: skip
         clash = [option for option, value in given.items() if value is not None]
         for param in ("seed", "scrambled", "perm_seed", "device", "data_dir", "offline",
-                      "augment", "amp"):  # fmt: skip
+                      "augment", "amp", "compile_model"):  # fmt: skip
             source = ctx.get_parameter_source(param)
             if source is not None and source.name == "COMMANDLINE":
-                clash.append("--" + param.replace("_", "-"))
+                clash.append("--" + param.removesuffix("_model").replace("_", "-"))
         if clash:
             raise ConfigError(
                 f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
@@ -274,6 +281,7 @@ def train(
         weights=weights,
         augment=augment,
         amp=amp,
+        compile=compile_model,
     )
     if not no_ui:
         from aml_tui.core.device import resolve_device

@@ -122,7 +122,7 @@ class ConsoleReporter:
             f"{event.experiment} on {event.device}: {event.train_size:,} train / "
             f"{event.test_size:,} test images, {len(event.classes)} classes, "
             f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
-            f"{event.epochs} epochs{where}",
+            f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}{where}",
             markup=False,
             soft_wrap=True,
         )

@@ -10,6 +10,11 @@ Also: peak memory of a whole `aml-tui train` process, the time to evaluate the t
 (normal and scrambled), and the start-up time of `aml-tui --help`.
 
     python benchmarks/bench_train.py [--images 20000] [--rounds 2] [--data-dir DIR] [--quick]
+                                     [--device auto|cpu|cuda] [--compile]
+
+--device cuda runs both pipelines on the GPU (the baseline copies each batch there, as a
+notebook does; aml-tui keeps the dataset on the GPU and uses bf16 autocast). --compile adds a
+third row: the engine with torch.compile, timed on its second epoch (the first one compiles).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from aml_tui.core.data import (
     FASHION_TO_3,
     resolve_fashion_mnist,
 )
+from aml_tui.core.device import resolve_device
 from aml_tui.core.engine import Trainer
+from aml_tui.core.events import EpochEnded, RunFinished
 from aml_tui.experiments import build_config
 
 
@@ -49,7 +56,23 @@ def torchvision_root(files: dict[str, Path], root: Path) -> Path:
     return root
 
 
-def baseline(root: Path, experiment: str, images: int, batch: int) -> float:
+def notebook_cnn() -> torch.nn.Module:
+    """fashion-cnn's model as the notebook writes it: each block conv -> ReLU -> pool, torch's
+    nn.Dropout, default memory format. aml-tui's FashionCNN has the same parameters and
+    computes the same function (it pools before the ReLU and draws the dropout mask another
+    way; tests/test_models.py checks that the two agree)."""
+    from torch import nn
+
+    from aml_tui.core.models import FashionCNN
+
+    model = FashionCNN(3)
+    conv1, pool1, relu1, conv2, pool2, relu2, conv3, pool3, relu3 = model.features
+    model.features = nn.Sequential(conv1, relu1, pool1, conv2, relu2, pool2, conv3, relu3, pool3)
+    model.dropout = nn.Dropout(model.dropout.p)
+    return model
+
+
+def baseline(root: Path, experiment: str, images: int, batch: int, device: torch.device) -> float:
     """Images/s of the notebook pipeline over the first `images` training images."""
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
@@ -59,9 +82,7 @@ def baseline(root: Path, experiment: str, images: int, batch: int) -> float:
         transforms.Normalize((FASHION_MNIST_MEAN,), (FASHION_MNIST_STD,)),
     ]
     if experiment == "fashion-cnn":
-        from aml_tui.core.models import FashionCNN
-
-        model, loss_fn = FashionCNN(3), F.nll_loss
+        model, loss_fn = notebook_cnn(), F.nll_loss
         target = FASHION_TO_3.__getitem__
     else:
         from aml_tui.core.models import resnet18_scratch
@@ -74,11 +95,13 @@ def baseline(root: Path, experiment: str, images: int, batch: int) -> float:
         str(root), train=True, transform=transforms.Compose(steps), target_transform=target
     )
     loader = DataLoader(Subset(data, range(images)), batch_size=batch, shuffle=True)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     model.train()
     seen, running = 0, 0.0
     started = time.perf_counter()
     for x, y in loader:
+        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -88,15 +111,24 @@ def baseline(root: Path, experiment: str, images: int, batch: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def engine(data_dir: str | None, experiment: str, images: int, batch: int) -> tuple[float, Trainer]:
-    """Images/s of aml-tui's engine (defaults, one epoch over the same images)."""
+def engine(data_dir: str | None, experiment: str, images: int, batch: int, device: str,
+           compile_model: bool = False) -> tuple[float, Trainer]:  # fmt: skip
+    """Images/s of aml-tui's engine (defaults, one epoch over the same images). Compiled: two
+    epochs, the second one timed (the first pays for the compile)."""
     config = build_config(
-        experiment, epochs=1, batch_size=batch, train_limit=images, test_limit=256,
-        data_dir=data_dir, offline=True, checkpoints=tempfile.mkdtemp(),
+        experiment, epochs=2 if compile_model else 1, batch_size=batch, train_limit=images,
+        test_limit=256, data_dir=data_dir, offline=True, checkpoints=tempfile.mkdtemp(),
+        device=device, compile=compile_model,
     )  # fmt: skip
-    trainer = Trainer.create(config, write_run=False)
+    epochs: list[EpochEnded] = []
+    trainer = Trainer.create(
+        config, [lambda event: epochs.append(event) if isinstance(event, EpochEnded) else None],
+        write_run=False,
+    )  # fmt: skip
     result = trainer.run()
-    return result.train_images_per_s, trainer
+    if not isinstance(result, RunFinished):
+        raise SystemExit(f"aml-tui training failed: {result.message}")
+    return epochs[-1].train_images_per_s, trainer
 
 
 def evaluation_seconds(trainer: Trainer, data_dir: str | None) -> float:
@@ -109,13 +141,13 @@ def evaluation_seconds(trainer: Trainer, data_dir: str | None) -> float:
     return time.perf_counter() - started
 
 
-def peak_rss_mb(data_dir: str | None, images: int) -> float:
+def peak_rss_mb(data_dir: str | None, images: int, device: str) -> float:
     """Peak RSS of a whole headless fashion-cnn training process (one epoch), read from its
     /proc/PID/status VmHWM while it runs (ru_maxrss of a child would count the pages it
     shared with this large parent before exec)."""
     command = [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui",
                "--epochs", "1", "--train-limit", str(images), "--offline",
-               "--checkpoints", tempfile.mkdtemp()]  # fmt: skip
+               "--checkpoints", tempfile.mkdtemp(), "--device", device]  # fmt: skip
     if data_dir:
         command += ["--data-dir", data_dir]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -145,12 +177,12 @@ def help_seconds() -> float:
 
 
 def compare(root: Path, data_dir: str | None, experiment: str, images: int, batch: int,
-            rounds: int) -> tuple[list[float], list[float], Trainer]:  # fmt: skip
+            rounds: int, device: str) -> tuple[list[float], list[float], Trainer]:  # fmt: skip
     base, ours = [], []
     trainer = None
     for _ in range(rounds):
-        base.append(baseline(root, experiment, images, batch))
-        speed, trainer = engine(data_dir, experiment, images, batch)
+        base.append(baseline(root, experiment, images, batch, resolve_device(device)))
+        speed, trainer = engine(data_dir, experiment, images, batch, device)
         ours.append(speed)
     assert trainer is not None
     return base, ours, trainer
@@ -162,28 +194,38 @@ def main() -> None:
     parser.add_argument("--resnet-images", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
+    parser.add_argument("--compile", action="store_true", help="also time the engine compiled")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     if args.quick:
         args.images, args.resnet_images, args.rounds = 256, 64, 1
     files = resolve_fashion_mnist(args.data_dir, offline=True)
     work = Path(tempfile.mkdtemp(prefix="aml-tui-bench-"))
     try:
         root = torchvision_root(files, work)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, "
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+            f"{torch.get_num_threads()} CPU threads")  # fmt: skip
+        print(f"torch {torch.__version__}, {device} ({where}), batch 64, "
               f"{args.rounds} interleaved rounds")  # fmt: skip
         for experiment, images in (("fashion-cnn", args.images),
                                    ("resnet18-scratch", args.resnet_images)):  # fmt: skip
-            base, ours, trainer = compare(root, args.data_dir, experiment, images, 64, args.rounds)
+            base, ours, trainer = compare(root, args.data_dir, experiment, images, 64, args.rounds,
+                                          str(device))  # fmt: skip
             ratio = statistics.mean(ours) / statistics.mean(base)
             print(f"{experiment}: {images:,} images")
             print("  baseline img/s: " + ", ".join(f"{v:,.0f}" for v in base))
             print("  aml-tui  img/s: " + ", ".join(f"{v:,.0f}" for v in ours))
             print(f"  ratio aml-tui / baseline: {ratio:.2f}x")
+            if args.compile:
+                compiled, _ = engine(args.data_dir, experiment, images, 64, str(device), True)
+                print(f"  aml-tui --compile img/s (2nd epoch): {compiled:,.0f} "
+                      f"({compiled / statistics.mean(base):.2f}x the baseline)")  # fmt: skip
             if experiment == "fashion-cnn":
                 print(f"  evaluate full test set (normal + scrambled): "
                       f"{evaluation_seconds(trainer, args.data_dir):.2f} s")  # fmt: skip
-        peak = peak_rss_mb(args.data_dir, args.images)
+        peak = peak_rss_mb(args.data_dir, args.images, str(device))
         print(f"peak RSS of a fashion-cnn training process: {peak:,.0f} MB")
         print(f"aml-tui --help: {help_seconds():.2f} s")
     finally:

@@ -179,3 +179,46 @@ def test_python_dash_m_runs_the_real_executable(in_tmp_cwd: Path, fashion_dir: P
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.strip() == "aml-tui: error: epochs must be at least 1, got 0: fix --epochs"
+
+
+def test_compile_trains_with_torch_compile_and_records_it(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    """--compile on the CPU (inductor builds C++ kernels with the machine's compiler)."""
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(in_tmp_cwd / "inductor")}
+    out = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui", "--epochs", "2",
+         "--train-limit", "64", "--test-limit", "32", "--data-dir", str(fashion_dir),
+         "--name", "compiled", "--compile", "--offline"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    folder = in_tmp_cwd / "checkpoints" / "compiled"
+    assert "compile = true" in (folder / "config.toml").read_text()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+    # The checkpoint holds the plain module's weights, loadable without torch.compile.
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "eval", "compiled", "--checkpoint", "last", "--json",
+         "--data-dir", str(fashion_dir), "--offline"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["test_acc"] == summary["test_acc"]
+
+
+def test_compile_without_a_working_compiler_is_a_one_line_error(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    env = {**os.environ, "CXX": str(in_tmp_cwd / "no-such-c++"),
+           "TORCHINDUCTOR_CACHE_DIR": str(in_tmp_cwd / "inductor")}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui", "--epochs", "1",
+         "--train-limit", "32", "--data-dir", str(fashion_dir), "--name", "nocc", "--compile"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "torch.compile failed" in out.stderr and "train without --compile" in out.stderr
+    summary = json.loads((in_tmp_cwd / "checkpoints" / "nocc" / "summary.json").read_text())
+    assert summary["status"] == "failed"

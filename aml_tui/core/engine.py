@@ -62,6 +62,11 @@ def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.d
     return experiment, distributed, resolve_device(device_name)
 
 
+def _is_compile_error(error: BaseException) -> bool:
+    """An error raised by torch.compile's machinery (no C++ compiler, unsupported op, ...)."""
+    return type(error).__module__.startswith(("torch._dynamo", "torch._inductor"))
+
+
 class Trainer:
     """Trains one run of an experiment and reports through events.
 
@@ -97,6 +102,13 @@ class Trainer:
 
             ids = [device.index] if device.type == "cuda" else None
             self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        if device.type == "cuda":
+            # Fixed image sizes: cuDNN's autotuned kernels pay off from the second batch.
+            torch.backends.cudnn.benchmark = True
+        if config.compile:
+            # Training steps only; evaluation runs the plain module (no recompile for its
+            # batch size and eval mode). Checkpoints hold self.model's state either way.
+            self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
         self.optimizer = experiment.make_optimizer(self.model, config.lr)
         self.scheduler = (
             experiment.make_scheduler(self.optimizer, config) if experiment.make_scheduler else None
@@ -230,6 +242,10 @@ class Trainer:
             self._failed("stopped at once by a second Ctrl+C", "interrupted_hard", started)
             raise
         except Exception as error:
+            if self.config.compile and _is_compile_error(error):
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                message = f"torch.compile failed ({first[:200]}): train without --compile"
+                return self._failed(message, "user_error", started)
             self._failed(f"internal error: {type(error).__name__}: {error}", "bug", started)
             raise
 

@@ -8,6 +8,20 @@ import torch
 from torch import nn
 
 
+class MaskDropout(nn.Dropout):
+    """nn.Dropout with the mask drawn by `rand_like(...) >= p`: the same distribution and
+    scaling, but torch's CPU `bernoulli_` is a serial kernel and this is not (~4% faster
+    fashion-cnn training on CPU). Identity in eval mode, like nn.Dropout."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return torch.zeros_like(x)
+        keep = torch.rand_like(x).ge_(self.p).mul_(1 / (1 - self.p))
+        return x * keep
+
+
 class FashionCNN(nn.Module):
     """Three conv layers (each ReLU + 2×2 max-pool), dropout, three fully connected layers.
 
@@ -17,18 +31,22 @@ class FashionCNN(nn.Module):
 
     def __init__(self, num_classes: int = 3, dropout: float = 0.25) -> None:
         super().__init__()
+        # Each block is conv -> ReLU -> pool as the study wrote it, computed as conv -> pool ->
+        # ReLU: max-pooling commutes with ReLU (monotone), so outputs and gradients are the same,
+        # and ReLU and its backward touch a quarter of the values (~8% faster training on CPU).
+        # The module indices (features.0/3/6 for the convs) match the study's order.
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, 64, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
             nn.Conv2d(64, 128, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = MaskDropout(dropout)
         self.classifier = nn.Sequential(
             nn.Linear(128 * 3 * 3, 256),
             nn.ReLU(inplace=True),

@@ -130,6 +130,7 @@ class ConfigureScreen(Screen[None]):
             offline=self.initial.offline,
             augment=self.initial.augment,
             amp=self.initial.amp,
+            compile=self.initial.compile,
             **values,
         )
 
