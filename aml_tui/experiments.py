@@ -46,7 +46,9 @@ class Experiment:
     """Starts from ImageNet weights (and accepts --weights)."""
     loss: str
     """"nll" for models that output log-probabilities, "cross_entropy" for raw scores."""
-    load_data: Callable[[TrainConfig], ImageData]
+    load_data: Callable[[TrainConfig, bool], ImageData]
+    """(config, with_train) -> the data; with_train=False leaves the training split empty
+    (evaluation reads only the test files)."""
     """Reads the dataset into memory (uint8 images) with the experiment's labels."""
     build_model: Callable[[int, Path | None], nn.Module]
     """Builds the network for a number of classes (and a pretrained weights file)."""
@@ -59,11 +61,11 @@ class Experiment:
     """Default image side for a dataset (None keeps the stored size)."""
 
 
-def _fashion_3class_data(config: TrainConfig) -> ImageData:
+def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
     from aml_tui.core import data
 
     files = data.resolve_fashion_mnist(config.data_dir, config.offline)
-    train, test = data.load_fashion_mnist(files)
+    train, test = data.load_fashion_mnist(files, with_train)
     train = data.limit(train, config.train_limit)
     test = data.limit(test, config.test_limit)
     train.labels = data.map_labels(train.labels, data.FASHION_TO_3)
@@ -82,7 +84,7 @@ def _fashion_3class_data(config: TrainConfig) -> ImageData:
     )
 
 
-def _any_dataset(config: TrainConfig) -> ImageData:
+def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
     """FashionMNIST (10 classes), CIFAR-10/100 or an image folder, as --dataset says."""
     from aml_tui.core import data
 
@@ -91,16 +93,18 @@ def _any_dataset(config: TrainConfig) -> ImageData:
 
         size = config.image_size or 224
         return load_imagefolder(
-            config.dataset.split(":", 1)[1], size, config.train_limit, config.test_limit
-        )
+            config.dataset.split(":", 1)[1], size, config.train_limit, config.test_limit,
+            with_train,
+        )  # fmt: skip
     if config.dataset in ("cifar10", "cifar100"):
         from aml_tui.core.cifar import load_cifar
 
         return load_cifar(
-            config.dataset, config.data_dir, config.offline, config.train_limit, config.test_limit
-        )
+            config.dataset, config.data_dir, config.offline, config.train_limit,
+            config.test_limit, with_train,
+        )  # fmt: skip
     files = data.resolve_fashion_mnist(config.data_dir, config.offline)
-    train, test = data.load_fashion_mnist(files)
+    train, test = data.load_fashion_mnist(files, with_train)
     return data.ImageData(
         classes=data.FASHION_MNIST_CLASSES,
         train=data.limit(train, config.train_limit),

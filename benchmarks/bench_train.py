@@ -134,7 +134,7 @@ def engine(data_dir: str | None, experiment: str, images: int, batch: int, devic
 def evaluation_seconds(trainer: Trainer, data_dir: str | None) -> float:
     """Time to evaluate the full test set, normal and scrambled, with the trained model."""
     full = build_config("fashion-cnn", data_dir=data_dir, offline=True)
-    data = trainer.experiment.load_data(full)
+    data = trainer.experiment.load_data(full, False)
     started = time.perf_counter()
     for split in data.evals.values():
         trainer._evaluate(split)

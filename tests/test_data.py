@@ -218,7 +218,7 @@ def test_experiment_data_scrambles_train_and_test_with_one_permutation(
         "fashion-cnn", 1, 32, 0.001, scrambled=True, permutation_seed=5,
         data_dir=str(fashion_dir), offline=True,
     )  # fmt: skip
-    loaded = EXPERIMENTS["fashion-cnn"].load_data(config)
+    loaded = EXPERIMENTS["fashion-cnn"].load_data(config, True)
     train, test = data.load_fashion_mnist(data.resolve_fashion_mnist(str(fashion_dir), True))
     perm = data.make_permutation(5, 784)
     assert torch.equal(loaded.permutation, perm)
@@ -235,3 +235,25 @@ def test_images_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
     files = data.resolve_fashion_mnist(str(folder), True, system_dir=tmp_path / "x")
     with pytest.raises(DataError, match=r"of \(32, 32\) pixels, not FashionMNIST's 28×28"):
         data.load_fashion_mnist(files)
+
+
+@pytest.mark.parametrize("experiment", ["fashion-cnn", "resnet18-scratch"])
+def test_evaluation_data_leaves_the_training_images_unread(
+    experiment: str, fashion_dir: Path
+) -> None:
+    from aml_tui.config import TrainConfig
+    from aml_tui.experiments import EXPERIMENTS
+
+    scrambles = experiment == "fashion-cnn"
+    config = TrainConfig(experiment, 1, 32, 0.001, data_dir=str(fashion_dir), offline=True,
+                         scrambled=scrambles)  # fmt: skip
+    full = EXPERIMENTS[experiment].load_data(config, True)
+    write_idx(fashion_dir / "train-images-idx3-ubyte", torch.zeros(3, 5, dtype=torch.uint8))
+    test_only = EXPERIMENTS[experiment].load_data(config, False)
+    assert len(test_only.train) == 0 and test_only.classes == full.classes
+    assert test_only.evals.keys() == full.evals.keys()
+    for name, split in full.evals.items():
+        assert torch.equal(test_only.evals[name].images, split.images)
+        assert torch.equal(test_only.evals[name].labels, split.labels)
+    with pytest.raises(DataError, match="train-images"):
+        EXPERIMENTS[experiment].load_data(config, True)

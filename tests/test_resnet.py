@@ -307,3 +307,24 @@ def test_bad_weights_through_the_cli(in_tmp_cwd: Path) -> None:
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert str(bad) in line and not (in_tmp_cwd / "checkpoints").exists()
+
+
+def test_test_only_loads_skip_the_training_files(tmp_path: Path) -> None:
+    """Evaluation loads with_train=False: the same test split, an empty train split, and the
+    training files are never read (a broken one goes unnoticed)."""
+    folder = write_cifar(tmp_path, "cifar10")
+    full = load_cifar("cifar10", str(tmp_path), True, None, None)
+    (folder / "data_batch_1").write_bytes(b"not a pickle")
+    test_only = load_cifar("cifar10", str(tmp_path), True, None, None, with_train=False)
+    assert len(test_only.train) == 0 and test_only.train.images.shape[1:] == (3, 32, 32)
+    assert torch.equal(test_only.evals["test"].images, full.evals["test"].images)
+    assert test_only.classes == full.classes
+    with pytest.raises(DataError, match="data_batch_1"):
+        load_cifar("cifar10", str(tmp_path), True, None, None)
+
+    root = write_imagefolder(tmp_path / "pets")
+    full = load_imagefolder(str(root), 40, None, None)
+    (root / "train" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    test_only = load_imagefolder(str(root), 40, None, None, with_train=False)
+    assert len(test_only.train) == 0 and test_only.classes == full.classes
+    assert torch.equal(test_only.evals["test"].images, full.evals["test"].images)

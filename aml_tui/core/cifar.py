@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data import ImageData, Split, limit
+from aml_tui.core.data import ImageData, Split, empty_split, limit
 from aml_tui.errors import DataError
 
 
@@ -104,9 +104,10 @@ def _find(variant: CifarLayout, data_dir: str | None) -> Path | None:
 
 def load_cifar(
     dataset: str, data_dir: str | None, offline: bool, train_limit: int | None,
-    test_limit: int | None,
+    test_limit: int | None, with_train: bool = True,
 ) -> ImageData:  # fmt: skip
-    """CIFAR from --data-dir or ./data (torchvision layout), downloaded there unless offline."""
+    """CIFAR from --data-dir or ./data (torchvision layout), downloaded there unless offline.
+    with_train=False reads the test batch only (the training split is left empty)."""
     variant = CIFAR[dataset]
     folder = _find(variant, data_dir)
     if folder is None:
@@ -125,13 +126,16 @@ def load_cifar(
     missing = [f for f in (*variant.train_files, variant.meta_file) if not (folder / f).is_file()]
     if missing:
         raise DataError(f"{folder} is missing {', '.join(missing)}: re-download {variant.name}")
-    parts = [_read_batch(folder / name, variant.label_key) for name in variant.train_files]
-    train = Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
     test = _read_batch(folder / variant.test_file, variant.label_key)
+    if with_train:
+        parts = [_read_batch(folder / name, variant.label_key) for name in variant.train_files]
+        train = Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+    else:
+        train = empty_split(*test.images.shape[1:])
     names = _unpickle(folder / variant.meta_file).get(variant.names_key)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise DataError(f"{folder / variant.meta_file} has no class names: re-download it")
-    top = int(max(train.labels.max(), test.labels.max()))
+    top = int(torch.cat([train.labels, test.labels]).max())
     if top >= len(names):
         raise DataError(f"{folder}: label {top} but only {len(names)} class names")
     return ImageData(

@@ -207,10 +207,11 @@ def _download_fashion_mnist(root: Path) -> None:
         FashionMNIST(str(root), train=train, download=True)
 
 
-def load_fashion_mnist(files: dict[str, Path]) -> tuple[Split, Split]:
-    """Read the four IDX files into train and test splits with the 10 original labels."""
-    splits = []
-    for prefix in ("train", "test"):
+def load_fashion_mnist(files: dict[str, Path], with_train: bool = True) -> tuple[Split, Split]:
+    """Read the four IDX files into train and test splits with the 10 original labels
+    (without the train files' contents, an empty train split: evaluation needs none)."""
+    splits = [] if with_train else [empty_split(1, 28, 28)]
+    for prefix in ("train", "test") if with_train else ("test",):
         images = read_idx(files[f"{prefix}_images"], expected_ndim=3)
         labels = read_idx(files[f"{prefix}_labels"], expected_ndim=1)
         if images.shape[0] != labels.shape[0]:
@@ -246,6 +247,14 @@ def scramble(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
     n, c, h, w = images.shape
     flat = images.reshape(n, c, h * w)
     return flat[:, :, permutation.to(images.device)].reshape(n, c, h, w).contiguous()
+
+
+def empty_split(channels: int, height: int, width: int) -> Split:
+    """A split of no images, standing in for a training set that was not loaded."""
+    return Split(
+        torch.empty((0, channels, height, width), dtype=torch.uint8),
+        torch.empty((0,), dtype=torch.long),
+    )
 
 
 def limit(split: Split, count: int | None) -> Split:

@@ -151,7 +151,7 @@ class Trainer:
         """
         experiment, distributed, device = _setup(config)
         weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
-        data = experiment.load_data(config)
+        data = experiment.load_data(config, True)
         if distributed is not None and not distributed.is_main:
             listeners, write_run = (), False  # only rank 0 prints and writes the run folder
         trainer = cls(config, experiment, data, device, None, listeners, stop, weights, distributed)
@@ -194,7 +194,7 @@ class Trainer:
                 f"{config.experiment!r}: it cannot be resumed; start a new run"
             )
         experiment, distributed, device = _setup(config)
-        data = experiment.load_data(config)
+        data = experiment.load_data(config, True)
         main = distributed is None or distributed.is_main
         if list(state.get("classes", [])) != list(data.classes):
             raise CheckpointError(

@@ -122,7 +122,7 @@ def evaluate_run(
             f"{config.experiment!r}: the run folder was mixed up; retrain it"
         )
     experiment = get_experiment(config.experiment)
-    data = experiment.load_data(config)
+    data = experiment.load_data(config, False)
     if list(state.get("classes", [])) != list(data.classes):
         raise CheckpointError(
             f"{path} was trained on classes {state.get('classes')} but the data now has "

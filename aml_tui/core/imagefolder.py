@@ -46,9 +46,11 @@ def _decode(paths: list[tuple[Path, int]], size: int) -> Split:
 
 
 def load_imagefolder(
-    root_text: str, size: int, train_limit: int | None, test_limit: int | None
-) -> ImageData:
-    """Read PATH/train and PATH/test (or PATH/val); classes are train's subfolder names."""
+    root_text: str, size: int, train_limit: int | None, test_limit: int | None,
+    with_train: bool = True,
+) -> ImageData:  # fmt: skip
+    """Read PATH/train and PATH/test (or PATH/val); classes are train's subfolder names.
+    with_train=False decodes the test images only (the training split is left empty)."""
     root = Path(root_text).expanduser()
     layout = "PATH/train/<class>/<image> and PATH/test/<class>/<image> (or val/)"
     if not (root / "train").is_dir():
@@ -77,7 +79,7 @@ def load_imagefolder(
 
     return ImageData(
         classes=classes,
-        train=_decode(chosen(train_files, train_limit), size),
+        train=_decode(chosen(train_files, train_limit) if with_train else [], size),
         evals={"test": _decode(chosen(test_files, test_limit), size)},
         source=str(root.resolve()),
         mean=IMAGENET_MEAN,
