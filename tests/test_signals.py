@@ -37,33 +37,58 @@ def wait_for_epochs(run: Path, count: int, timeout: float = 120.0) -> None:
     raise AssertionError(f"{run} did not reach {count} epochs")
 
 
+def start_slow_batches(cwd: Path, data_dir: Path, name: str) -> subprocess.Popen:
+    """A run whose batches take about a second (ResNet-18 at 128 px on the CPU), 4 per epoch,
+    returned once the first batch is done: a signal sent now lands inside batch 2."""
+    command = [sys.executable, "-m", "aml_tui", "train", "resnet18-scratch", "--no-ui",
+               "--epochs", "3", "--batch-size", "64", "--image-size", "128",
+               "--data-dir", str(data_dir), "--offline", "--name", name]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("epoch 1/3 batch 1/4"):
+            return process
+    raise AssertionError(f"no progress line; stderr: {process.communicate()[1]}")
+
+
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
 def test_signal_stops_after_the_batch_and_saves(
     signum: int, code: int, in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
-    process = start_long_run(in_tmp_cwd, fashion_dir, "sig")
-    run = in_tmp_cwd / "checkpoints" / "sig"
-    wait_for_epochs(run, 1)
+    process = start_slow_batches(in_tmp_cwd, fashion_dir, "sig")
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err
     assert "stopping after this batch" in err and "Traceback" not in err
+    run = in_tmp_cwd / "checkpoints" / "sig"
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and summary["epochs_completed"] >= 1
-    assert load_checkpoint(run / "last.pt")["epoch"] >= 1
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] == 0
+    # The batch in progress (2 of 4) was finished and its place saved: resume carries on there.
+    state = load_checkpoint(run / "last.pt")
+    assert state["epochs_completed"] == 0
+    assert state["position"]["epoch"] == 1 and state["position"]["batch"] == 2
 
 
 def test_a_second_ctrl_c_quits_at_once(in_tmp_cwd: Path, fashion_dir: Path) -> None:
-    process = start_long_run(in_tmp_cwd, fashion_dir, "twice")
+    process = start_slow_batches(in_tmp_cwd, fashion_dir, "twice")
+    assert process.stderr is not None
+    process.send_signal(signal.SIGINT)
+    first = process.stderr.readline()  # the first one was handled: stop after this batch
+    assert "stopping after this batch" in first and "Ctrl+C again to quit at once" in first
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err
+    assert err.strip() == "aml-tui: run failed: stopped at once by a second Ctrl+C"
     run = in_tmp_cwd / "checkpoints" / "twice"
-    wait_for_epochs(run, 1)
-    process.send_signal(signal.SIGINT)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert summary["error"] == "stopped at once by a second Ctrl+C"
+    # It did not wait for batch 2 to end and save it: there is no last.pt yet.
+    assert not (run / "last.pt").exists()
 
 
 def test_training_survives_the_terminal_going_away(in_tmp_cwd: Path, fashion_dir: Path) -> None:
