@@ -26,7 +26,7 @@ from aml_tui.errors import AmlTuiError, ConfigError
 from aml_tui.experiments import EXPERIMENTS
 
 EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
-"""Exit codes of failed runs by reason; anything else (a bug) exits 1."""
+"""Exit codes of failed runs by reason; anything else (a bug, a lost torchrun peer) exits 1."""
 
 
 class _OneLineErrors(TyperGroup):

@@ -4,6 +4,7 @@ the whole test set's accuracy, resume, and the app refusing to start in a job.""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -92,3 +93,48 @@ def test_batchnorm_models_log_the_saved_models_accuracy(in_tmp_cwd: Path) -> Non
     assert summary["replicas_identical"] is True
     evaluated = CliRunner().invoke(app, ["eval", "bn", "--checkpoint", "last", "--json"])
     assert json.loads(evaluated.output)["test_acc"] == summary["test_acc"]
+
+
+def rank_process(launcher: subprocess.Popen, rank: int) -> int:
+    """The pid of the torchrun worker with RANK=rank (a child of the launcher)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == launcher.pid and f"RANK={rank}".encode() in environ:
+            return int(entry.name)
+    raise AssertionError(f"no rank {rank} under torchrun pid {launcher.pid}")
+
+
+def test_a_killed_rank_ends_the_job_and_it_resumes(in_tmp_cwd: Path, fashion_dir: Path) -> None:
+    """Rank 1 dies (out-of-memory killer, a crash): rank 0 must not hang in a collective; it
+    records the run as interrupted with a plain message, and --resume finishes it."""
+    args = ["train", "fashion-cnn", "--no-ui", "--epochs", "6", "--batch-size", "8",
+            "--data-dir", str(fashion_dir), "--offline", "--name", "lost"]  # fmt: skip
+    process = subprocess.Popen(
+        torchrun(*args), cwd=in_tmp_cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    metrics = in_tmp_cwd / "checkpoints" / "lost" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and '"epoch_ended"' in metrics.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.kill(rank_process(process, 1), signal.SIGKILL)
+    assert process.wait(timeout=120) != 0
+    summary_path = in_tmp_cwd / "checkpoints" / "lost" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "interrupted" and 1 <= summary["epochs_completed"] < 6
+    assert summary["error"].startswith("lost contact with another process of the torchrun job")
+    assert "resume" in summary["error"]
+    resumed = subprocess.run(
+        torchrun("train", "--resume", "lost", "--no-ui"), cwd=in_tmp_cwd,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 6
+    assert summary["replicas_identical"] is True

@@ -7,6 +7,7 @@ takes effect within one batch: the run is saved and marked interrupted.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -60,6 +61,18 @@ def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.d
     experiment = get_experiment(config.experiment)
     distributed, device_name = init_distributed(config.device)
     return experiment, distributed, resolve_device(device_name)
+
+
+def _is_lost_peer(error: BaseException) -> bool:
+    """A collective failed because another rank went away (killed, crashed, out of memory)."""
+    import torch.distributed as dist
+
+    if isinstance(error, dist.DistError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        mark in text for mark in ("gloo", "NCCL", "Connection reset", "Connection closed")
+    )
 
 
 def _is_compile_error(error: BaseException) -> bool:
@@ -242,6 +255,17 @@ class Trainer:
             self._failed("stopped at once by a second Ctrl+C", "interrupted_hard", started)
             raise
         except Exception as error:
+            if self.dist is not None and _is_lost_peer(error):
+                # gloo: "[.../pair.cc:545] Read error [127.0.0.1]:51867: Connection reset by
+                # peer. This is typically caused by ..." -> the part between.
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]
+                message = (
+                    f"lost contact with another process of the torchrun job ({first[:160]}): "
+                    "the other ranks' output says why; resume with the same torchrun command "
+                    "and --resume"
+                )
+                return self._failed(message, "peer_lost", started)
             if self.config.compile and _is_compile_error(error):
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 message = f"torch.compile failed ({first[:200]}): train without --compile"

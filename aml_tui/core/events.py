@@ -89,7 +89,8 @@ class RunFailed:
     message: str
     reason: str
     """"non_finite_loss", "out_of_memory", "user_error" (an AmlTuiError: bad input, disk
-    full, ...), "interrupted_hard" (a second Ctrl+C) or "bug"."""
+    full, ...), "interrupted_hard" (a second Ctrl+C), "peer_lost" (another torchrun rank
+    went away) or "bug"."""
     epochs_completed: int
     best_test_acc: float | None
     train_images_per_s: float

@@ -205,7 +205,7 @@ class RunRecorder:
                 event.status
                 if isinstance(event, RunFinished)
                 else "interrupted"
-                if event.reason == "interrupted_hard"
+                if event.reason in ("interrupted_hard", "peer_lost")
                 else "failed"
             ),
             "epochs_completed": event.epochs_completed,
