@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -246,8 +247,8 @@ def train(
             "--weights": weights,
         }  # fmt: skip
         clash = [option for option, value in given.items() if value is not None]
-        for param in ("seed", "scrambled", "perm_seed", "device", "data_dir", "offline",
-                      "augment", "amp", "compile_model"):  # fmt: skip
+        for param in ("seed", "scrambled", "perm_seed", "device", "augment", "amp",
+                      "compile_model"):  # fmt: skip
             source = ctx.get_parameter_source(param)
             if source is not None and source.name == "COMMANDLINE":
                 clash.append("--" + param.removesuffix("_model").replace("_", "-"))
@@ -255,7 +256,13 @@ def train(
             raise ConfigError(
                 f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
             )
-        resume_run(Path(checkpoints), resume, no_ui)
+        here = ("COMMANDLINE", "ENVIRONMENT")  # where the data is may have changed since
+        given_here = {
+            param: value
+            for param, value in (("data_dir", data_dir), ("offline", offline))
+            if getattr(ctx.get_parameter_source(param), "name", "") in here
+        }
+        resume_run(Path(checkpoints), resume, no_ui, **given_here)
         return
     if experiment is None:
         raise ConfigError(
@@ -301,8 +308,11 @@ def check_which(checkpoint: str) -> None:
         raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
 
 
-def resume_run(root: Path, ref: str, no_ui: bool) -> None:
-    """Carry on a stopped run from its last.pt, in the app or headless."""
+def resume_run(
+    root: Path, ref: str, no_ui: bool, data_dir: str | None = None, offline: bool | None = None
+) -> None:
+    """Carry on a stopped run from its last.pt, in the app or headless; `data_dir`/`offline`
+    replace the run's saved ones."""
     from aml_tui.core.engine import Trainer
     from aml_tui.core.evaluation import resolve_run
     from aml_tui.core.runs import run_status
@@ -321,10 +331,18 @@ def resume_run(root: Path, ref: str, no_ui: bool) -> None:
         )
     if not folder.last_path.exists():
         raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
+    if data_dir is not None:
+        config = replace(config, data_dir=data_dir)
+    if offline is not None:
+        config = replace(config, offline=offline)
     if not no_ui:
         run_app(str(root), start=config, resume=folder.path)
         return
-    code = run_headless(lambda listeners, stop: Trainer.resume(folder, listeners, stop))
+    code = run_headless(
+        lambda listeners, stop: Trainer.resume(
+            folder, listeners, stop, data_dir=data_dir, offline=offline
+        )
+    )
     if code:
         raise typer.Exit(code)
 

@@ -115,3 +115,30 @@ def test_resume_of_a_stopped_run_continues(stopped_run: Path, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert "epoch 3/3 |" in result.output and "epoch 1/3 |" not in result.output
+
+
+def test_resume_after_the_data_moved_takes_the_new_data_dir(
+    stopped_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "ck" / "run"
+    shutil.copytree(stopped_run, run)
+    saved = (run / "config.toml").read_text()
+    moved = tmp_path / "moved"
+    shutil.move(str(stopped_run.parent.parent / "fashion"), moved)
+    try:
+        resume = ["train", "--resume", "run", "--no-ui", "--checkpoints", str(tmp_path / "ck")]
+        lost = runner.invoke(app, resume, env={"AML_TUI_DATA": None})
+        assert lost.exit_code == 2
+        (line,) = lost.output.strip().splitlines()
+        assert "does not exist" in line or "not found" in line, line
+        assert (run / "config.toml").read_text() == saved  # a failed resume changes nothing
+        result = runner.invoke(app, [*resume, "--data-dir", str(moved)])
+        assert result.exit_code == 0, result.output
+        assert "epoch 3/3 |" in result.output
+        config = (run / "config.toml").read_text()
+        assert f'data_dir = "{moved}"' in config and "epochs = 3" in config
+        # Options that change the training itself are still refused.
+        refused = runner.invoke(app, [*resume, "--seed", "4"])
+        assert refused.exit_code == 2 and "drop --seed" in refused.output
+    finally:
+        shutil.move(str(moved), stopped_run.parent.parent / "fashion")

@@ -6,6 +6,7 @@ takes effect within one batch: the run is saved and marked interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -197,9 +198,21 @@ class Trainer:
         folder: RunFolder,
         listeners: Iterable[Listener] = (),
         stop: threading.Event | None = None,
+        data_dir: str | None = None,
+        offline: bool | None = None,
     ) -> Trainer:
-        """Carry on a run from its last.pt with its saved configuration, in its own folder."""
-        config, _ = folder.read_config()
+        """Carry on a run from its last.pt with its saved configuration, in its own folder.
+
+        `data_dir` and `offline`, when given, replace the saved ones (the data moved, or this
+        machine keeps it elsewhere); config.toml records them once the data has loaded.
+        """
+        config, info = folder.read_config()
+        moved = {
+            key: value
+            for key, value in (("data_dir", data_dir), ("offline", offline))
+            if value is not None and getattr(config, key) != value
+        }
+        config = dataclasses.replace(config, **moved)
         state = load_checkpoint(folder.last_path)
         if state.get("experiment") != config.experiment:
             raise CheckpointError(
@@ -227,6 +240,8 @@ class Trainer:
             ) from None
         if main:
             folder.remove_stale_temp_files()
+            if moved:
+                folder.write_config(config, {**info, "data_source": data.source})
             folder.summary_path.unlink(missing_ok=True)  # running again; rewritten at the end
             trainer.attach_run(folder)
         return trainer

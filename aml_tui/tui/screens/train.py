@@ -123,7 +123,10 @@ class TrainScreen(Screen[None]):
                 from aml_tui.core.runs import RunFolder
 
                 folder = RunFolder(self.resume)
-                trainer = Trainer.resume(folder, [self.report], self.stop_requested)
+                trainer = Trainer.resume(
+                    folder, [self.report], self.stop_requested,
+                    data_dir=self.config.data_dir, offline=self.config.offline,
+                )  # fmt: skip
             else:
                 trainer = Trainer.create(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
