@@ -225,12 +225,14 @@ def train(
         bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported).")
     ] = True,
     compile_model: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--compile",
-            help="torch.compile the model (faster on CUDA after a compile; slower on the CPU).",
+            "--compile/--no-compile",
+            help="torch.compile the model (faster on CUDA after a compile; slower on the CPU); "
+            "may also be given with --resume.  [default: no-compile]",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
@@ -247,8 +249,7 @@ def train(
             "--weights": weights,
         }  # fmt: skip
         clash = [option for option, value in given.items() if value is not None]
-        for param in ("seed", "scrambled", "perm_seed", "device", "augment", "amp",
-                      "compile_model"):  # fmt: skip
+        for param in ("seed", "scrambled", "perm_seed", "device", "augment", "amp"):
             source = ctx.get_parameter_source(param)
             if source is not None and source.name == "COMMANDLINE":
                 clash.append("--" + param.removesuffix("_model").replace("_", "-"))
@@ -257,11 +258,13 @@ def train(
                 f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
             )
         here = ("COMMANDLINE", "ENVIRONMENT")  # where the data is may have changed since
-        given_here = {
+        given_here: dict[str, Any] = {
             param: value
             for param, value in (("data_dir", data_dir), ("offline", offline))
             if getattr(ctx.get_parameter_source(param), "name", "") in here
         }
+        if compile_model is not None:  # a speed setting: this machine may not compile
+            given_here["compile_model"] = compile_model
         resume_run(Path(checkpoints), resume, no_ui, **given_here)
         return
     if experiment is None:
@@ -288,7 +291,7 @@ def train(
         weights=weights,
         augment=augment,
         amp=amp,
-        compile=compile_model,
+        compile=bool(compile_model),
     )
     if not no_ui:
         from aml_tui.core.device import resolve_device
@@ -309,10 +312,11 @@ def check_which(checkpoint: str) -> None:
 
 
 def resume_run(
-    root: Path, ref: str, no_ui: bool, data_dir: str | None = None, offline: bool | None = None
-) -> None:
-    """Carry on a stopped run from its last.pt, in the app or headless; `data_dir`/`offline`
-    replace the run's saved ones."""
+    root: Path, ref: str, no_ui: bool, data_dir: str | None = None, offline: bool | None = None,
+    compile_model: bool | None = None,
+) -> None:  # fmt: skip
+    """Carry on a stopped run from its last.pt, in the app or headless; `data_dir`, `offline`
+    and `compile_model` replace the run's saved ones."""
     from aml_tui.core.engine import Trainer
     from aml_tui.core.evaluation import resolve_run
     from aml_tui.core.runs import run_status
@@ -335,14 +339,19 @@ def resume_run(
         config = replace(config, data_dir=data_dir)
     if offline is not None:
         config = replace(config, offline=offline)
+    if compile_model is not None:
+        config = replace(config, compile=compile_model)
     if not no_ui:
         run_app(str(root), start=config, resume=folder.path)
         return
-    code = run_headless(
-        lambda listeners, stop: Trainer.resume(
-            folder, listeners, stop, data_dir=data_dir, offline=offline
-        )
-    )
+
+    def make_trainer(listeners: list[Any], stop: threading.Event) -> Trainer:
+        return Trainer.resume(
+            folder, listeners, stop, data_dir=data_dir, offline=offline,
+            compile_model=compile_model,
+        )  # fmt: skip
+
+    code = run_headless(make_trainer)
     if code:
         raise typer.Exit(code)
 

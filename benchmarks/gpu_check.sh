@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [[ -x .venv/bin/python && -z ${PYTHON:-} ]] && python=.venv/bin/python
 
+if ! "$python" -c 'import torch, aml_tui' 2>/dev/null; then
+    echo "gpu_check: $python cannot import torch and aml_tui: pip install -e . first" >&2
+    exit 2
+fi
 if ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
     echo "gpu_check: torch sees no CUDA GPU here; run benchmarks/bench_train.py for the CPU" >&2
     exit 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,24 @@ def test_resume_after_the_data_moved_takes_the_new_data_dir(
         assert refused.exit_code == 2 and "drop --seed" in refused.output
     finally:
         shutil.move(str(moved), stopped_run.parent.parent / "fashion")
+
+
+def test_a_run_resumes_with_or_without_compile(stopped_run: Path, tmp_path: Path) -> None:
+    """--compile/--no-compile is a speed setting: it may change on resume (this machine may
+    have no working compiler); a failed compile says how to carry on without it."""
+    run = tmp_path / "ck" / "run"
+    shutil.copytree(stopped_run, run)
+    resume = [sys.executable, "-m", "aml_tui", "train", "--resume", "run", "--no-ui",
+              "--checkpoints", str(tmp_path / "ck")]  # fmt: skip
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-c++"),
+           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}  # fmt: skip
+    failed = subprocess.run([*resume, "--compile"], capture_output=True, text=True, env=env,
+                            timeout=300)  # fmt: skip
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "--resume RUN --no-compile" in failed.stderr
+    assert "compile = true" in (run / "config.toml").read_text()
+    done = subprocess.run([*resume, "--no-compile"], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "compile = false" in (run / "config.toml").read_text()
+    assert json.loads((run / "summary.json").read_text())["epochs_completed"] == 3

@@ -72,11 +72,22 @@ def test_mask_dropout_zeroes_a_fraction_p_and_scales_the_rest() -> None:
 
 
 def test_mask_dropout_is_identity_in_eval_mode_and_at_the_edges() -> None:
-    x = torch.randn(8, 32)
+    x = torch.randn(8, 32, requires_grad=True)
     dropout = MaskDropout(0.5).eval()
     assert dropout(x) is x
     assert MaskDropout(0.0).train()(x) is x
-    assert torch.count_nonzero(MaskDropout(1.0).train()(x)) == 0
+    dropped = MaskDropout(1.0).train()(x)
+    assert torch.count_nonzero(dropped) == 0
+    dropped.sum().backward()
+    assert x.grad is not None and torch.count_nonzero(x.grad) == 0
+
+
+def test_mask_dropout_keeps_float32_scaling_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(64, 512, dtype=torch.bfloat16)
+    y = MaskDropout(0.25)(x)
+    kept = y[y != 0]
+    assert torch.all(kept == 1 / 0.75)  # exactly float32's 1/0.75, not bf16's 1.3359
 
 
 def test_mask_dropout_draws_from_torch_seed() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
@@ -159,3 +160,32 @@ def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
     assert run_status(folder) == "running"
     result = runner.invoke(app, ["train", "--resume", "again", "--no-ui"])
     assert result.exit_code == 2 and "is being trained right now" in result.output
+
+
+def test_an_unfused_optimiser_state_resumes_into_the_fused_optimiser() -> None:
+    """Checkpoints from an older aml-tui hold an unfused Adam's groups; loading them must not
+    turn this process's fused Adam unfused (GradScaler would hand it fused-only arguments)."""
+    from aml_tui.core.engine import load_optimizer_state
+    from aml_tui.core.models import FashionCNN
+
+    torch.manual_seed(0)
+    model = FashionCNN(3)
+    old = torch.optim.Adam(model.parameters(), lr=0.001)
+    F.nll_loss(model(torch.randn(4, 1, 28, 28)), torch.tensor([0, 1, 2, 0])).backward()
+    old.step()
+    saved = old.state_dict()
+    assert saved["param_groups"][0]["fused"] is None
+
+    fused = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
+    load_optimizer_state(fused, saved)
+    assert fused.param_groups[0]["fused"] is True
+    assert fused.param_groups[0]["lr"] == 0.001
+    first = next(iter(model.parameters()))
+    torch.testing.assert_close(fused.state[first]["exp_avg"], old.state[first]["exp_avg"])
+    scaler = torch.amp.GradScaler("cpu")
+    model.zero_grad()
+    loss = F.nll_loss(model(torch.randn(4, 1, 28, 28)), torch.tensor([1, 2, 0, 1]))
+    scaler.scale(loss).backward()
+    scaler.step(fused)  # an unfused Adam here raises "Expected grad_scale and found_inf to be None"
+    scaler.update()
+    assert float(fused.state[first]["step"]) == 2

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -64,6 +65,27 @@ def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.d
     return experiment, distributed, resolve_device(device_name)
 
 
+IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable", "differentiable")
+"""Optimiser settings that choose a kernel, not the maths: this process decides them."""
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Load a saved optimiser state, keeping this process's kernel choices.
+
+    load_state_dict takes the saved param groups whole, so a checkpoint from an unfused
+    Adam (an older aml-tui, or an MPS run resumed on CUDA) would turn this fused one unfused
+    while it still told GradScaler it was fused, and fp16 steps would fail.
+    """
+    current = optimizer.param_groups
+    groups = [
+        {**group, **{key: current[i][key] for key in IMPLEMENTATION_KEYS if key in current[i]}}
+        if i < len(current)
+        else group
+        for i, group in enumerate(saved["param_groups"])
+    ]
+    optimizer.load_state_dict({**saved, "param_groups": groups})
+
+
 def _is_lost_peer(error: BaseException) -> bool:
     """A collective failed because another rank went away (killed, crashed, out of memory)."""
     import torch.distributed as dist
@@ -77,8 +99,12 @@ def _is_lost_peer(error: BaseException) -> bool:
 
 
 def _is_compile_error(error: BaseException) -> bool:
-    """An error raised by torch.compile's machinery (no C++ compiler, unsupported op, ...)."""
-    return type(error).__module__.startswith(("torch._dynamo", "torch._inductor"))
+    """An error raised by torch.compile's machinery (no C++ compiler, unsupported op, ...),
+    not one the model raised while being traced (that is a bug either way)."""
+    kind = type(error)
+    return kind.__module__.startswith(("torch._dynamo", "torch._inductor")) and (
+        kind.__name__ != "TorchRuntimeError"
+    )
 
 
 class Trainer:
@@ -200,16 +226,19 @@ class Trainer:
         stop: threading.Event | None = None,
         data_dir: str | None = None,
         offline: bool | None = None,
+        compile_model: bool | None = None,
     ) -> Trainer:
         """Carry on a run from its last.pt with its saved configuration, in its own folder.
 
-        `data_dir` and `offline`, when given, replace the saved ones (the data moved, or this
-        machine keeps it elsewhere); config.toml records them once the data has loaded.
+        `data_dir`, `offline` and `compile_model`, when given, replace the saved ones (the
+        data moved, or this machine keeps it elsewhere or cannot compile); config.toml
+        records them once the data has loaded.
         """
         config, info = folder.read_config()
+        given = (("data_dir", data_dir), ("offline", offline), ("compile", compile_model))
         moved = {
             key: value
-            for key, value in (("data_dir", data_dir), ("offline", offline))
+            for key, value in given
             if value is not None and getattr(config, key) != value
         }
         config = dataclasses.replace(config, **moved)
@@ -283,7 +312,10 @@ class Trainer:
                 return self._failed(message, "peer_lost", started)
             if self.config.compile and _is_compile_error(error):
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                message = f"torch.compile failed ({first[:200]}): train without --compile"
+                message = (
+                    f"torch.compile failed ({first[:200]}): train without --compile (a "
+                    "resumed run: --resume RUN --no-compile)"
+                )
                 return self._failed(message, "user_error", started)
             self._failed(f"internal error: {type(error).__name__}: {error}", "bug", started)
             raise
@@ -571,7 +603,7 @@ class Trainer:
         """Continue from a checkpoint's state (see `_save`): weights, optimiser, scheduler,
         RNG, counters and the position inside an interrupted epoch."""
         self.model.load_state_dict(state["model"])  # type: ignore[arg-type]
-        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        load_optimizer_state(self.optimizer, state["optimizer"])  # type: ignore[arg-type]
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["grad_scaler"])  # type: ignore[arg-type]

@@ -126,6 +126,7 @@ class TrainScreen(Screen[None]):
                 trainer = Trainer.resume(
                     folder, [self.report], self.stop_requested,
                     data_dir=self.config.data_dir, offline=self.config.offline,
+                    compile_model=self.config.compile,
                 )  # fmt: skip
             else:
                 trainer = Trainer.create(self.config, [self.report], self.stop_requested)
