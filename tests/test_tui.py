@@ -304,13 +304,14 @@ async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> Non
 
 
 async def test_runs_history_resume_and_delete_from_home(
-    in_tmp_cwd: Path, fashion_dir: Path
+    in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
     from typer.testing import CliRunner
 
     from aml_tui.cli import app as cli
+    from aml_tui.core import engine
     from aml_tui.core.engine import Trainer
     from aml_tui.core.events import BatchProgress
     from aml_tui.experiments import build_config
@@ -327,8 +328,12 @@ async def test_runs_history_resume_and_delete_from_home(
         "fashion-cnn", epochs=2, batch_size=8, data_dir=str(fashion_dir),
         checkpoints=str(root), name="stopped",
     )  # fmt: skip
-    stopper = Trainer.create(config, [lambda e: isinstance(e, BatchProgress) and stop.set()], stop)
-    assert stopper.run().status == "interrupted"
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)  # so it stops early in epoch 2
+        stopper = Trainer.create(
+            config, [lambda e: isinstance(e, BatchProgress) and e.epoch == 2 and stop.set()], stop
+        )
+        assert stopper.run().status == "interrupted" and stopper.epochs_completed == 1
 
     def highlight(screen: HomeScreen, run_id: str) -> None:
         table = screen.query_one("#runs", DataTable)
@@ -353,7 +358,9 @@ async def test_runs_history_resume_and_delete_from_home(
         await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
         resumed = app.screen
         await wait_for(pilot, lambda: resumed.status == "completed")
-        assert "epoch 2/2 |" in "\n".join(resumed.query_one(Log).lines)
+        log = "\n".join(resumed.query_one(Log).lines)
+        assert "epoch 1/2 |" in log and "epoch 2/2 |" in log  # epoch 1 replayed from history
+        assert resumed.query_one("#loss-plot").series["train"][0] == [1, 2]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is home)
 

@@ -18,7 +18,14 @@ from typing import Any
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.events import Event, RunFailed, RunFinished, event_from_record, event_record
+from aml_tui.core.events import (
+    EpochEnded,
+    Event,
+    RunFailed,
+    RunFinished,
+    event_from_record,
+    event_record,
+)
 from aml_tui.core.files import write_atomic
 from aml_tui.errors import AmlTuiError, CheckpointError
 
@@ -346,6 +353,16 @@ def run_info(folder: RunFolder) -> RunInfo | None:
         started=folder.config_path.stat().st_mtime,
         seconds=seconds,
     )
+
+
+def epoch_history(folder: RunFolder, up_to: int) -> list[EpochEnded]:
+    """The run's recorded epochs 1..up_to, in order, the last record of each kept (a run
+    killed between recording an epoch and saving it repeats that epoch when resumed)."""
+    epochs: dict[int, EpochEnded] = {}
+    for event in MetricsFollower(folder.metrics_path).poll():
+        if isinstance(event, EpochEnded) and event.epoch <= up_to:
+            epochs[event.epoch] = event
+    return [epochs[epoch] for epoch in sorted(epochs)]
 
 
 class MetricsFollower:

@@ -120,7 +120,7 @@ class TrainScreen(Screen[None]):
 
         try:
             if self.resume is not None:
-                from aml_tui.core.runs import RunFolder
+                from aml_tui.core.runs import RunFolder, epoch_history
 
                 folder = RunFolder(self.resume)
                 trainer = Trainer.resume(
@@ -128,6 +128,8 @@ class TrainScreen(Screen[None]):
                     data_dir=self.config.data_dir, offline=self.config.offline,
                     compile_model=self.config.compile,
                 )  # fmt: skip
+                for event in epoch_history(folder, trainer.epochs_completed):
+                    self.post_message(EngineReported(event))  # the plots start with the past
             else:
                 trainer = Trainer.create(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
