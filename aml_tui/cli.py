@@ -331,7 +331,8 @@ def resume_run(
         )
     if summary.get("status") == "completed" and summary.get("epochs_completed") == config.epochs:
         raise ConfigError(
-            f"run {folder.run_id} already completed its {config.epochs} epochs: nothing to resume"
+            f"run {folder.run_id} already completed its {config.epochs} "
+            f"epoch{'s' if config.epochs != 1 else ''}: nothing to resume"
         )
     if not folder.last_path.exists():
         raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
@@ -460,18 +461,34 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("id", "experiment", "status", "epochs", "best acc", "started", "duration"):
-        table.add_column(column, justify="right" if column in ("epochs", "best acc") else "left")
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a pipe or a file: whole lines, not the 80-column default
+        console = Console(highlight=False, width=max(console.width, 200))
+    # Ids are never cut (they are what eval, compare and --resume take). On a narrow terminal
+    # the experiment column goes (default ids start with it).
+    columns = ["id", "status", "epochs", "best acc", "started", "took"]
+    longest = max(len(run.run_id) for run in found)
+    if console.width >= longest + 70:
+        columns.append("experiment")
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
+    for column in columns:
+        table.add_column(
+            column,
+            justify="right" if column in ("epochs", "best acc") else "left",
+            no_wrap=True,
+            min_width=longest if column == "id" else None,
+        )
     for run in found:
         best = "-" if run.best_test_acc is None else f"{100 * run.best_test_acc:.2f}%"
         seconds = run.seconds or 0.0
-        table.add_row(
-            run.run_id, run.experiment, run.status, f"{run.epochs_completed}/{run.epochs}", best,
-            datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
+        row = [
+            run.run_id, run.status, f"{run.epochs_completed}/{run.epochs}", best,
+            datetime.fromtimestamp(run.started).strftime("%m-%d %H:%M"),
             f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}",
-        )  # fmt: skip
-    Console(highlight=False).print(table)
+            run.experiment,
+        ]  # fmt: skip
+        table.add_row(*row[: len(columns)])
+    console.print(table)
 
 
 def leave_process_group(clean: bool) -> None:

@@ -161,7 +161,7 @@ def _require_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be a whole number, got {value!r}")
     if value < minimum:
-        option = "--" + name.replace("_", "-")
+        option = "--" + {"permutation_seed": "perm_seed"}.get(name, name).replace("_", "-")
         raise ConfigError(f"{name} must be at least {minimum}, got {value}: fix {option}")
 
 

@@ -119,7 +119,7 @@ def test_runs_lists_json_and_table(in_tmp_cwd: Path, fashion_dir: Path) -> None:
         assert run["status"] == "completed" and run["epochs_completed"] == run["epochs"] == 1
         assert 0 <= run["best_test_acc"] <= 1 and run["seconds"] > 0
     table = runner.invoke(app, ["runs"], env={"COLUMNS": "120"}).output
-    assert "first" in table and "completed" in table and "duration" in table
+    assert "first" in table and "completed" in table and "took" in table
     empty = runner.invoke(app, ["runs", "--checkpoints", "nowhere"])
     assert empty.exit_code == 0 and "no runs under nowhere" in empty.output
 

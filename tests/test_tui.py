@@ -262,7 +262,11 @@ async def test_runs_open_evaluation_and_compare_from_home(
         table = app.screen.query_one("#runs", DataTable)
         table.focus()
         await pilot.pause()
-        await pilot.press("m", "down", "c")
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        await pilot.press("m", "down")
+        second = home.highlighted_run()
+        await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare = app.screen
         await wait_for(pilot, lambda: compare.pair is not None)
@@ -273,6 +277,8 @@ async def test_runs_open_evaluation_and_compare_from_home(
         assert "disagree" in body or "agree on every" in body
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.pause()
+        assert home.highlighted_run() == second  # the refresh kept the highlighted run
         app.screen.query_one("#runs", DataTable).focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, EvaluationScreen))
@@ -286,6 +292,30 @@ async def test_runs_open_evaluation_and_compare_from_home(
             ),
         )
         assert "last.pt" in report_text(evaluation)
+
+
+async def test_comparing_runs_on_different_test_sets_says_why(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from aml_tui.cli import app as cli
+
+    for name, limit in (("all", "64"), ("some", "32")):
+        result = CliRunner().invoke(
+            cli,
+            ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
+             "--checkpoints", str(in_tmp_cwd / "ck"), "--name", name, "--test-limit", limit,
+             "--train-limit", "32"],
+        )  # fmt: skip
+        assert result.exit_code == 0
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = CompareScreen(in_tmp_cwd / "ck" / "all", in_tmp_cwd / "ck" / "some")
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: "cannot compare" in report_text(screen))
+        assert "were tested on different images" in " ".join(report_text(screen).split())
 
 
 async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> None:

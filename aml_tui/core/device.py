@@ -29,7 +29,8 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
-                "--device cuda was asked for but no CUDA GPU is available: use --device cpu or auto"
+                f"--device {name} was asked for but no CUDA GPU is available: use --device cpu "
+                "or auto"
             )
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():

@@ -179,6 +179,6 @@ def check_comparable(a: RunEvaluation, b: RunEvaluation) -> None:
     if a.dataset != b.dataset or not same_images:
         raise CheckpointError(
             f"runs {a.run_id} ({a.dataset}, {len(a.test_split)} test images) and {b.run_id} "
-            f"({b.dataset}, {len(b.test_split)}) were tested on different images: compare runs "
-            "on the same dataset, --test-limit and scrambling"
+            f"({b.dataset}, {len(b.test_split)} test images) were tested on different images: "
+            "compare runs on the same dataset, --test-limit and scrambling"
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -62,9 +63,13 @@ class _ReportScreen(Screen[None]):
     def evaluate(self) -> object:
         raise NotImplementedError
 
+    failure = "cannot evaluate"
+
     def on_evaluation_failed(self, message: EvaluationFailed) -> None:
-        self.query_one("#report-body", Static).update(f"[red]cannot evaluate:[/red] {message.text}")
-        self.notify(message.text, title="Cannot evaluate", severity="error", timeout=10)
+        self.query_one("#report-body", Static).update(
+            f"[red]{self.failure}:[/red] {escape(message.text)}"
+        )
+        self.notify(message.text, title=self.failure.capitalize(), severity="error", timeout=10)
 
     def width(self) -> int:
         return max(40, self.size.width - 2)
@@ -116,6 +121,7 @@ class EvaluationScreen(_ReportScreen):
 class CompareScreen(_ReportScreen):
     """Two runs side by side on the same test images."""
 
+    failure = "cannot compare"
     BINDINGS = [
         *_ReportScreen.BINDINGS,
         Binding("d", "toggle_disagree", "Disagreements only"),

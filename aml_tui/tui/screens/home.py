@@ -51,7 +51,8 @@ class HomeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
-        table.add_columns("run", "experiment", "status", "epochs", "best acc", "started")
+        # What tells runs apart first; at 80 columns the last ones scroll off.
+        table.add_columns("run", "status", "epochs", "best acc", "experiment", "started")
         self.action_refresh_runs()
         self.query_one("#experiments", OptionList).focus()
 
@@ -60,19 +61,23 @@ class HomeScreen(Screen[None]):
 
     def action_refresh_runs(self) -> None:
         table = self.query_one("#runs", DataTable)
+        highlighted = self.highlighted_run()
         table.clear()
         for run in list_runs(self.app.checkpoints)[:50]:  # type: ignore[attr-defined]
             table.add_row(
                 ("* " if run.run_id == self.marked else "") + run.run_id,
-                run.experiment,
                 run.status,
                 f"{run.epochs_completed}/{run.epochs}",
                 percent(run.best_test_acc),
+                run.experiment,
                 datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
                 key=run.run_id,
             )
         if not table.row_count:
             table.add_row("no runs yet", "", "", "", "", "")
+        elif highlighted is not None and highlighted in table.rows:
+            # Keys act on the highlighted run: it stays highlighted across refreshes.
+            table.move_cursor(row=table.get_row_index(highlighted))
 
     def highlighted_run(self) -> str | None:
         table = self.query_one("#runs", DataTable)

@@ -7,6 +7,7 @@ a few per second whatever the batch rate.
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from pathlib import Path
 
@@ -142,7 +143,16 @@ class TrainScreen(Screen[None]):
         self.post_message(EngineReported(event))
 
     def log_line(self, text: str) -> None:
-        self.query_one("#train-log", Log).write_line(text)
+        """Write a line, wrapped at the log's width (a Log does not wrap, and at 80 columns
+        an epoch line is longer than the screen)."""
+        log = self.query_one("#train-log", Log)
+        width = log.scrollable_content_region.width - 1
+        if width < 30:  # not laid out yet
+            width = max(30, self.app.size.width - 2)
+        for line in textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [
+            ""
+        ]:
+            log.write_line(line)
 
     def set_status(self, status: str) -> None:
         self.status = status
