@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -406,3 +407,15 @@ async def test_runs_history_resume_and_delete_from_home(
         await pilot.press("y")
         await wait_for(pilot, lambda: not (root / "done").exists())
     assert json.loads((root / "stopped" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_epoch_plots_tick_whole_epochs_only() -> None:
+    from aml_tui.tui.widgets.plots import whole_ticks
+
+    assert whole_ticks(1, 1) == [1]
+    assert whole_ticks(1, 2) == [1, 2]
+    assert whole_ticks(1, 6) == [1, 2, 3, 4, 5, 6]
+    for low, high in ((1, 7), (1, 15), (3, 40), (1, 100)):
+        ticks = whole_ticks(low, high)
+        assert 2 <= len(ticks) <= 6 and ticks[0] == low and ticks[-1] <= high
+        assert len({b - a for a, b in itertools.pairwise(ticks)}) == 1

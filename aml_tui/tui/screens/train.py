@@ -85,9 +85,9 @@ class TrainScreen(Screen[None]):
                 yield Label("", id="run-info", classes="bar-info")
             yield Label("", id="train-stats")
             with Horizontal(id="plots"):
-                yield MetricPlot("loss", id="loss-plot")
-                yield MetricPlot("accuracy %", id="acc-plot")
-                yield MetricPlot("running loss (epoch)", id="running-plot")
+                yield MetricPlot("loss by epoch", whole_x=True, id="loss-plot")
+                yield MetricPlot("accuracy % by epoch", whole_x=True, id="acc-plot")
+                yield MetricPlot("loss, % of this epoch", x_range=(0, 100), id="running-plot")
             yield Log(id="train-log", max_lines=500)
             with Horizontal(id="train-buttons"):
                 yield Button("Stop", variant="error", id="stop", compact=True)
