@@ -112,7 +112,11 @@ async def test_invalid_form_values_are_flagged_and_block_start(in_tmp_cwd: Path)
         assert form.query_one("#field-epochs", Input).has_class("-invalid")
         await pilot.press("f5")
         assert isinstance(app.screen, ConfigureScreen)  # Start did nothing
-        fill(form, epochs="3", lr="0.01", test_limit="")
+        fill(form, epochs="3", lr="0.01", test_limit="", data_dir=str(in_tmp_cwd / "nowhere"))
+        await pilot.pause()
+        assert start.disabled
+        assert str(form.query_one("#error-data_dir", Label).render()) == "no such folder"
+        fill(form, data_dir="")
         await pilot.pause()
         assert not start.disabled and form.config is not None and form.config.epochs == 3
 
@@ -381,6 +385,8 @@ async def test_runs_history_resume_and_delete_from_home(
         history = app.screen
         await wait_for(pilot, lambda: history.status == "completed")
         assert len(history.query_one("#loss-plot").series["train"][0]) == 1
+        # Viewing a finished run is not news: no "Run completed." pop-up.
+        assert not [n for n in app._notifications if "Run completed" in n.message]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is home)
 

@@ -12,9 +12,11 @@ class EngineReported(Message):
 
     bubble = False
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event, past: bool = False) -> None:
         super().__init__()
         self.event = event
+        self.past = past
+        """Read back from a run's history, not happening now: shown, but no pop-up."""
 
     def can_replace(self, message: Message) -> bool:
         return (

@@ -7,6 +7,7 @@ form describes a valid run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -149,6 +150,9 @@ class ConfigureScreen(Screen[None]):
                 value = field.kind(text)
             except ValueError:
                 errors[field.name] = "a whole number" if field.kind is int else "a number"
+                continue
+            if field.name == "data_dir" and not Path(text).expanduser().is_dir():
+                errors[field.name] = "no such folder"
                 continue
             try:
                 self._build(**{field.name: value})

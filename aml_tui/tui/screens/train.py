@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -130,7 +131,7 @@ class TrainScreen(Screen[None]):
                     compile_model=self.config.compile,
                 )  # fmt: skip
                 for event in epoch_history(folder, trainer.epochs_completed):
-                    self.post_message(EngineReported(event))  # the plots start with the past
+                    self.post_message(EngineReported(event, past=True))  # plots start with it
             else:
                 trainer = Trainer.create(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
@@ -192,14 +193,19 @@ class TrainScreen(Screen[None]):
                 f"{percent(event.best_test_acc)}, {event.train_images_per_s:,.0f} img/s, "
                 f"{format_duration(event.seconds)}"
             )
-            self.notify(f"Run {event.status}.", timeout=4)
+            self.announce(message, f"Run {event.status}.", timeout=4)
         elif isinstance(event, Warned):
             self.log_line(f"warning: {event.message}")
-            self.notify(event.message, title="Warning", severity="warning", timeout=10)
+            self.announce(message, event.message, title="Warning", severity="warning", timeout=10)
         elif isinstance(event, RunFailed):
             self.set_status("failed")
             self.log_line(f"run failed: {event.message}")
-            self.notify(event.message, title="Run failed", severity="error", timeout=10)
+            self.announce(message, event.message, title="Run failed", severity="error", timeout=10)
+
+    def announce(self, message: EngineReported, text: str, **options: Any) -> None:
+        """A pop-up for what happens now; none for events read back from a run's history."""
+        if not message.past:
+            self.notify(text, **options)
 
     def _epoch_ended(self, event: EpochEnded) -> None:
         loss = self.query_one("#loss-plot", MetricPlot)

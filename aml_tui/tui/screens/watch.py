@@ -35,9 +35,11 @@ class WatchScreen(TrainScreen):
     def follow(self) -> None:
         """Thin: poll the file, post what it says, end with the run."""
         follower = MetricsFollower(self.folder.metrics_path)
+        past = True  # the first read is the run's history so far
         while not self.stop_requested.is_set():
             for event in follower.poll():
-                self.post_message(EngineReported(event))
+                self.post_message(EngineReported(event, past=past))
+            past = False
             # A finished run may be resumed later (a new run_started follows): keep following
             # until the screen closes.
             self.stop_requested.wait(POLL_S)
