@@ -111,13 +111,20 @@ def test_unknown_run_id(command: str, tmp_path: Path) -> None:
 
 
 def test_resume_of_a_stopped_run_continues(stopped_run: Path, tmp_path: Path) -> None:
+    from aml_tui.core.checkpoint import load_checkpoint, save_atomic
+
     run = tmp_path / "ck" / "run"
     shutil.copytree(stopped_run, run)
+    state = load_checkpoint(run / "last.pt")
+    assert 0 < state["elapsed"] < 300
+    save_atomic({**state, "elapsed": 1000.0}, run / "last.pt")  # as if it had trained 1000 s
     result = runner.invoke(
         app, ["train", "--resume", "last", "--no-ui", "--checkpoints", str(tmp_path / "ck")]
     )
     assert result.exit_code == 0, result.output
     assert "epoch 3/3 |" in result.output and "epoch 1/3 |" not in result.output
+    # The run's clock carries on from the earlier session.
+    assert 1000 < json.loads((run / "summary.json").read_text())["seconds"] < 1300
 
 
 def test_resume_after_the_data_moved_takes_the_new_data_dir(

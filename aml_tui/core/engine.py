@@ -166,6 +166,9 @@ class Trainer:
         self.save_failures = 0
         self.train_images = 0
         self.train_seconds = 0.0
+        self.seconds_before = 0.0
+        """Wall time of the run's earlier sessions (a resumed run's clock carries on)."""
+        self.run_started: float | None = None
         self.run_folder: RunFolder | None = None
         if run is not None:
             self.attach_run(run)
@@ -285,7 +288,7 @@ class Trainer:
         Errors a user can fix end the run with RunFailed. A bug, or a second Ctrl+C, is
         recorded as RunFailed too (so the run folder says what happened) and then re-raised.
         """
-        started = time.perf_counter()
+        started = self.run_started = time.perf_counter() - self.seconds_before
         try:
             return self._run(started)
         except NonFiniteLossError as error:
@@ -572,6 +575,7 @@ class Trainer:
             "selection_metric": self.selection + "_acc",
             "train_images": self.train_images,
             "train_seconds": self.train_seconds,
+            "elapsed": time.perf_counter() - (self.run_started or time.perf_counter()),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "permutation": self.data.permutation,
@@ -611,6 +615,7 @@ class Trainer:
         self.best_acc = state.get("best_test_acc")  # type: ignore[assignment]
         self.train_images = int(state.get("train_images", 0))  # type: ignore[call-overload]
         self.train_seconds = float(state.get("train_seconds", 0.0))  # type: ignore[arg-type]
+        self.seconds_before = float(state.get("elapsed", 0.0))  # type: ignore[arg-type]
         position = state.get("position")
         self.resume_from = EpochProgress.from_state(position) if position else None  # type: ignore[arg-type]
         world = self.dist.world_size if self.dist else 1
