@@ -456,7 +456,8 @@ def runs(
         typer.echo(json.dumps([run.to_json() for run in found]))
         return
     if not found:
-        typer.echo(f"no runs under {checkpoints}")
+        missing = "" if Path(checkpoints).is_dir() else " (the folder does not exist)"
+        typer.echo(f"no runs under {checkpoints}{missing}")
         return
     from rich.console import Console
     from rich.table import Table
