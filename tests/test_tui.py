@@ -425,3 +425,32 @@ def test_epoch_plots_tick_whole_epochs_only() -> None:
         ticks = whole_ticks(low, high)
         assert 2 <= len(ticks) <= 6 and ticks[0] == low and ticks[-1] <= high
         assert len({b - a for a, b in itertools.pairwise(ticks)}) == 1
+
+
+async def test_home_follows_a_run_another_process_trains(
+    in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A headless run listed as running turns completed on Home without pressing r."""
+    import asyncio
+
+    from aml_tui.core.engine import Trainer
+    from aml_tui.experiments import build_config
+    from aml_tui.tui.screens import home as home_module
+
+    monkeypatch.setattr(home_module, "LIVE_REFRESH_S", 0.1)
+    config = build_config(
+        "fashion-cnn", epochs=1, batch_size=32, data_dir=str(fashion_dir),
+        checkpoints=str(in_tmp_cwd / "ck"), name="live",
+    )  # fmt: skip
+    trainer = Trainer.create(config)  # claims the run folder: listed as running
+
+    def status() -> str:
+        table = app.screen.query_one("#runs", DataTable)
+        return str(table.get_row("live")[1])
+
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert status() == "running"
+        await asyncio.to_thread(trainer.run)
+        await wait_for(pilot, lambda: status() == "completed")

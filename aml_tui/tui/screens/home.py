@@ -15,6 +15,9 @@ from aml_tui.core.runs import RunFolder, RunInfo, list_runs, run_info
 from aml_tui.experiments import EXPERIMENTS
 from aml_tui.render.text import percent
 
+LIVE_REFRESH_S = 3.0
+"""How often Home re-reads the run folders while one of them is being trained."""
+
 
 class HomeScreen(Screen[None]):
     """Pick an experiment to configure; see the runs already made."""
@@ -33,6 +36,7 @@ class HomeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.marked: str | None = None
+        self.any_running = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,6 +59,12 @@ class HomeScreen(Screen[None]):
         table.add_columns("run", "status", "epochs", "best acc", "experiment", "started")
         self.action_refresh_runs()
         self.query_one("#experiments", OptionList).focus()
+        self.set_interval(LIVE_REFRESH_S, self.refresh_live)
+
+    def refresh_live(self) -> None:
+        """While a listed run is training (in another process), keep its row current."""
+        if self.any_running and self.is_current:
+            self.action_refresh_runs()
 
     def on_screen_resume(self) -> None:
         self.action_refresh_runs()
@@ -63,7 +73,9 @@ class HomeScreen(Screen[None]):
         table = self.query_one("#runs", DataTable)
         highlighted = self.highlighted_run()
         table.clear()
-        for run in list_runs(self.app.checkpoints)[:50]:  # type: ignore[attr-defined]
+        runs = list_runs(self.app.checkpoints)[:50]  # type: ignore[attr-defined]
+        self.any_running = any(run.status == "running" for run in runs)
+        for run in runs:
             table.add_row(
                 ("* " if run.run_id == self.marked else "") + run.run_id,
                 run.status,
