@@ -492,21 +492,33 @@ def runs(
     console.print(table)
 
 
-def leave_process_group(clean: bool) -> None:
+def leave_process_group(clean: bool, exit_code: int | None = None) -> None:
     """End a torchrun job's process group (nothing to do in a single process).
 
     After a clean finish every rank meets at a barrier first, so none tears down while another
     still communicates. After a failure there is no barrier (the other ranks may be inside a
     different collective): this rank leaves, and torchrun ends the job.
+
+    With `exit_code`, a rank of a job ends its process right there with that code: DDP keeps
+    the gloo/NCCL process group alive past destroy_process_group, and tearing its C++ threads
+    down during interpreter shutdown can abort the process ("terminate called without an
+    active exception", SIGABRT) after a run that succeeded. Everything the run writes is on
+    disk by then; only the standard streams need flushing.
     """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        try:
-            if clean:
-                dist.barrier()
-        finally:
-            dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if clean:
+            dist.barrier()
+    finally:
+        if exit_code is not None:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(exit_code)
+        dist.destroy_process_group()
 
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -526,7 +538,11 @@ def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> i
     stop = threading.Event()
     received: list[int] = []
     reporter = ConsoleReporter()
-    trainer = make_trainer([reporter], stop)
+    try:
+        trainer = make_trainer([reporter], stop)
+    except BaseException:
+        leave_process_group(clean=False)
+        raise
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set() and signum == signal.SIGINT:
@@ -556,12 +572,16 @@ def run_headless(make_trainer: Callable[[list[Any], threading.Event], Any]) -> i
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        leave_process_group(clean=result is not None and not isinstance(result, RunFailed))
+        if result is None:  # an exception (a bug, a second Ctrl+C) is on its way out
+            leave_process_group(clean=False)
     if isinstance(result, RunFailed):
-        return EXIT_FAILED.get(result.reason, 1)
-    if result.status == "interrupted":
-        return 128 + (received[0] if received else signal.SIGINT)
-    return 0
+        code = EXIT_FAILED.get(result.reason, 1)
+    elif result.status == "interrupted":
+        code = 128 + (received[0] if received else signal.SIGINT)
+    else:
+        code = 0
+    leave_process_group(clean=not isinstance(result, RunFailed), exit_code=code)
+    return code
 
 
 def main() -> None:
