@@ -65,10 +65,11 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
         caption.append(f"{ev.classes[label][:width]}\n", style="green")
         caption.append(f"{ev.classes[predicted][: width - 5]} {100 * confidence:.1f}%", style="red")
         cards.append(Group(HalfBlockImage(ev.display_images[i], width), caption))
-    return Group(
-        Text(f"misclassified ({len(chosen)} most confident)", style="bold"),
-        Columns(cards, padding=(1, 2)),
-    )
+    title = Text.assemble(
+        (f"misclassified ({len(chosen)} most confident): ", "bold"),
+        ("true class", "green"), " / ", ("predicted, confidence", "red"),
+    )  # fmt: skip
+    return Group(title, Columns(cards, padding=(1, 2)))
 
 
 def evaluation_view(ev: RunEvaluation, columns: int = 80, gallery_size: int = 8) -> Group:
@@ -124,14 +125,14 @@ def comparison_view(
         grid = Table.grid(padding=(0, 2))
         assert a.primary.probabilities is not None and b.primary.probabilities is not None
         grid.add_row(
-            Group(HalfBlockImage(a.display_images[i], image_width),
-                  Text(f"#{i} {a.classes[label]}", style="bold")),
+            Group(Text(f"#{i} {a.classes[label]}", style="bold"),  # its caption, above it
+                  HalfBlockImage(a.display_images[i], image_width)),
             Group(Text("A", style="bold"),
                   probability_bars(a.primary.probabilities[i], a.classes, 3, bar_width, label)),
             Group(Text("B", style="bold"),
                   probability_bars(b.primary.probabilities[i], b.classes, 3, bar_width, label)),
         )  # fmt: skip
-        rows.append(grid)
+        rows.extend((grid, Text()))
     agree = float((a.primary.predictions == b.primary.predictions).float().mean())
     what = "where they disagree" if disagree else "drawn at random"
     return Group(
