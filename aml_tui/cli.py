@@ -258,14 +258,14 @@ def train(
                 f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
             )
         here = ("COMMANDLINE", "ENVIRONMENT")  # where the data is may have changed since
-        given_here: dict[str, Any] = {
+        overrides: dict[str, Any] = {
             param: value
             for param, value in (("data_dir", data_dir), ("offline", offline))
             if getattr(ctx.get_parameter_source(param), "name", "") in here
         }
         if compile_model is not None:  # a speed setting: this machine may not compile
-            given_here["compile_model"] = compile_model
-        resume_run(Path(checkpoints), resume, no_ui, **given_here)
+            overrides["compile"] = compile_model
+        resume_run(Path(checkpoints), resume, no_ui, overrides)
         return
     if experiment is None:
         raise ConfigError(
@@ -311,12 +311,9 @@ def check_which(checkpoint: str) -> None:
         raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
 
 
-def resume_run(
-    root: Path, ref: str, no_ui: bool, data_dir: str | None = None, offline: bool | None = None,
-    compile_model: bool | None = None,
-) -> None:  # fmt: skip
-    """Carry on a stopped run from its last.pt, in the app or headless; `data_dir`, `offline`
-    and `compile_model` replace the run's saved ones."""
+def resume_run(root: Path, ref: str, no_ui: bool, overrides: dict[str, Any]) -> None:
+    """Carry on a stopped run from its last.pt, in the app or headless; `overrides` (fields
+    of RESUME_OVERRIDES) replace the run's saved values."""
     from aml_tui.core.engine import Trainer
     from aml_tui.core.evaluation import resolve_run
     from aml_tui.core.runs import run_status
@@ -336,23 +333,10 @@ def resume_run(
         )
     if not folder.last_path.exists():
         raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
-    if data_dir is not None:
-        config = replace(config, data_dir=data_dir)
-    if offline is not None:
-        config = replace(config, offline=offline)
-    if compile_model is not None:
-        config = replace(config, compile=compile_model)
-    if not no_ui:
-        run_app(str(root), start=config, resume=folder.path)
+    if not no_ui:  # the Train screen resumes with the overrides its config carries
+        run_app(str(root), start=replace(config, **overrides), resume=folder.path)
         return
-
-    def make_trainer(listeners: list[Any], stop: threading.Event) -> Trainer:
-        return Trainer.resume(
-            folder, listeners, stop, data_dir=data_dir, offline=offline,
-            compile_model=compile_model,
-        )  # fmt: skip
-
-    code = run_headless(make_trainer)
+    code = run_headless(lambda listeners, stop: Trainer.resume(folder, listeners, stop, overrides))
     if code:
         raise typer.Exit(code)
 

@@ -157,6 +157,10 @@ def _required(field: Any) -> bool:
     return field.default is MISSING
 
 
+RESUME_OVERRIDES = ("data_dir", "offline", "compile")
+"""Fields a resumed run may change: where its data is and how fast it runs, not what it learns."""
+
+
 def _require_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be a whole number, got {value!r}")

@@ -24,6 +24,31 @@ def torchrun(*args: str) -> list[str]:
             "-m", "aml_tui", *args]  # fmt: skip
 
 
+def start_job_past_epoch_1(cwd: Path, args: list[str], name: str) -> subprocess.Popen:
+    """A torchrun job, returned once its run has recorded its first epoch."""
+    process = subprocess.Popen(
+        torchrun(*args), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    metrics = cwd / "checkpoints" / name / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and '"epoch_ended"' in metrics.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    return process
+
+
+def resume_job_to_the_end(cwd: Path, name: str, epochs: int) -> None:
+    """The same torchrun command with --resume completes the run, replicas identical."""
+    resumed = subprocess.run(
+        torchrun("train", "--resume", name, "--no-ui"), cwd=cwd,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((cwd / "checkpoints" / name / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == epochs
+    assert summary["replicas_identical"] is True
+
+
 def test_two_processes_train_one_run(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "2", "--batch-size", "16",
             "--data-dir", str(fashion_dir), "--offline", "--name", "ddp"]  # fmt: skip
@@ -45,28 +70,13 @@ def test_two_processes_train_one_run(in_tmp_cwd: Path, fashion_dir: Path) -> Non
 def test_a_stopped_job_resumes_with_the_same_command(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "8", "--batch-size", "8",
             "--data-dir", str(fashion_dir), "--offline", "--name", "job"]  # fmt: skip
-    process = subprocess.Popen(
-        torchrun(*args), cwd=in_tmp_cwd, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    metrics = in_tmp_cwd / "checkpoints" / "job" / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (metrics.exists() and '"epoch_ended"' in metrics.read_text()):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    process = start_job_past_epoch_1(in_tmp_cwd, args, "job")
     process.send_signal(signal.SIGTERM)  # torchrun passes it on to every rank
     process.wait(timeout=120)
     summary_path = in_tmp_cwd / "checkpoints" / "job" / "summary.json"
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "interrupted" and summary["epochs_completed"] < 8
-    resumed = subprocess.run(
-        torchrun("train", "--resume", "job", "--no-ui"), cwd=in_tmp_cwd,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    summary = json.loads(summary_path.read_text())
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 8
-    assert summary["replicas_identical"] is True
+    resume_job_to_the_end(in_tmp_cwd, "job", 8)
 
 
 @pytest.mark.parametrize("args", [[], ["train", "fashion-cnn"], ["watch", "last"]])
@@ -115,14 +125,7 @@ def test_a_killed_rank_ends_the_job_and_it_resumes(in_tmp_cwd: Path, fashion_dir
     records the run as interrupted with a plain message, and --resume finishes it."""
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "6", "--batch-size", "8",
             "--data-dir", str(fashion_dir), "--offline", "--name", "lost"]  # fmt: skip
-    process = subprocess.Popen(
-        torchrun(*args), cwd=in_tmp_cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    metrics = in_tmp_cwd / "checkpoints" / "lost" / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (metrics.exists() and '"epoch_ended"' in metrics.read_text()):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    process = start_job_past_epoch_1(in_tmp_cwd, args, "lost")
     os.kill(rank_process(process, 1), signal.SIGKILL)
     assert process.wait(timeout=120) != 0
     summary_path = in_tmp_cwd / "checkpoints" / "lost" / "summary.json"
@@ -130,11 +133,4 @@ def test_a_killed_rank_ends_the_job_and_it_resumes(in_tmp_cwd: Path, fashion_dir
     assert summary["status"] == "interrupted" and 1 <= summary["epochs_completed"] < 6
     assert summary["error"].startswith("lost contact with another process of the torchrun job")
     assert "resume" in summary["error"]
-    resumed = subprocess.run(
-        torchrun("train", "--resume", "lost", "--no-ui"), cwd=in_tmp_cwd,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    summary = json.loads(summary_path.read_text())
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 6
-    assert summary["replicas_identical"] is True
+    resume_job_to_the_end(in_tmp_cwd, "lost", 6)

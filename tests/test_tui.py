@@ -247,20 +247,25 @@ def test_the_cli_opens_the_app_from_the_factory(
     assert start is not None and start.epochs == 2 and start.data_dir == str(fashion_dir)
 
 
-async def test_runs_open_evaluation_and_compare_from_home(
-    in_tmp_cwd: Path, fashion_dir: Path
-) -> None:
+def train_headless(root: Path, fashion_dir: Path, name: str, *options: str) -> None:
+    """One epoch of fashion-cnn through the real CLI, into root/name."""
     from typer.testing import CliRunner
 
     from aml_tui.cli import app as cli
 
+    result = CliRunner().invoke(
+        cli,
+        ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
+         "--checkpoints", str(root), "--name", name, *options],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+async def test_runs_open_evaluation_and_compare_from_home(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
     for name, seed in (("one", "1"), ("two", "2")):
-        result = CliRunner().invoke(
-            cli,
-            ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
-             "--checkpoints", str(in_tmp_cwd / "ck"), "--name", name, "--seed", seed],
-        )  # fmt: skip
-        assert result.exit_code == 0
+        train_headless(in_tmp_cwd / "ck", fashion_dir, name, "--seed", seed)
     app = create_app(in_tmp_cwd / "ck")
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
@@ -302,18 +307,9 @@ async def test_runs_open_evaluation_and_compare_from_home(
 async def test_comparing_runs_on_different_test_sets_says_why(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
-    from typer.testing import CliRunner
-
-    from aml_tui.cli import app as cli
-
     for name, limit in (("all", "64"), ("some", "32")):
-        result = CliRunner().invoke(
-            cli,
-            ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
-             "--checkpoints", str(in_tmp_cwd / "ck"), "--name", name, "--test-limit", limit,
-             "--train-limit", "32"],
-        )  # fmt: skip
-        assert result.exit_code == 0
+        train_headless(in_tmp_cwd / "ck", fashion_dir, name, "--test-limit", limit,
+                       "--train-limit", "32")  # fmt: skip
     app = create_app(in_tmp_cwd / "ck")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -343,9 +339,6 @@ async def test_runs_history_resume_and_delete_from_home(
 ) -> None:
     import threading
 
-    from typer.testing import CliRunner
-
-    from aml_tui.cli import app as cli
     from aml_tui.core import engine
     from aml_tui.core.engine import Trainer
     from aml_tui.core.events import BatchProgress
@@ -353,11 +346,7 @@ async def test_runs_history_resume_and_delete_from_home(
     from aml_tui.tui.screens.watch import WatchScreen
 
     root = in_tmp_cwd / "ck"
-    done = CliRunner().invoke(
-        cli, ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(fashion_dir),
-              "--checkpoints", str(root), "--name", "done"],
-    )  # fmt: skip
-    assert done.exit_code == 0
+    train_headless(root, fashion_dir, "done")
     stop = threading.Event()
     config = build_config(
         "fashion-cnn", epochs=2, batch_size=8, data_dir=str(fashion_dir),

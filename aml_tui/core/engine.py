@@ -11,7 +11,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from aml_tui import __version__
-from aml_tui.config import TrainConfig
+from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.core.checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
 from aml_tui.core.data import ImageData, Split
 from aml_tui.core.device import resolve_device
@@ -76,12 +76,9 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]
     Adam (an older aml-tui, or an MPS run resumed on CUDA) would turn this fused one unfused
     while it still told GradScaler it was fused, and fp16 steps would fail.
     """
-    current = optimizer.param_groups
-    groups = [
-        {**group, **{key: current[i][key] for key in IMPLEMENTATION_KEYS if key in current[i]}}
-        if i < len(current)
-        else group
-        for i, group in enumerate(saved["param_groups"])
+    groups = [  # a count that differs is refused by load_state_dict
+        {**group, **{key: ours[key] for key in IMPLEMENTATION_KEYS if key in ours}}
+        for group, ours in zip(saved["param_groups"], optimizer.param_groups, strict=False)
     ]
     optimizer.load_state_dict({**saved, "param_groups": groups})
 
@@ -227,23 +224,18 @@ class Trainer:
         folder: RunFolder,
         listeners: Iterable[Listener] = (),
         stop: threading.Event | None = None,
-        data_dir: str | None = None,
-        offline: bool | None = None,
-        compile_model: bool | None = None,
+        overrides: Mapping[str, Any] | None = None,
     ) -> Trainer:
         """Carry on a run from its last.pt with its saved configuration, in its own folder.
 
-        `data_dir`, `offline` and `compile_model`, when given, replace the saved ones (the
-        data moved, or this machine keeps it elsewhere or cannot compile); config.toml
-        records them once the data has loaded.
+        `overrides` (fields of RESUME_OVERRIDES: the data moved, or this machine keeps it
+        elsewhere or cannot compile) replace the saved values; config.toml records them once
+        the data has loaded.
         """
         config, info = folder.read_config()
-        given = (("data_dir", data_dir), ("offline", offline), ("compile", compile_model))
-        moved = {
-            key: value
-            for key, value in given
-            if value is not None and getattr(config, key) != value
-        }
+        overrides = overrides or {}
+        assert set(overrides) <= set(RESUME_OVERRIDES), overrides
+        moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
         config = dataclasses.replace(config, **moved)
         state = load_checkpoint(folder.last_path)
         if state.get("experiment") != config.experiment:

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Label, Log, ProgressBar
 from textual.worker import Worker, WorkerState
 
-from aml_tui.config import TrainConfig
+from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.console import epoch_line
 from aml_tui.core.events import (
     BatchProgress,
@@ -125,11 +125,8 @@ class TrainScreen(Screen[None]):
                 from aml_tui.core.runs import RunFolder, epoch_history
 
                 folder = RunFolder(self.resume)
-                trainer = Trainer.resume(
-                    folder, [self.report], self.stop_requested,
-                    data_dir=self.config.data_dir, offline=self.config.offline,
-                    compile_model=self.config.compile,
-                )  # fmt: skip
+                overrides = {key: getattr(self.config, key) for key in RESUME_OVERRIDES}
+                trainer = Trainer.resume(folder, [self.report], self.stop_requested, overrides)
                 for event in epoch_history(folder, trainer.epochs_completed):
                     self.post_message(EngineReported(event, past=True))  # plots start with it
             else:
