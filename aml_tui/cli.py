@@ -23,8 +23,8 @@ from typer.core import TyperGroup
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig
+from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.errors import AmlTuiError, ConfigError
-from aml_tui.experiments import EXPERIMENTS
 
 EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
 """Exit codes of failed runs by reason; anything else (a bug, a lost torchrun peer) exits 1."""
@@ -239,7 +239,7 @@ def train(
     ] = None,
 ) -> None:
     """Train an experiment (a new run folder under --checkpoints), or --resume a run."""
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
 
     if resume is not None:
         given = {

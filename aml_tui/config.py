@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from aml_tui.errors import ConfigError
@@ -85,11 +85,9 @@ class TrainConfig:
     seconds; slower than eager on the CPU (see the speed section of the README)."""
 
     def __post_init__(self) -> None:
-        from aml_tui.experiments import EXPERIMENTS
-
-        if self.experiment not in EXPERIMENTS:
-            known = ", ".join(EXPERIMENTS)
-            raise ConfigError(f"unknown experiment {self.experiment!r}: choose one of {known}")
+        """Checks that need no experiment; `Experiment.check` does the rest (core/experiments)."""
+        if not isinstance(self.experiment, str) or not self.experiment:
+            raise ConfigError(f"experiment must be a name, got {self.experiment!r}", "experiment")
         _require_int("epochs", self.epochs, minimum=1)
         _require_int("batch_size", self.batch_size, minimum=1)
         _require_int("seed", self.seed, minimum=0)
@@ -99,34 +97,23 @@ class TrainConfig:
             if value is not None:
                 _require_int(name, value, minimum=1)
         if isinstance(self.lr, bool) or not isinstance(self.lr, int | float):
-            raise ConfigError(f"lr must be a number, got {self.lr!r}")
+            raise ConfigError(f"lr must be a number, got {self.lr!r}", "lr")
         if not math.isfinite(self.lr) or self.lr <= 0:
-            raise ConfigError(f"lr must be a positive number, got {self.lr}: pass e.g. --lr 0.001")
+            problem = f"must be a positive number, got {self.lr}"
+            raise ConfigError(f"lr {problem}: pass e.g. --lr 0.001", "lr", problem)
         base = self.device.split(":", 1)[0]
         if base not in DEVICES or (":" in self.device and base != "cuda"):
             raise ConfigError(
-                f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)} or cuda:N"
+                f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)} or cuda:N",
+                "device",
             )
-        if self.scrambled and not EXPERIMENTS[self.experiment].scrambles:
-            raise ConfigError(
-                f"--scrambled applies to experiments with scrambled images, not {self.experiment}"
-            )
-        _check_dataset(self.dataset, EXPERIMENTS[self.experiment].datasets)
         if self.image_size is not None:
             _require_int("image_size", self.image_size, minimum=8)
-            if EXPERIMENTS[self.experiment].image_size(self.dataset) is None:
-                raise ConfigError(
-                    f"--image-size does not apply to {self.experiment}: its network is sized "
-                    "for the images as stored"
-                )
-        if self.weights is not None and not EXPERIMENTS[self.experiment].pretrained:
-            raise ConfigError(
-                f"--weights applies to fine-tuning from pretrained weights, not {self.experiment}"
-            )
         if self.name is not None and not _is_safe_name(self.name):
             raise ConfigError(
                 f"run name {self.name!r} must be letters, digits, '-', '_' or '.', "
-                "and not start with '.'"
+                "and not start with '.'",
+                "name",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,14 +133,12 @@ class TrainConfig:
         try:
             return cls(**values)
         except ConfigError as error:
-            raise ConfigError(f"{source}: {error}") from None
+            raise ConfigError(f"{source}: {error}", error.field, error.problem) from None
         except TypeError as error:
             raise ConfigError(f"{source}: {error}") from None
 
 
 def _required(field: Any) -> bool:
-    from dataclasses import MISSING
-
     return field.default is MISSING
 
 
@@ -163,19 +148,13 @@ RESUME_OVERRIDES = ("data_dir", "offline", "compile")
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        raise ConfigError(
+            f"{name} must be a whole number, got {value!r}", name, "must be a whole number"
+        )
     if value < minimum:
         option = "--" + {"permutation_seed": "perm_seed"}.get(name, name).replace("_", "-")
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}: fix {option}")
-
-
-def _check_dataset(dataset: str, allowed: tuple[str, ...]) -> None:
-    kind = dataset.split(":", 1)[0] + (":" if ":" in dataset else "")
-    if kind == "imagefolder:" and not dataset.split(":", 1)[1]:
-        raise ConfigError("--dataset imagefolder:PATH needs a folder: e.g. imagefolder:~/photos")
-    if kind not in allowed:
-        choices = ", ".join(a + "PATH" if a.endswith(":") else a for a in allowed)
-        raise ConfigError(f"unknown or unsupported dataset {dataset!r}: choose one of {choices}")
+        problem = f"must be at least {minimum}, got {value}"
+        raise ConfigError(f"{name} {problem}: fix {option}", name, problem)
 
 
 def _is_safe_name(name: str) -> bool:

@@ -32,27 +32,10 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
-from aml_tui.render.text import percent
+from aml_tui.render.text import epoch_line, percent
 
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
-
-
-def epoch_line(event: EpochEnded) -> str:
-    """One line summing up an epoch; shared by both output modes."""
-    parts = [
-        f"epoch {event.epoch}/{event.epochs}",
-        f"train loss {event.train_loss:.4f} acc {percent(event.train_acc)}",
-        f"test loss {event.test_loss:.4f} acc {percent(event.test_acc)}",
-    ]
-    if event.scrambled_test_acc is not None:
-        parts.append(f"scrambled acc {percent(event.scrambled_test_acc)}")
-    parts += [
-        f"lr {event.lr:.2g}",
-        f"{event.train_images_per_s:,.0f} img/s",
-        f"{event.epoch_seconds:.1f}s",
-    ]
-    return " | ".join(parts) + (" *" if event.is_best else "")
 
 
 class HangupSafeConsole(Console):

@@ -16,6 +16,13 @@ class AmlTuiError(Exception):
 class ConfigError(AmlTuiError):
     """An option or configuration value is out of range or unknown."""
 
+    def __init__(self, message: str, field: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        """The `TrainConfig` field at fault, when there is one (forms mark that field)."""
+        self.problem = problem or message
+        """The fault alone, for display beside the field ("must be at least 1, got 0")."""
+
 
 class DataError(AmlTuiError):
     """A dataset could not be found, or its files are not what they should be."""

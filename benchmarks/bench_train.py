@@ -41,7 +41,7 @@ from aml_tui.core.data import (
 from aml_tui.core.device import resolve_device
 from aml_tui.core.engine import Trainer
 from aml_tui.core.events import EpochEnded, RunFinished
-from aml_tui.experiments import build_config
+from aml_tui.core.experiments import build_config
 
 
 def torchvision_root(files: dict[str, Path], root: Path) -> Path:

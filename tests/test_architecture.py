@@ -1,16 +1,139 @@
-"""The core never imports the UI, and `aml-tui --help` never imports torch."""
+"""The import contract: cli -> front ends -> render -> core -> config -> errors.
+
+The core never imports the UI (checked in a subprocess, as harlequin does), no module imports
+a layer above its own or a sibling front end, the modules import each other without a cycle,
+every import inside a function says why in a comment, and `aml-tui --help` never imports torch.
+"""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import aml_tui
 import aml_tui.core
 
 CORE_MODULES = sorted(f"aml_tui.core.{m.name}" for m in pkgutil.iter_modules(aml_tui.core.__path__))
+PACKAGE = Path(aml_tui.__file__).parent
+
+LAYERS: dict[str, int] = {
+    "aml_tui": 0,
+    "aml_tui.errors": 0,
+    "aml_tui.config": 1,
+    "aml_tui.core": 2,
+    "aml_tui.render": 3,
+    "aml_tui.console": 4,
+    "aml_tui.headless": 5,
+    "aml_tui.tui": 5,
+    "aml_tui.cli": 6,
+    "aml_tui.__main__": 7,
+}
+"""Rank of each layer: a module may import its own layer's modules and any lower rank. Two
+layers of one rank (the app and the headless runner) never import each other."""
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> str:
+    best = "aml_tui"
+    for layer in LAYERS:
+        if (module == layer or module.startswith(layer + ".")) and len(layer) > len(best):
+            best = layer
+    return best
+
+
+def _imports(tree: ast.Module, module: str) -> list[tuple[str, ast.stmt, bool]]:
+    """(imported module, statement, at module level) for every aml_tui import; imports under
+    `if TYPE_CHECKING:` are left out (they never run)."""
+    found: list[tuple[str, ast.stmt, bool]] = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((a.name, child, top) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                base = child.module
+                found.append((base, child, top))
+                found.extend((f"{base}.{a.name}", child, top) for a in child.names)
+            nested = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            visit(child, top and not nested)
+
+    visit(tree, True)
+    return found
+
+
+def _sources() -> dict[str, tuple[Path, ast.Module]]:
+    return {
+        _module_name(path): (path, ast.parse(path.read_text()))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    sources = _sources()
+    wrong = []
+    for module, (_, tree) in sources.items():
+        own = _layer(module)
+        for target, node, _ in _imports(tree, module):
+            if target not in sources:
+                continue
+            other = _layer(target)
+            if other != own and other != "aml_tui" and LAYERS[other] >= LAYERS[own]:
+                wrong.append(f"{module}:{node.lineno} imports {target} ({other} >= {own})")
+    assert wrong == []
+
+
+def test_module_level_imports_have_no_cycle() -> None:
+    sources = _sources()
+    graph = {
+        module: {t for t, _, top in _imports(tree, module) if top and t in sources and t != module}
+        for module, (_, tree) in sources.items()
+    }
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                walk(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module, [module])
+    # A package's __init__ importing its own submodule is how packages work, not a cycle.
+    assert [c for c in cycles if not all(m.startswith(c[0]) for m in c)] == []
+
+
+def test_every_function_level_import_says_why() -> None:
+    unexplained = []
+    for module, (path, tree) in _sources().items():
+        lines = path.read_text().splitlines()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for statement in ast.walk(node):
+                if not isinstance(statement, ast.Import | ast.ImportFrom):
+                    continue
+                here = lines[statement.lineno - 1]
+                above = lines[statement.lineno - 2].strip() if statement.lineno > 1 else ""
+                end = lines[(statement.end_lineno or statement.lineno) - 1]
+                if "#" not in here and "#" not in end and not above.startswith("#"):
+                    unexplained.append(f"{module}:{statement.lineno}: {here.strip()}")
+    assert unexplained == []
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 
 from aml_tui.config import TrainConfig, from_toml, to_toml
+from aml_tui.core.experiments import check_config
 from aml_tui.errors import ConfigError
 
 
 def base(**changes: object) -> TrainConfig:
+    """A config checked as every entry point checks it: its own fields, then its recipe's."""
     values: dict[str, object] = {
         "experiment": "fashion-cnn", "epochs": 3, "batch_size": 64, "lr": 0.001,
     }  # fmt: skip
     values.update(changes)
-    return TrainConfig(**values)  # type: ignore[arg-type]
+    return check_config(TrainConfig(**values))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

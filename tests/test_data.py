@@ -212,7 +212,7 @@ def test_experiment_data_scrambles_train_and_test_with_one_permutation(
     fashion_dir: Path,
 ) -> None:
     from aml_tui.config import TrainConfig
-    from aml_tui.experiments import EXPERIMENTS
+    from aml_tui.core.experiments import EXPERIMENTS
 
     config = TrainConfig(
         "fashion-cnn", 1, 32, 0.001, scrambled=True, permutation_seed=5,
@@ -242,7 +242,7 @@ def test_evaluation_data_leaves_the_training_images_unread(
     experiment: str, fashion_dir: Path
 ) -> None:
     from aml_tui.config import TrainConfig
-    from aml_tui.experiments import EXPERIMENTS
+    from aml_tui.core.experiments import EXPERIMENTS
 
     scrambles = experiment == "fashion-cnn"
     config = TrainConfig(experiment, 1, 32, 0.001, data_dir=str(fashion_dir), offline=True,

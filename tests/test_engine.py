@@ -25,10 +25,10 @@ from aml_tui.core.events import (
     RunFinished,
     RunStarted,
 )
+from aml_tui.core.experiments import EXPERIMENTS, Experiment
 from aml_tui.core.models import FashionCNN
 from aml_tui.core.runs import RunFolder
 from aml_tui.core.transforms import BatchTransform
-from aml_tui.experiments import EXPERIMENTS, Experiment
 
 
 def tiny_data(train: int = 96, test: int = 40) -> ImageData:

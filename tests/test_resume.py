@@ -14,9 +14,9 @@ from aml_tui.cli import app
 from aml_tui.core import engine
 from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.events import BatchProgress, EpochEnded, Event, RunFinished
+from aml_tui.core.experiments import build_config
 from aml_tui.core.runs import RunFolder
 from aml_tui.errors import CheckpointError
-from aml_tui.experiments import build_config
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from textual.widgets import Input
 
 from aml_tui.config import to_toml
 from aml_tui.core.events import BatchProgress, EpochEnded, RunStarted
-from aml_tui.experiments import build_config
+from aml_tui.core.experiments import build_config
 from aml_tui.tui.app import create_app
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.train import TrainScreen

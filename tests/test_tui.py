@@ -123,7 +123,7 @@ async def test_invalid_form_values_are_flagged_and_block_start(in_tmp_cwd: Path)
 
 def long_run_app(root: Path, fashion_dir: Path, name: str) -> AmlTuiApp:
     """The app opened on the Train screen of a run far too long to finish in a test."""
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
 
     config = build_config(
         "fashion-cnn", epochs=50, batch_size=8, data_dir=str(fashion_dir), offline=True,
@@ -179,7 +179,7 @@ async def test_missing_data_is_shown_in_the_app(
     in_tmp_cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aml_tui.core import data
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
 
     monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "absent")
     empty = tmp_path / "empty"
@@ -200,7 +200,7 @@ async def test_a_bug_in_the_worker_is_reported_not_raised(
     in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aml_tui.core import engine
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
 
     def broken_run(self: engine.Trainer) -> None:
         raise RuntimeError("simulated engine bug")
@@ -342,7 +342,7 @@ async def test_runs_history_resume_and_delete_from_home(
     from aml_tui.core import engine
     from aml_tui.core.engine import Trainer
     from aml_tui.core.events import BatchProgress
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
     from aml_tui.tui.screens.watch import WatchScreen
 
     root = in_tmp_cwd / "ck"
@@ -423,7 +423,7 @@ async def test_home_follows_a_run_another_process_trains(
     import asyncio
 
     from aml_tui.core.engine import Trainer
-    from aml_tui.experiments import build_config
+    from aml_tui.core.experiments import build_config
     from aml_tui.tui.screens import home as home_module
 
     monkeypatch.setattr(home_module, "LIVE_REFRESH_S", 0.1)

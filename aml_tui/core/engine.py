@@ -34,6 +34,7 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
+from aml_tui.core.experiments import Experiment, get_experiment
 from aml_tui.core.loop import (
     EpochProgress,
     Evaluation,
@@ -49,7 +50,6 @@ from aml_tui.core.pretrained import resolve_weights
 from aml_tui.core.runs import RunFolder, RunRecorder
 from aml_tui.core.transforms import random_crop_flip
 from aml_tui.errors import AmlTuiError, CheckpointError, NonFiniteLossError
-from aml_tui.experiments import Experiment, get_experiment
 
 MAX_SAVE_FAILURES = 3
 """Training stops when saving fails after this many epochs in a row."""
@@ -61,6 +61,7 @@ PROGRESS_INTERVAL_S = 0.25
 def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
     """The recipe, the torchrun job (if any) and this process's device, for a new or resumed run."""
     experiment = get_experiment(config.experiment)
+    experiment.check(config)
     distributed, device_name = init_distributed(config.device)
     return experiment, distributed, resolve_device(device_name)
 

@@ -15,11 +15,11 @@ import torch
 from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.data import Split
 from aml_tui.core.device import resolve_device
+from aml_tui.core.experiments import get_experiment
 from aml_tui.core.loop import Evaluation, evaluate
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runs import RunFolder, list_runs
 from aml_tui.errors import CheckpointError
-from aml_tui.experiments import get_experiment
 
 
 @dataclass
@@ -122,6 +122,7 @@ def evaluate_run(
             f"{config.experiment!r}: the run folder was mixed up; retrain it"
         )
     experiment = get_experiment(config.experiment)
+    experiment.check(config)
     data = experiment.load_data(config, False)
     if list(state.get("classes", [])) != list(data.classes):
         raise CheckpointError(

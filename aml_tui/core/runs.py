@@ -26,8 +26,9 @@ from aml_tui.core.events import (
     event_from_record,
     event_record,
 )
+from aml_tui.core.experiments import check_config
 from aml_tui.core.files import write_atomic
-from aml_tui.errors import AmlTuiError, CheckpointError
+from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError
 
 
 class RunFolder:
@@ -103,7 +104,11 @@ class RunFolder:
             raise CheckpointError(
                 f"cannot read {self.config_path} ({error.strerror}): the run folder is incomplete"
             ) from None
-        return from_toml(text, source=str(self.config_path))
+        config, run = from_toml(text, source=str(self.config_path))
+        try:
+            return check_config(config), run
+        except ConfigError as error:
+            raise ConfigError(f"{self.config_path}: {error}", error.field) from None
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, allow_nan=True) + "\n"

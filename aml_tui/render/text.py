@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aml_tui.core.events import EpochEnded
+
 
 def percent(value: float | None) -> str:
     """0.9974 -> "99.74%"; None (not measured) -> "-"."""
@@ -15,3 +17,20 @@ def format_duration(seconds: float | None) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def epoch_line(event: EpochEnded) -> str:
+    """One line summing up an epoch; shared by both output modes."""
+    parts = [
+        f"epoch {event.epoch}/{event.epochs}",
+        f"train loss {event.train_loss:.4f} acc {percent(event.train_acc)}",
+        f"test loss {event.test_loss:.4f} acc {percent(event.test_acc)}",
+    ]
+    if event.scrambled_test_acc is not None:
+        parts.append(f"scrambled acc {percent(event.scrambled_test_acc)}")
+    parts += [
+        f"lr {event.lr:.2g}",
+        f"{event.train_images_per_s:,.0f} img/s",
+        f"{event.epoch_seconds:.1f}s",
+    ]
+    return " | ".join(parts) + (" *" if event.is_best else "")

@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select
 
 from aml_tui.config import TrainConfig
+from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.errors import ConfigError
-from aml_tui.experiments import EXPERIMENTS, build_config
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class ConfigureScreen(Screen[None]):
             try:
                 self._build(**{field.name: value})
             except ConfigError as error:
-                errors[field.name] = str(error).removeprefix(field.name + " ").split(": ")[0]
+                errors[error.field or field.name] = error.problem
                 continue
             values[field.name] = value
         values["device"] = self.query_one("#field-device", Select).value

@@ -11,8 +11,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
+from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.runs import RunFolder, RunInfo, list_runs, run_info
-from aml_tui.experiments import EXPERIMENTS
 from aml_tui.render.text import percent
 
 LIVE_REFRESH_S = 3.0

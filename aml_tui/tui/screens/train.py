@@ -21,7 +21,6 @@ from textual.widgets import Button, Footer, Header, Label, Log, ProgressBar
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
-from aml_tui.console import epoch_line
 from aml_tui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -32,7 +31,7 @@ from aml_tui.core.events import (
     Warned,
 )
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.text import format_duration, percent
+from aml_tui.render.text import epoch_line, format_duration, percent
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.widgets.plots import MetricPlot
 

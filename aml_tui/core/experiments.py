@@ -1,7 +1,9 @@
 """The experiment registry: name -> data, model, loss, optimiser/scheduler recipe and defaults.
 
+It lives in the core because the engine and evaluation read recipes from it; `TrainConfig`
+(below the core) checks only what needs no experiment, and `Experiment.check` the rest.
 Importing this module does not import torch (so `aml-tui --help` starts fast): the recipe
-functions import what they need when called.
+functions import what they need when called (each such function-level import is for that).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aml_tui.config import TrainConfig
 from aml_tui.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from aml_tui.config import TrainConfig
     from aml_tui.core.data import ImageData
     from aml_tui.core.transforms import BatchTransform
 
@@ -47,9 +49,9 @@ class Experiment:
     loss: str
     """"nll" for models that output log-probabilities, "cross_entropy" for raw scores."""
     load_data: Callable[[TrainConfig, bool], ImageData]
-    """(config, with_train) -> the data; with_train=False leaves the training split empty
-    (evaluation reads only the test files)."""
-    """Reads the dataset into memory (uint8 images) with the experiment's labels."""
+    """(config, with_train) -> the dataset in memory (uint8 images) with the experiment's
+    labels; with_train=False leaves the training split empty (evaluation reads only the test
+    files)."""
     build_model: Callable[[int, Path | None], nn.Module]
     """Builds the network for a number of classes (and a pretrained weights file)."""
     make_optimizer: Callable[[nn.Module, float], torch.optim.Optimizer]
@@ -60,8 +62,45 @@ class Experiment:
     image_size: Callable[[str], int | None]
     """Default image side for a dataset (None keeps the stored size)."""
 
+    def check(self, config: TrainConfig) -> TrainConfig:
+        """Refuse settings this recipe cannot honour; returns the config for chaining."""
+        if config.scrambled and not self.scrambles:
+            raise ConfigError(
+                f"--scrambled applies to experiments with scrambled images, not {self.name}",
+                "scrambled",
+            )
+        _check_dataset(config.dataset, self.datasets)
+        if config.image_size is not None and self.image_size(config.dataset) is None:
+            problem = f"does not apply to {self.name}"
+            raise ConfigError(
+                f"--image-size {problem}: its network is sized for the images as stored",
+                "image_size",
+                problem,
+            )
+        if config.weights is not None and not self.pretrained:
+            raise ConfigError(
+                f"--weights applies to fine-tuning from pretrained weights, not {self.name}",
+                "weights",
+            )
+        return config
+
+
+def _check_dataset(dataset: str, allowed: tuple[str, ...]) -> None:
+    kind = dataset.split(":", 1)[0] + (":" if ":" in dataset else "")
+    if kind == "imagefolder:" and not dataset.split(":", 1)[1]:
+        raise ConfigError(
+            "--dataset imagefolder:PATH needs a folder: e.g. imagefolder:~/photos",
+            "dataset",
+            "imagefolder:PATH needs a folder",
+        )
+    if kind not in allowed:
+        choices = ", ".join(a + "PATH" if a.endswith(":") else a for a in allowed)
+        problem = f"unknown or unsupported dataset {dataset!r}"
+        raise ConfigError(f"{problem}: choose one of {choices}", "dataset", problem)
+
 
 def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core import data
 
     files = data.resolve_fashion_mnist(config.data_dir, config.offline)
@@ -86,9 +125,11 @@ def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
 
 def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
     """FashionMNIST (10 classes), CIFAR-10/100 or an image folder, as --dataset says."""
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core import data
 
     if config.dataset.startswith("imagefolder:"):
+        # lazy: `aml-tui --help` never loads torch
         from aml_tui.core.imagefolder import load_imagefolder
 
         size = config.image_size or 224
@@ -97,6 +138,7 @@ def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
             with_train,
         )  # fmt: skip
     if config.dataset in ("cifar10", "cifar100"):
+        # lazy: `aml-tui --help` never loads torch
         from aml_tui.core.cifar import load_cifar
 
         return load_cifar(
@@ -114,12 +156,14 @@ def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
 
 
 def _fashion_cnn(num_classes: int, weights: Path | None) -> nn.Module:
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.models import FashionCNN
 
     return FashionCNN(num_classes)
 
 
 def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.models import resnet18_scratch
 
     return resnet18_scratch(num_classes)
@@ -128,6 +172,7 @@ def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
 def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
     """From ImageNet weights for a new run; without them (resuming or evaluating) the same
     architecture and freezing, whose weights the checkpoint then supplies."""
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.models import (
         freeze_all_but_layer4_and_fc,
         resnet18_finetune,
@@ -145,6 +190,7 @@ def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     The fused kernel (one pass over each parameter instead of a dozen tensor ops) where the
     parameters' device has one: ~6% faster fashion-cnn training on CPU, more on CUDA.
     """
+    # lazy: `aml-tui --help` never loads torch
     import torch
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -154,6 +200,7 @@ def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     """Cosine decay from the initial rate to zero over the run: the last epochs settle."""
+    # lazy: `aml-tui --help` never loads torch
     import torch
 
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
@@ -161,26 +208,36 @@ def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
 
 def _step_5(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     """The study's schedule: the rate drops tenfold every 5 epochs."""
+    # lazy: `aml-tui --help` never loads torch
     import torch
 
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.1)
 
 
 def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.transforms import BatchTransform
 
     return BatchTransform(data.mean, data.std, device, channels=1, size=config.image_size)
 
 
 def _rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
-    """Three channels; ImageNet statistics when fine-tuning, the dataset's own otherwise."""
+    """Three channels normalised with the dataset's own statistics (training from scratch)."""
+    # lazy: `aml-tui --help` never loads torch
+    from aml_tui.core.transforms import BatchTransform
+
+    mean, std = data.mean * (3 // len(data.mean)), data.std * (3 // len(data.std))
+    return BatchTransform(mean, std, device, channels=3, size=config.image_size)
+
+
+def _imagenet_transform(
+    config: TrainConfig, data: ImageData, device: torch.device
+) -> BatchTransform:
+    """Three channels normalised with ImageNet's statistics, which pretrained weights expect."""
+    # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchTransform
 
-    if EXPERIMENTS[config.experiment].pretrained:
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-    else:
-        mean, std = data.mean * (3 // len(data.mean)), data.std * (3 // len(data.std))
-    return BatchTransform(mean, std, device, channels=3, size=config.image_size)
+    return BatchTransform(IMAGENET_MEAN, IMAGENET_STD, device, channels=3, size=config.image_size)
 
 
 def _resnet_image_size(dataset: str) -> int:
@@ -234,6 +291,7 @@ EXPERIMENTS["resnet18-finetune"] = replace(
     "CIFAR or an image folder",
     pretrained=True,
     build_model=_resnet_finetune,
+    make_transform=_imagenet_transform,
 )
 
 
@@ -242,15 +300,18 @@ def get_experiment(name: str) -> Experiment:
         return EXPERIMENTS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}"
+            f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}", "experiment"
         ) from None
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    """The whole check of a config: its own fields (done on construction) and its recipe's."""
+    return get_experiment(config.experiment).check(config)
 
 
 def build_config(experiment: str, **options: Any) -> TrainConfig:
     """A TrainConfig from the options a user set (None = unset), with the registry's defaults
     for everything else: epochs, batch size, learning rate and image size."""
-    from aml_tui.config import TrainConfig
-
     recipe = get_experiment(experiment)
     values = {key: value for key, value in options.items() if value is not None}
     values.setdefault("epochs", recipe.epochs)
@@ -259,4 +320,4 @@ def build_config(experiment: str, **options: Any) -> TrainConfig:
     values.setdefault("dataset", recipe.datasets[0])
     if "image_size" not in values and isinstance(values["dataset"], str):
         values["image_size"] = recipe.image_size(values["dataset"])
-    return TrainConfig(experiment=experiment, **values)
+    return recipe.check(TrainConfig(experiment=experiment, **values))
