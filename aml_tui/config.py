@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
+import tomli_w
+
 from aml_tui.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -85,35 +87,35 @@ class TrainConfig:
     seconds; slower than eager on the CPU (see the speed section of the README)."""
 
     def __post_init__(self) -> None:
-        """Checks that need no experiment; `Experiment.check` does the rest (core/experiments)."""
-        if not isinstance(self.experiment, str) or not self.experiment:
-            raise ConfigError(f"experiment must be a name, got {self.experiment!r}", "experiment")
-        _require_int("epochs", self.epochs, minimum=1)
-        _require_int("batch_size", self.batch_size, minimum=1)
-        _require_int("seed", self.seed, minimum=0)
-        _require_int("permutation_seed", self.permutation_seed, minimum=0)
-        for name in ("train_limit", "test_limit"):
+        """Checks that need no experiment; `Experiment.check` does the rest (core/experiments).
+
+        Every field is checked for its type and range before anything is created, so a
+        config.toml edited by hand fails with one line instead of deep inside training."""
+        for field in fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        if not self.experiment:
+            raise ConfigError("experiment must be a name, got ''", "experiment")
+        for name, (low, high) in INT_RANGES.items():
             value = getattr(self, name)
             if value is not None:
-                _require_int(name, value, minimum=1)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float):
-            raise ConfigError(f"lr must be a number, got {self.lr!r}", "lr")
-        if not math.isfinite(self.lr) or self.lr <= 0:
-            problem = f"must be a positive number, got {self.lr}"
+                _require_int(name, value, low, high)
+        if not math.isfinite(self.lr) or not 0 < self.lr <= MAX_LR:
+            problem = f"must be a positive number up to {MAX_LR:g}, got {self.lr}"
             raise ConfigError(f"lr {problem}: pass e.g. --lr 0.001", "lr", problem)
         base = self.device.split(":", 1)[0]
-        if base not in DEVICES or (":" in self.device and base != "cuda"):
+        index = self.device.split(":", 1)[1] if ":" in self.device else "0"
+        if base not in DEVICES or (":" in self.device and base != "cuda") or not index.isdigit():
             raise ConfigError(
                 f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)} or cuda:N",
                 "device",
             )
-        if self.image_size is not None:
-            _require_int("image_size", self.image_size, minimum=8)
         if self.name is not None and not _is_safe_name(self.name):
+            shown = self.name if len(self.name) <= 40 else self.name[:37] + "..."
             raise ConfigError(
-                f"run name {self.name!r} must be letters, digits, '-', '_' or '.', "
+                f"run name {shown!r} must be 1-{MAX_NAME} letters, digits, '-', '_' or '.', "
                 "and not start with '.'",
                 "name",
+                f"1-{MAX_NAME} letters, digits, '-', '_', '.'",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,35 +148,80 @@ RESUME_OVERRIDES = ("data_dir", "offline", "compile")
 """Fields a resumed run may change: where its data is and how fast it runs, not what it learns."""
 
 
-def _require_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(
-            f"{name} must be a whole number, got {value!r}", name, "must be a whole number"
+MAX_SEED = 2**32 - 1
+"""Largest seed: torch's generators take 64 bits, and the engine derives per-epoch seeds
+from it by multiplication, so 32 bits leave room."""
+
+MAX_LR = 10.0
+"""Largest learning rate accepted: beyond this Adam and SGD only diverge."""
+
+MAX_NAME = 100
+"""Longest run name: run ids get suffixes and live inside paths that filesystems cap."""
+
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "epochs": (1, 100_000),
+    "batch_size": (1, 65_536),
+    "seed": (0, MAX_SEED),
+    "permutation_seed": (0, MAX_SEED),
+    "train_limit": (1, 10**9),
+    "test_limit": (1, 10**9),
+    "image_size": (8, 1024),
+}
+"""Inclusive range of each whole-number field (None is allowed where the field is optional).
+1024 px is four times ResNet's native input: larger sides do not fit a batch in memory."""
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "int": (int,),
+    "int | None": (int, type(None)),
+    "float": (int, float),
+    "bool": (bool,),
+}
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    allowed = _TYPES[str(annotation)]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, allowed) or (is_bool and bool not in allowed):
+        kind = {"bool": "true or false", "float": "a number"}.get(str(annotation), "")
+        kind = kind or ("a whole number" if int in allowed else "text")
+        optional = " (or left out)" if type(None) in allowed else ""
+        problem = f"must be {kind}{optional}"
+        raise ConfigError(f"{name} {problem}, got {value!r}", name, problem)
+
+
+def _require_int(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        option = "--" + name.replace("_", "-")
+        problem = (
+            f"must be at least {low}, got {value}"
+            if value < low
+            else (f"must be at most {high:,}, got {value:,}")
         )
-    if value < minimum:
-        option = "--" + {"permutation_seed": "perm_seed"}.get(name, name).replace("_", "-")
-        problem = f"must be at least {minimum}, got {value}"
         raise ConfigError(f"{name} {problem}: fix {option}", name, problem)
 
 
 def _is_safe_name(name: str) -> bool:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-    return bool(name) and not name.startswith(".") and set(name) <= allowed
+    return 0 < len(name) <= MAX_NAME and not name.startswith(".") and set(name) <= allowed
 
 
 def to_toml(config: TrainConfig, run: dict[str, Any]) -> str:
     """Render the config as top-level keys and facts about the run as a [run] table.
 
-    TOML has no null: None values are left out and read back as their defaults.
+    Written by a TOML writer, so any string (class names with control characters, paths
+    with quotes) reads back as it was. TOML has no null: None values are left out and read
+    back as their defaults.
     """
-    lines = [
-        f"{key} = {_toml_value(value)}"
-        for key, value in config.to_dict().items()
-        if value is not None
-    ]
-    lines += ["", "[run]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in run.items() if value is not None]
-    return "\n".join(lines) + "\n"
+    document: dict[str, Any] = {k: v for k, v in config.to_dict().items() if v is not None}
+    document["run"] = {k: _plain(v) for k, v in run.items() if v is not None}
+    return tomli_w.dumps(document)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists: the TOML writer knows lists only."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 def from_toml(text: str, source: str = "config.toml") -> tuple[TrainConfig, dict[str, Any]]:
@@ -187,22 +234,3 @@ def from_toml(text: str, source: str = "config.toml") -> tuple[TrainConfig, dict
     if not isinstance(run, dict):
         raise ConfigError(f"{source}: [run] must be a table")
     return TrainConfig.from_dict(data, source=source), run
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return (
-            repr(value)
-            if math.isfinite(value)
-            else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
-        )
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")

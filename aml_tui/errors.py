@@ -40,3 +40,10 @@ class NonFiniteLossError(AmlTuiError):
 
 class WeightsError(AmlTuiError):
     """Pretrained weights could not be found, or the file is not what it should be."""
+
+
+def first_line(error: BaseException, blank: str | None = None) -> str:
+    """The first line of an error's message, for a one-line report (a library's message may
+    run on for pages); `blank` (else the error's type name) when the message is empty."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else (blank or type(error).__name__)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import typer
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from aml_tui.cli import app
+from aml_tui.cli import app, field_docs
+from aml_tui.config import TrainConfig
 from aml_tui.core import data
 from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.experiments import build_config
+from aml_tui.core.runs import RunFolder, RunInfo, resume_refusal, run_status
+from aml_tui.render.runs import runs_table
 
 runner = CliRunner()
 
@@ -222,3 +230,60 @@ def test_compile_without_a_working_compiler_is_a_one_line_error(
     assert "torch.compile failed" in out.stderr and "train without --compile" in out.stderr
     summary = json.loads((in_tmp_cwd / "checkpoints" / "nocc" / "summary.json").read_text())
     assert summary["status"] == "failed"
+
+
+def test_train_options_are_the_config_fields_with_their_docstrings_as_help() -> None:
+    """Each TrainConfig field is set by the `train` parameter of the same name, and that
+    option's help starts with the field's docstring, so the two cannot drift apart."""
+    docs = field_docs()
+    assert set(docs) == {field.name for field in fields(TrainConfig)}
+    assert all(doc and "\n" not in doc and "  " not in doc for doc in docs.values())
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    params = {param.name: param for param in command.params}
+    for name, doc in docs.items():
+        assert params[name].help.startswith(doc), name
+
+
+@pytest.mark.parametrize("option", ["--permutation-seed", "--perm-seed"])
+def test_perm_seed_is_an_old_name_of_permutation_seed(option: str, in_tmp_cwd: Path) -> None:
+    result = invoke("train", "--resume", "r", option, "3")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "aml-tui: error: --resume carries on with the run's saved configuration: "
+        "drop --permutation-seed"
+    )
+
+
+def test_resume_refusal_is_one_rule_for_every_front_end(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "fashion-cnn", "r")
+    folder.write_config(build_config("fashion-cnn", epochs=2), {})
+    assert run_status(folder) == "incomplete"
+    assert resume_refusal(folder) == "no_checkpoint"
+    folder.last_path.write_bytes(b"")
+    assert resume_refusal(folder) is None
+    folder.claim()  # as if this process were training it
+    assert run_status(folder) == "running" and resume_refusal(folder) == "running"
+    # A completed run is never resumed, whatever its summary says it counted.
+    folder.write_summary({"status": "completed", "epochs_completed": 1})
+    assert resume_refusal(folder) == "completed"
+    folder.write_summary({"status": "interrupted", "epochs_completed": 1})
+    assert resume_refusal(folder) is None
+    folder.write_summary({"status": "[bold]edited by hand"})
+    assert run_status(folder) == "incomplete"
+
+
+def test_runs_table_shows_odd_ids_as_they_are_and_drops_the_experiment_when_narrow() -> None:
+    run = RunInfo(
+        run_id="[red]x[/red]", path=Path("x"), experiment="fashion-cnn", status="completed",
+        epochs_completed=2, epochs=2, best_test_acc=0.5, started=0.0, seconds=3725.0,
+    )  # fmt: skip
+    wide, narrow = (drawn(runs_table([run], width), width) for width in (120, 40))
+    assert "[red]x[/red]" in wide and "50.00%" in wide and "1:02:05" in wide
+    assert "fashion-cnn" in wide and "experiment" in wide
+    assert "[red]x[/red]" in narrow and "experiment" not in narrow
+
+
+def drawn(renderable: object, width: int) -> str:
+    console = Console(width=width, file=io.StringIO(), record=True)
+    console.print(renderable)
+    return console.export_text()

@@ -56,3 +56,43 @@ def test_invalid_toml_values_are_reported_with_the_file() -> None:
         from_toml(to_toml(base(), {}).replace("[run]", "colour = 1\n[run]"))
     with pytest.raises(ConfigError, match="not valid TOML"):
         from_toml("epochs = = 3")
+
+
+def test_toml_round_trip_keeps_every_control_character() -> None:
+    hostile = "".join(chr(c) for c in [*range(0x20), 0x7F, 0x85, 0x202E]) + '"\\[/]\'"""'
+    config = base(data_dir=hostile, name="run-2")
+    info = {"classes": [hostile, "Shoes\x1b]0;title\x07"], "note": hostile}
+    loaded, run = from_toml(to_toml(config, info))
+    assert loaded == config
+    assert run == info
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("device", 3, "device must be text"),
+        ("scrambled", "yes", "scrambled must be true or false"),
+        ("offline", 1, "offline must be true or false"),
+        ("epochs", True, "epochs must be a whole number"),
+        ("lr", "0.1", "lr must be a number"),
+        ("data_dir", 5, r"data_dir must be text \(or left out\)"),
+        ("seed", 2**40, "seed must be at most"),
+        ("permutation_seed", -1, "permutation_seed must be at least 0"),
+        ("image_size", 40_000, "image_size must be at most 1,024"),
+        ("batch_size", 10**7, "batch_size must be at most"),
+        ("lr", 1e6, "lr must be a positive number up to 10"),
+        ("name", "x" * 300, "run name 'x{37}...' must be 1-100"),
+        ("device", "cuda:x", "unknown device 'cuda:x'"),
+    ],
+)
+def test_every_field_has_a_type_and_range(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        base(**{field: value})
+    assert caught.value.field == field
+    assert "\n" not in str(caught.value)
+
+
+def test_hand_edited_config_toml_of_the_wrong_type_is_one_line() -> None:
+    text = to_toml(base(), {}).replace('device = "auto"', "device = 7")
+    with pytest.raises(ConfigError, match=r"run/config\.toml: device must be text, got 7"):
+        from_toml(text, source="run/config.toml")

@@ -165,7 +165,7 @@ def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
 def test_an_unfused_optimiser_state_resumes_into_the_fused_optimiser() -> None:
     """Checkpoints from an older aml-tui hold an unfused Adam's groups; loading them must not
     turn this process's fused Adam unfused (GradScaler would hand it fused-only arguments)."""
-    from aml_tui.core.engine import load_optimizer_state
+    from aml_tui.core.checkpoint import load_optimizer_state
     from aml_tui.core.models import FashionCNN
 
     torch.manual_seed(0)

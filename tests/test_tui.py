@@ -443,3 +443,75 @@ async def test_home_follows_a_run_another_process_trains(
         assert status() == "running"
         await asyncio.to_thread(trainer.run)
         await wait_for(pilot, lambda: status() == "completed")
+
+
+def test_screens_compose_the_dashboard_instead_of_inheriting() -> None:
+    """No screen subclasses another of ours: Train and Watch/History each compose a Dashboard."""
+    from aml_tui.tui.screens.watch import WatchScreen
+
+    screens = [HomeScreen, ConfigureScreen, TrainScreen, WatchScreen, EvaluationScreen,
+               CompareScreen, ConfirmScreen]  # fmt: skip
+    for screen in screens:
+        assert [c for c in screen.__mro__[1:] if c.__module__.startswith("aml_tui")] == []
+
+
+async def test_dashboard_applies_events_and_reports_its_status() -> None:
+    """The dashboard on its own: events in, bars/plots/log drawn, status watched by its owner,
+    and no pop-up for events read back from a run's history."""
+    from textual.app import App, ComposeResult
+
+    from aml_tui.core.events import RunFailed
+    from aml_tui.core.experiments import build_config
+    from aml_tui.tui.widgets.dashboard import Dashboard
+
+    config = build_config("fashion-cnn", epochs=2)
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Dashboard(config, heading="host: ")
+
+    seen: list[str] = []
+    host = Host()
+    async with host.run_test(size=(80, 24)) as pilot:
+        dashboard = host.query_one(Dashboard)
+        host.watch(dashboard, "status", lambda status: seen.append(status), init=False)
+        started = RunStarted("r1", "/tmp/r1", "fashion-cnn", "cpu", ("a", "b"), 2, 1, 100, 20, 4,
+                             10, 10)  # fmt: skip
+        dashboard.apply(started, past=True)
+        dashboard.apply(BatchProgress(1, 2, 2, 4, 0.5, 0.6, 100.0, 1.0, 0.001))
+        ended = EpochEnded(1, 2, 0.4, 0.8, 0.3, 0.85, None, None, 0.001, 100.0, 2.0, 2.0, True)
+        dashboard.apply(ended, past=True)
+        finished = RunFinished("completed", 2, 0.9, None, 0.9, 100.0, "cpu", 4.0)
+        dashboard.apply(finished, past=True)
+        dashboard.refresh_view()
+        await pilot.pause()
+        assert seen == ["running", "completed"] and not dashboard.running
+        assert dashboard.run_dir == Path("/tmp/r1") and dashboard.progress is not None
+        assert dashboard.query_one("#loss-plot").series["test"] == ([1], [0.3])
+        assert dashboard.query_one("#running-plot").series["train"] == ([50.0], [0.5])
+        assert "host: " in str(dashboard.query_one("#train-title", Label).render())
+        log = "\n".join(dashboard.query_one(Log).lines)
+        assert "run r1 on cpu" in log and "epoch 1/2 |" in log and "run completed" in log
+        assert not host._notifications  # all of it was history
+        dashboard.apply(RunFailed("out of memory: lower --batch-size", "out_of_memory", 1, 0.9,
+                                  100.0, "cpu", 5.0))  # fmt: skip
+        await pilot.pause()
+        assert seen[-1] == "failed"
+        assert [n.title for n in host._notifications] == ["Run failed"]
+
+
+async def test_the_form_opens_once_the_devices_are_listed(in_tmp_cwd: Path) -> None:
+    """Listing devices imports torch: the form waits for the warm-up instead of the UI."""
+    from aml_tui.tui.messages import DevicesFound
+
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.devices = None  # as if the warm-up were still importing torch
+        app.open_configure("fashion-cnn")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        app.post_message(DevicesFound(["cpu", "cuda:7"]))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
+        assert isinstance(app.screen, ConfigureScreen) and app.screen.devices == ["cpu", "cuda:7"]

@@ -64,3 +64,27 @@ async def test_watch_follows_a_headless_run_to_its_end(in_tmp_cwd: Path, fashion
     epochs = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
               if r["event"] == "epoch_ended"]  # fmt: skip
     assert len(epochs) == 3
+
+
+async def test_a_run_still_running_can_be_left(tmp_path: Path) -> None:
+    """Watching a run that goes on elsewhere: Stop explains itself, Escape goes back."""
+    from textual.widgets import Button
+
+    from aml_tui.config import to_toml
+    from aml_tui.core.experiments import build_config
+    from aml_tui.tui.screens.home import HomeScreen
+
+    run = tmp_path / "ck" / "elsewhere"
+    run.mkdir(parents=True)
+    (run / "config.toml").write_text(to_toml(build_config("fashion-cnn"), {}))
+    app = create_app(tmp_path / "ck", watch=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, WatchScreen) and screen.running  # no event yet: starting
+        assert not screen.query_one("#back", Button).disabled
+        await pilot.press("s")
+        assert screen.running
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)

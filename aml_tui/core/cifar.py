@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data import ImageData, Split, empty_split, limit
+from aml_tui.core.data import ImageData, Split, data_folder, empty_split, limit
+from aml_tui.core.untrusted import reason
 from aml_tui.errors import DataError
 
 
@@ -68,10 +69,14 @@ def _unpickle(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             value = _NumpyOnlyUnpickler(handle, encoding="latin1").load()
     except pickle.UnpicklingError as error:
-        message = f"{path} holds unexpected objects ({error}), so it was not read: {fix}"
+        message = f"{path} holds unexpected objects ({reason(error)}), so it was not read: {fix}"
         raise DataError(message) from None
-    except (OSError, EOFError, ValueError, TypeError, IndexError) as error:
-        raise DataError(f"{path} is truncated or corrupt ({error}): {fix}") from None
+    except OSError as error:
+        raise DataError(f"{path} cannot be read ({reason(error)}): {fix}") from None
+    # Damaged bytes make the unpickler and numpy fail with any exception type (EOFError,
+    # KeyError, struct.error, UnicodeDecodeError, ValueError...): all mean a corrupt file.
+    except Exception as error:
+        raise DataError(f"{path} is truncated or corrupt ({reason(error)}): {fix}") from None
     if not isinstance(value, dict):
         raise DataError(f"{path} is not a CIFAR batch (not a dict): {fix}")
     return value
@@ -82,18 +87,22 @@ def _read_batch(path: Path, label_key: str) -> Split:
     try:
         data = torch.as_tensor(batch["data"])
         labels = torch.as_tensor(batch[label_key], dtype=torch.long)
-    except (KeyError, TypeError, ValueError) as error:
-        message = f"{path} is not a CIFAR batch (missing or bad {error}): re-download it"
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        message = f"{path} is not a CIFAR batch (missing or bad {reason(error)}): re-download it"
         raise DataError(message) from None
     if data.dtype != torch.uint8 or data.dim() != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: images are not N×3072 bytes (got {tuple(data.shape)})")
-    if labels.shape[0] != data.shape[0]:
-        raise DataError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
+    if labels.dim() != 1 or labels.shape[0] != data.shape[0]:
+        raise DataError(f"{path}: {data.shape[0]} images but {tuple(labels.shape)} labels")
+    if data.shape[0] == 0:
+        raise DataError(f"{path} holds no images: re-download it")
+    if int(labels.min()) < 0:
+        raise DataError(f"{path} has negative labels: re-download it")
     return Split(data.reshape(-1, 3, 32, 32).contiguous(), labels)
 
 
-def _find(variant: CifarLayout, data_dir: str | None) -> Path | None:
-    roots = [Path(data_dir).expanduser()] if data_dir else []
+def _find(variant: CifarLayout, data_dir: Path | None) -> Path | None:
+    roots = [data_dir] if data_dir else []
     roots.append(Path("data"))
     for root in roots:
         folder = root if root.name == variant.folder else root / variant.folder
@@ -109,9 +118,10 @@ def load_cifar(
     """CIFAR from --data-dir or ./data (torchvision layout), downloaded there unless offline.
     with_train=False reads the test batch only (the training split is left empty)."""
     variant = CIFAR[dataset]
-    folder = _find(variant, data_dir)
+    given = data_folder(data_dir) if data_dir else None
+    folder = _find(variant, given)
     if folder is None:
-        root = Path(data_dir).expanduser() if data_dir else Path("data")
+        root = given or Path("data")
         searched = f"{root}/{variant.folder}" + (
             "" if data_dir is None else ", data/" + variant.folder
         )
@@ -133,7 +143,7 @@ def load_cifar(
     else:
         train = empty_split(*test.images.shape[1:])
     names = _unpickle(folder / variant.meta_file).get(variant.names_key)
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise DataError(f"{folder / variant.meta_file} has no class names: re-download it")
     top = int(torch.cat([train.labels, test.labels]).max())
     if top >= len(names):
@@ -150,6 +160,7 @@ def load_cifar(
 
 
 def _download(dataset: str, root: Path, searched: str) -> None:
+    # lazy: torchvision takes seconds to import and only a download needs it
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
@@ -158,5 +169,5 @@ def _download(dataset: str, root: Path, searched: str) -> None:
     except (OSError, RuntimeError, ValueError) as error:
         raise DataError(
             f"{CIFAR[dataset].name} not found (searched {searched}) and the download into {root} "
-            f"failed ({error}): copy torchvision's {CIFAR[dataset].folder}/ into --data-dir"
+            f"failed ({reason(error)}): copy torchvision's {CIFAR[dataset].folder}/ into --data-dir"
         ) from None

@@ -7,14 +7,20 @@ per-image Python transform runs during training.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import math
+import os
+import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
 import torch
 
+from aml_tui.core.untrusted import UnreadableFile, printable, reason, user_path
 from aml_tui.errors import DataError
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -40,6 +46,10 @@ FASHION_MNIST_MEAN = 0.2860
 FASHION_MNIST_STD = 0.3530
 
 _IDX_UBYTE = 0x08
+
+_MAX_DEFLATE_RATIO = 1032
+"""Deflate (gzip) shrinks data at most this much: the longest back-reference copies 258 bytes
+for each 2 bits of input."""
 
 
 @dataclass
@@ -98,33 +108,54 @@ def read_idx(path: Path, expected_ndim: int) -> torch.Tensor:
     """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 tensor.
 
     Checks the magic number, the dimension count and that the payload is exactly as long as
-    the header says, so a truncated or foreign file is refused with a message naming it.
+    the header says, so a truncated or foreign file is refused with a message naming it. A
+    header that promises more bytes than the file could hold (deflate shrinks data at most
+    1032-fold) is refused before any payload is read, so a lying header costs no memory.
     """
     fix = "delete it and let aml-tui download it again, or reinstall dataset-fashion-mnist"
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO would block
+        with os.fdopen(fd, "rb") as raw:
+            status = os.fstat(raw.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise DataError(f"{path} is not a regular file: {fix}")
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gzipped else contextlib.nullcontext(raw) as handle:
+                dims, header = _idx_header(handle, path, expected_ndim, fix)
+                size = math.prod(dims)
+                if gzipped and header + size > status.st_size * _MAX_DEFLATE_RATIO:
+                    raise DataError(
+                        f"{path}'s header promises {size} bytes of data, more than its "
+                        f"{status.st_size} compressed bytes can hold: {fix}"
+                    )
+                payload = handle.read(size + 1)  # a plain file's read stops at its end
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path} is truncated or corrupt ({error}): {fix}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE:
+        raise DataError(f"{path} is truncated or corrupt ({reason(error)}): {fix}") from None
+    if len(payload) != size:
+        got = f"{len(payload)}" if len(payload) <= size else "more"
+        raise DataError(
+            f"{path} holds {got} bytes of data where its header promises {size}"
+            f" ({'truncated' if len(payload) < size else 'trailing bytes'}): {fix}"
+        )
+    return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(dims)
+
+
+def _idx_header(
+    handle: IO[bytes], path: Path, expected_ndim: int, fix: str
+) -> tuple[list[int], int]:
+    """The dimensions an IDX header gives, and the header's length in bytes."""
+    magic = handle.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != _IDX_UBYTE:
         raise DataError(f"{path} is not an IDX file of bytes (bad magic number): {fix}")
-    ndim = raw[3]
+    ndim = magic[3]
     if ndim != expected_ndim:
         raise DataError(f"{path} has {ndim} dimensions where {expected_ndim} were expected: {fix}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    raw = handle.read(4 * ndim)
+    if len(raw) < 4 * ndim:
         raise DataError(f"{path} is truncated (header cut short): {fix}")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    size = 1
-    for dim in dims:
-        size *= dim
-    if len(raw) != header + size:
-        raise DataError(
-            f"{path} holds {len(raw) - header} bytes of data where its header promises {size}"
-            f" ({'truncated' if len(raw) < header + size else 'trailing bytes'}): {fix}"
-        )
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+    dims = [int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    return dims, 4 + 4 * ndim
 
 
 def _idx_files_in(folder: Path) -> dict[str, Path] | None:
@@ -164,7 +195,7 @@ def resolve_fashion_mnist(
     tried: list[Path] = []
     candidates: list[Path] = []
     if data_dir is not None:
-        explicit = Path(data_dir).expanduser()
+        explicit = data_folder(data_dir)
         if not explicit.is_dir():
             raise DataError(
                 f"data folder {explicit} does not exist: create it or fix --data-dir/AML_TUI_DATA"
@@ -177,7 +208,7 @@ def resolve_fashion_mnist(
             files = _idx_files_in(folder)
             if files is not None:
                 return files
-    target = Path(data_dir).expanduser() if data_dir is not None else Path("data")
+    target = data_folder(data_dir) if data_dir is not None else Path("data")
     searched = ", ".join(str(p) for p in tried)
     if offline:
         raise DataError(
@@ -190,8 +221,8 @@ def resolve_fashion_mnist(
     except (OSError, RuntimeError, ValueError) as error:
         raise DataError(
             f"FashionMNIST not found (searched {searched}) and the download into {target} failed "
-            f"({error}): run 'apt-get install dataset-fashion-mnist', or pass --data-dir DIR with "
-            "the four IDX files (add --offline to skip downloading)"
+            f"({reason(error)}): run 'apt-get install dataset-fashion-mnist', or pass --data-dir "
+            "DIR with the four IDX files (add --offline to skip downloading)"
         ) from None
     files = _idx_files_in(target)
     if files is None:
@@ -199,8 +230,19 @@ def resolve_fashion_mnist(
     return files
 
 
+def data_folder(text: str, option: str = "--data-dir/AML_TUI_DATA") -> Path:
+    """A dataset folder the user gave, with ~ expanded; a DataError naming it when no system
+    call could use it (a NUL byte, an unknown ~user, a name too long). Whether it exists is
+    the caller's question: a download may create it."""
+    try:
+        return user_path(text)
+    except UnreadableFile as error:
+        raise DataError(f"data folder {printable(text)} {error.reason}: fix {option}") from None
+
+
 def _download_fashion_mnist(root: Path) -> None:
     """Download through torchvision into root/FashionMNIST/raw (it checks the MD5s)."""
+    # lazy: torchvision takes seconds to import and only a download needs it
     from torchvision.datasets import FashionMNIST
 
     for train in (True, False):
@@ -220,7 +262,11 @@ def load_fashion_mnist(files: dict[str, Path], with_train: bool = True) -> tuple
                 f"{files[f'{prefix}_labels']} has {labels.shape[0]} labels: the files do not "
                 "belong together"
             )
-        if images.shape[0] == 0 or tuple(images.shape[1:]) != (28, 28):
+        if images.shape[0] == 0:
+            raise DataError(
+                f"{files[f'{prefix}_images']} holds no images: use the real FashionMNIST files"
+            )
+        if tuple(images.shape[1:]) != (28, 28):
             raise DataError(
                 f"{files[f'{prefix}_images']} holds {images.shape[0]} images of "
                 f"{tuple(images.shape[1:])} pixels, not FashionMNIST's 28×28: use the real files"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 
 from aml_tui.errors import ConfigError
+
+SUPPORTED = ("cpu", "cuda", "mps")
+"""Device types aml-tui trains and evaluates on (torch knows more: meta, xpu, ...)."""
 
 
 def available_devices() -> list[str]:
@@ -19,31 +25,38 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto -> cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    """auto -> cuda, then mps, then cpu. A name torch does not know, a device type aml-tui
+    does not run on, or an explicit device that is absent is a one-line ConfigError."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda"):
+    choices = f"choose auto or one of {', '.join(available_devices())}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"--device {name!r} is not a device: {choices}") from None
+    if device.type not in SUPPORTED:
+        raise ConfigError(
+            f"--device {name!r}: aml-tui runs on cpu, cuda[:N] or mps, not {device.type}: {choices}"
+        )
+    if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"--device {name} was asked for but no CUDA GPU is available: use --device cpu "
                 "or auto"
             )
-        device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
-                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here: "
-                f"choose one of {', '.join(available_devices())}"
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here: {choices}"
             )
-        return device
-    if name == "mps" and not torch.backends.mps.is_available():
+    if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(
             "--device mps was asked for but MPS is not available: use --device cpu or auto"
         )
-    return torch.device(name)
+    return device
 
 
 def memory_in_use(device: torch.device) -> int:
@@ -53,10 +66,10 @@ def memory_in_use(device: torch.device) -> int:
     try:
         with open("/proc/self/statm") as handle:
             pages = int(handle.read().split()[1])
-        import os
-
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
+        # lazy: `resource` exists on Unix only; Linux has answered from /proc above
         import resource
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the peak, not the current
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, else KiB

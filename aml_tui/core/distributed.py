@@ -1,18 +1,29 @@
 """Several processes through torchrun: DistributedDataParallel on PyTorch's own machinery.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; each rank trains its shard of every epoch,
-evaluation sums are all-reduced, and only rank 0 writes the run folder and prints.
+evaluation sums are all-reduced, and only rank 0 writes the run folder and prints. Every
+collective the trainer makes lives here: the DDP wrap, the per-batch agreement on stopping
+and on a non-finite loss, the sharded evaluation, rank 0's buffers for all, the end-of-run
+replica check, and telling a lost peer from other errors. The trainer (engine.py) calls
+these only when `Distributed` is not None. Leaving the process group at exit (a barrier,
+then the process ends) is the headless runner's: aml_tui/headless.py.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from aml_tui.core.data import Split
+from aml_tui.core.loop import Evaluation
 from aml_tui.errors import ConfigError
 
 
@@ -49,6 +60,12 @@ class Distributed:
         start = min(size, self.rank * per_rank)
         return start, min(size, start + per_rank)
 
+    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """The model as DDP trains it: gradients all-reduced in backward. Checkpoints and
+        evaluation use the unwrapped module."""
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values
@@ -58,6 +75,31 @@ class Distributed:
         values = torch.tensor([int(f) for f in flags], device=device)
         dist.all_reduce(values, op=dist.ReduceOp.MAX)
         return [bool(v) for v in values.tolist()]
+
+    def agree_after_batch(
+        self, stop: bool, loss: torch.Tensor, device: torch.device
+    ) -> tuple[bool, bool]:
+        """After every batch, one all-reduce: whether any rank was asked to stop, and whether
+        any rank's loss is non-finite (then every rank fails the run together)."""
+        flags = torch.stack(
+            [torch.tensor(int(stop), device=device), (~torch.isfinite(loss)).to(torch.long)]
+        )
+        stopping, non_finite = (bool(v) for v in self.sum(flags).tolist())
+        return stopping, non_finite
+
+    def evaluate(
+        self, split: Split, evaluate_part: Callable[[Split], Evaluation], device: torch.device
+    ) -> Evaluation:
+        """Each rank evaluates its span of `split`; loss and accuracy are summed over ranks,
+        so every rank gets the whole split's. Predictions stay this rank's own."""
+        start, end = self.span(len(split))
+        part = Split(split.images[start:end], split.labels[start:end])
+        local = evaluate_part(part)
+        correct = int((local.predictions == part.labels.cpu()).sum())
+        sums = torch.tensor([local.loss * len(part), correct], dtype=torch.float64, device=device)
+        loss_sum, correct_all = self.sum(sums).tolist()
+        total = max(len(split), 1)
+        return Evaluation(loss_sum / total, correct_all / total, local.predictions)
 
     def share_buffers(self, model: torch.nn.Module) -> None:
         """Give every rank rank 0's buffers (BatchNorm statistics drift apart in the last
@@ -75,6 +117,26 @@ class Distributed:
         dist.all_reduce(low, op=dist.ReduceOp.MIN)
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         return bool(low.item() == high.item())
+
+
+def any_rank_stopping(
+    distributed: Distributed | None, stop: threading.Event, device: torch.device
+) -> bool:
+    """Whether a stop was asked for, agreed by every rank so none waits for the others."""
+    if distributed is None:
+        return stop.is_set()
+    (stopping,) = distributed.any(stop.is_set(), device=device)
+    return stopping
+
+
+def is_lost_peer(error: BaseException) -> bool:
+    """A collective failed because another rank went away (killed, crashed, out of memory)."""
+    if isinstance(error, dist.DistError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        mark in text for mark in ("gloo", "NCCL", "Connection reset", "Connection closed")
+    )
 
 
 def init_distributed(device_name: str) -> tuple[Distributed | None, str]:

@@ -2,6 +2,8 @@
 
 Uses the same in-memory data path and batched transforms as training, in inference mode,
 so fashion-cnn's 10,000 test images (normal and scrambled) take a second or two on a CPU.
+Whether the checkpoint fits the run and its data is checkpoint.check_fits (as for resuming);
+the split the detailed metrics describe is the one that picks best.pt (selection.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.checkpoint import check_finite, check_fits, load_checkpoint
 from aml_tui.core.data import Split
 from aml_tui.core.device import resolve_device
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.loop import Evaluation, evaluate
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runs import RunFolder, list_runs
+from aml_tui.core.selection import EvalSplit, selection_split
+from aml_tui.core.untrusted import one_line
 from aml_tui.errors import CheckpointError
 
 
@@ -35,9 +39,9 @@ class RunEvaluation:
     classes: tuple[str, ...]
     test: Evaluation
     scrambled: Evaluation | None
-    primary_name: str
-    """The split the detailed metrics describe: "scrambled_test" for a model trained on
-    scrambled images (its own kind of input), else "test"."""
+    primary_name: EvalSplit
+    """The split the detailed metrics describe: the one that selects best.pt, so scrambled
+    test images for a model trained on scrambled images (see core/selection.py)."""
     primary: Evaluation
     test_split: Split
     """The primary split's images (uint8) and labels, on the CPU."""
@@ -104,7 +108,10 @@ def evaluate_run(
 ) -> RunEvaluation:
     """Load `which` checkpoint (best or last) of a run and evaluate it on its test set(s).
 
-    `data_dir` and `offline`, when given, replace the run's own (data that has moved)."""
+    `data_dir` and `offline`, when given, replace the run's own (data that has moved).
+    Everything that can be refused (the device, the checkpoint's file, fields and weights,
+    NaN or infinite ones included) is, before the data loads."""
+    target = resolve_device(device)
     config, _ = folder.read_config()
     if data_dir is not None:
         config = replace(config, data_dir=data_dir)
@@ -116,33 +123,28 @@ def evaluate_run(
         hint = f" (it has {other.name}: try --checkpoint {other.stem})" if other.exists() else ""
         raise CheckpointError(f"run {folder.run_id} has no {path.name} yet{hint}")
     state = load_checkpoint(path)
-    if state.get("experiment") != config.experiment:
-        raise CheckpointError(
-            f"{path} belongs to {state.get('experiment')!r}, but the run is "
-            f"{config.experiment!r}: the run folder was mixed up; retrain it"
-        )
+    check_fits(state, path, "evaluate", experiment=config.experiment)
+    check_finite(state, path)
     experiment = get_experiment(config.experiment)
     experiment.check(config)
     data = experiment.load_data(config, False)
-    if list(state.get("classes", [])) != list(data.classes):
-        raise CheckpointError(
-            f"{path} was trained on classes {state.get('classes')} but the data now has "
-            f"{list(data.classes)}: evaluate with the data the run was trained on"
-        )
-    target = resolve_device(device)
+    check_fits(state, path, "evaluate", classes=data.classes)
     model = experiment.build_model(len(data.classes), None)
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "no model"
-        raise CheckpointError(f"{path} does not fit {config.experiment} ({first})") from None
-    model = model.to(target, memory_format=torch.channels_last)
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        detail = one_line(str(error))
+        raise CheckpointError(
+            f"{path} does not fit {config.experiment} ({detail}): evaluate a checkpoint of this run"
+        ) from None
+    # torch's stubs have no overload for a device and a memory format together
+    model = model.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
     transform = experiment.make_transform(config, data, target)
     results = {
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
         for name, split in data.evals.items()
     }
-    primary_name = "scrambled_test" if config.scrambled else "test"
+    primary_name = selection_split(config)
     primary = results[primary_name]
     labels = data.evals[primary_name].labels.cpu()
     confusion = confusion_matrix(primary.predictions, labels, len(data.classes))

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
+
+FinishStatus = Literal["completed", "interrupted"]
+"""How a run that did not fail ended: every epoch trained, or stopped on request."""
+
+FailureReason = Literal[
+    "non_finite_loss", "out_of_memory", "user_error", "interrupted_hard", "peer_lost", "bug"
+]
+"""Why a run failed (RunFailed.reason); core/failures.py decides which."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ class EpochEnded:
 class RunFinished:
     """The run ended: completed, or interrupted by a stop request (checkpoint saved)."""
 
-    status: str
+    status: FinishStatus
     epochs_completed: int
     test_acc: float | None
     scrambled_test_acc: float | None
@@ -87,7 +95,7 @@ class RunFailed:
     """The run stopped on an error; `message` says what and how to fix it."""
 
     message: str
-    reason: str
+    reason: FailureReason
     """"non_finite_loss", "out_of_memory", "user_error" (an AmlTuiError: bad input, disk
     full, ...), "interrupted_hard" (a second Ctrl+C), "peer_lost" (another torchrun rank
     went away) or "bug"."""
@@ -138,6 +146,7 @@ def event_from_record(record: dict[str, Any]) -> Event | None:
     if "classes" in values:
         values["classes"] = tuple(values["classes"])
     try:
-        return cls(**values)
+        event: Event = cls(**values)
     except TypeError:
         return None
+    return event

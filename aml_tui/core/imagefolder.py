@@ -6,12 +6,15 @@ then kept as one uint8 tensor, so training never decodes an image twice.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
+from PIL import Image
 
-from aml_tui.core.data import ImageData, Split
+from aml_tui.core.data import ImageData, Split, data_folder
 from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD
+from aml_tui.core.untrusted import printable, reason
 from aml_tui.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -19,23 +22,44 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:
     classes = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if files:
-            classes[sub.name] = files
+    try:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            files = sorted(
+                p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
+            if files:
+                classes[sub.name] = files
+    except OSError as error:
+        where = printable(str(error.filename or folder))
+        raise DataError(f"cannot list {where} ({reason(error)}): fix its permissions") from None
     return classes
 
 
-def _decode(paths: list[tuple[Path, int]], size: int) -> Split:
-    from PIL import Image, UnidentifiedImageError
+def _decode_one(path: Path, size: int) -> Image.Image:
+    """One image as RGB at size×size. An image larger than PIL's MAX_IMAGE_PIXELS (a
+    decompression bomb: a small file whose header claims e.g. 40000×40000 pixels) is refused
+    before it is decoded."""
+    name = printable(str(path))
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DataError(
+            f"image {name} is too large to decode ({reason(error)}): shrink it or remove it"
+        ) from None
+    # A damaged image makes PIL's decoders fail with any exception type (OSError, SyntaxError,
+    # struct.error, IndexError, ValueError...): all mean the same unreadable file.
+    except Exception as error:
+        raise DataError(f"cannot read image {name} ({reason(error)}): fix or remove it") from None
 
+
+def _decode(paths: list[tuple[Path, int]], size: int) -> Split:
     images = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
     for i, (path, _) in enumerate(paths):
-        try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-        except (OSError, UnidentifiedImageError, ValueError) as error:
-            raise DataError(f"cannot read image {path} ({error}): fix or remove it") from None
+        rgb = _decode_one(path, size)
         images[i] = (
             torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
             .reshape(size, size, 3)
@@ -51,7 +75,7 @@ def load_imagefolder(
 ) -> ImageData:  # fmt: skip
     """Read PATH/train and PATH/test (or PATH/val); classes are train's subfolder names.
     with_train=False decodes the test images only (the training split is left empty)."""
-    root = Path(root_text).expanduser()
+    root = data_folder(root_text, "--dataset imagefolder:PATH")
     layout = "PATH/train/<class>/<image> and PATH/test/<class>/<image> (or val/)"
     if not (root / "train").is_dir():
         raise DataError(f"image folder {root} has no train/ folder: expected {layout}")

@@ -1,5 +1,6 @@
-"""Building blocks of the training loop: data placement, batch order, AMP, evaluation,
-and the position inside an epoch that an interrupted run saves and a resumed one restores."""
+"""Building blocks of the training loop (engine.py): data placement, batch order and
+augmentation seeds, AMP, evaluation, and the position inside an epoch that an interrupted run
+saves and a resumed one restores (checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,22 @@ def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled sample order of an epoch: a function of the seed and the epoch only."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(size, generator=generator)
+
+
+def augment_generator(seed: int, epoch: int, resumed: EpochProgress | None) -> torch.Generator:
+    """The random source of an epoch's augmentation: seeded by the seed and the epoch, or
+    where an interrupted epoch left it."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_000)
+    if resumed is not None and resumed.augment_state is not None:
+        generator.set_state(resumed.augment_state)
+    return generator
+
+
+def batch_indices(order: torch.Tensor, batch: int, batches: int, batch_size: int) -> torch.Tensor:
+    """The samples of batch `batch` (from 0) of an epoch's `order`; the last batch takes
+    everything left (see batch_count)."""
+    end = len(order) if batch + 1 == batches else (batch + 1) * batch_size
+    return order[batch * batch_size : end]
 
 
 def loss_function(name: str) -> Callable[..., torch.Tensor]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from aml_tui.core.pretrained import load_resnet18_weights
+
 
 class MaskDropout(nn.Dropout):
     """nn.Dropout with the mask drawn by `rand(...) >= p`: the same distribution and scaling,
@@ -71,6 +73,7 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 def resnet18_scratch(num_classes: int) -> nn.Module:
     """torchvision ResNet-18 with random weights and a `num_classes` output layer."""
+    # lazy: torchvision takes seconds to import and fashion-cnn never needs it
     from torchvision.models import resnet18
 
     model = resnet18(weights=None)
@@ -80,9 +83,8 @@ def resnet18_scratch(num_classes: int) -> nn.Module:
 
 def resnet18_finetune(num_classes: int, weights: Path) -> nn.Module:
     """ResNet-18 from ImageNet weights; all frozen but `layer4` and a new `fc`."""
+    # lazy: torchvision takes seconds to import and fashion-cnn never needs it
     from torchvision.models import resnet18
-
-    from aml_tui.core.pretrained import load_resnet18_weights
 
     model = resnet18(weights=None)
     load_resnet18_weights(model, weights)

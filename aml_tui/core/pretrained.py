@@ -7,13 +7,21 @@ tensors is accepted.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from aml_tui.core.untrusted import (
+    UnreadableFile,
+    check_regular_file,
+    first_non_finite,
+    load_untrusted,
+    one_line,
+    printable,
+    reason,
+    user_path,
+)
 from aml_tui.errors import WeightsError
 
 RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
@@ -35,9 +43,11 @@ def _options() -> str:
 def resolve_weights(weights: str | None, offline: bool) -> Path:
     """--weights FILE, else torchvision's cache, else download into the cache unless offline."""
     if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist: fix --weights")
+        try:
+            path = user_path(weights)
+            check_regular_file(path)
+        except UnreadableFile as error:
+            raise WeightsError(_unreadable_message(Path(weights), error, "fix --weights")) from None
         return path
     cached = cached_weights_path()
     if cached.is_file():
@@ -51,29 +61,44 @@ def resolve_weights(weights: str | None, offline: bool) -> Path:
         torch.hub.download_url_to_file(RESNET18_URL, str(cached), hash_prefix="f37072fd")
     except (OSError, RuntimeError, ValueError) as error:
         raise WeightsError(
-            f"no ResNet-18 ImageNet weights found and the download failed ({error}): {_options()}"
+            f"no ResNet-18 ImageNet weights found and the download failed ({reason(error)}): "
+            f"{_options()}"
         ) from None
     return cached
 
 
 def load_resnet18_weights(model: nn.Module, path: Path) -> None:
-    """Load a 1000-class torchvision ResNet-18 state dict into `model`, refusing anything else."""
+    """Load a 1000-class torchvision ResNet-18 state dict into `model`, refusing anything else:
+    a file that cannot be read, anything but a dict of named tensors, weights that are NaN or
+    infinite, tensors that do not fit."""
     fix = "use torchvision's resnet18-f37072fd.pth"
+    name = printable(str(path))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"{path} holds objects other than tensors, so it was not loaded: {fix}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WeightsError(f"{path} is truncated or not a PyTorch file ({first}): {fix}") from None
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        state = load_untrusted(Path(path))
+    except UnreadableFile as error:
+        raise WeightsError(_unreadable_message(Path(path), error, fix)) from None
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
     ):
-        raise WeightsError(f"{path} is not a state dict of tensors: {fix}")
+        raise WeightsError(f"{name} is not a state dict of tensors: {fix}")
+    bad = first_non_finite(state)
+    if bad is not None:
+        raise WeightsError(f"{name} holds NaN or infinite weights (in {printable(bad)}): {fix}")
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        detail = " ".join(str(error).split())[:160]
-        raise WeightsError(f"{path} is not a ResNet-18 state dict ({detail}): {fix}") from None
+    except (RuntimeError, ValueError, TypeError, KeyError) as error:
+        detail = one_line(str(error))
+        raise WeightsError(f"{name} is not a ResNet-18 state dict ({detail}): {fix}") from None
+
+
+def _unreadable_message(path: Path, error: UnreadableFile, fix: str) -> str:
+    name = printable(str(path))
+    if error.problem == "missing":
+        return f"weights file {name} does not exist: fix --weights"
+    if error.problem in ("unusable", "not-a-file"):
+        return f"weights file {name} {error.reason}: fix --weights"
+    if error.problem == "unsafe":
+        return f"{name} holds objects other than tensors, so it was not loaded: {fix}"
+    return f"{name} is truncated or not a PyTorch file ({error.reason}): {fix}"

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal, get_args
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
@@ -28,6 +28,7 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.experiments import check_config
 from aml_tui.core.files import write_atomic
+from aml_tui.core.selection import selection_split
 from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError
 
 
@@ -157,15 +158,21 @@ class RunFolder:
         for leftover in self.path.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 
-    def read_summary(self) -> dict[str, Any] | None:
+    def read_summary(self) -> object:
+        """summary.json parsed: a dict as the run wrote it (any other value is a hand edit,
+        for the caller to refuse); None when there is none yet, or a crash tore it."""
         try:
-            return json.loads(self.summary_path.read_text())
+            summary: object = json.loads(self.summary_path.read_text())
         except (OSError, json.JSONDecodeError):
             return None
+        return summary
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda handle: handle.write(text.encode()))
+    def write(handle: BinaryIO) -> None:
+        handle.write(text.encode())
+
+    write_atomic(path, write)
 
 
 def _ends_epoch(record: dict[str, Any]) -> bool:
@@ -240,6 +247,16 @@ class RunRecorder:
         return summary
 
 
+RunStatus = Literal["completed", "interrupted", "failed", "running", "incomplete"]
+"""Where a run stands: completed, interrupted or failed (summary.json says so); running (its
+process is alive); incomplete (no summary and no live process: killed, or crashed)."""
+
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
+ResumeRefusal = Literal["running", "completed", "no_checkpoint"]
+"""Why a run cannot be resumed: it is being trained, it trained all its epochs, or it has no
+last.pt to carry on from."""
+
 PROGRESS_RECORD_S = 1.0
 """A live run appends a batch_progress record to metrics.jsonl at most this often."""
 
@@ -254,8 +271,8 @@ class RunInfo:
     run_id: str
     path: Path
     experiment: str
-    status: str
-    """completed, interrupted, failed, running, or incomplete (no summary and no recent writes)."""
+    status: RunStatus
+    """Where the run stands; see RunStatus."""
     epochs_completed: int
     epochs: int
     best_test_acc: float | None
@@ -295,13 +312,13 @@ def list_runs(root: Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
 
 
-def run_status(folder: RunFolder) -> str:
+def run_status(folder: RunFolder) -> RunStatus:
     """completed/interrupted/failed from summary.json. Without one: running while the process
     that claimed the run is alive (on this host; on another host, while the run keeps
     writing), else incomplete (killed, or crashed)."""
     summary = folder.read_summary()
     if isinstance(summary, dict):
-        return str(summary.get("status", "incomplete"))
+        return _recorded_status(summary)
     owner = folder.owner()
     if owner is None:
         return "incomplete"
@@ -311,6 +328,26 @@ def run_status(folder: RunFolder) -> str:
     written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
     recent = written.exists() and time.time() - written.stat().st_mtime < RUNNING_GRACE_S
     return "running" if recent else "incomplete"
+
+
+def _recorded_status(summary: dict[str, Any]) -> RunStatus:
+    """The status summary.json records; anything else there (a hand edit) counts as incomplete."""
+    for status in RUN_STATUSES:
+        if summary.get("status") == status:
+            return status
+    return "incomplete"
+
+
+def resume_refusal(folder: RunFolder) -> ResumeRefusal | None:
+    """Why the run cannot be resumed, or None when it can: the one rule the command line
+    and the app's Home screen both apply. A completed run is never resumed (it trained all
+    its epochs; last.pt is its end); a running one is being trained by another process."""
+    status = run_status(folder)
+    if status == "running" or status == "completed":
+        return status
+    if not folder.last_path.exists():
+        return "no_checkpoint"
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -331,8 +368,8 @@ def run_info(folder: RunFolder) -> RunInfo | None:
     summary = folder.read_summary()
     if summary is not None and not isinstance(summary, dict):
         raise ValueError(f"{folder.summary_path} is not a JSON object")
-    if summary is not None:
-        status = str(summary.get("status", "incomplete"))
+    if isinstance(summary, dict):
+        status = _recorded_status(summary)
         epochs_done = int(summary.get("epochs_completed") or 0)
         best = summary.get("best_test_acc")
         best = float(best) if isinstance(best, int | float) else None
@@ -341,7 +378,7 @@ def run_info(folder: RunFolder) -> RunInfo | None:
     else:
         epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
         epochs_done = len(epochs)
-        key = "scrambled_test_acc" if config.scrambled else "test_acc"
+        key = selection_split(config) + "_acc"
         accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
         best = max(accs) if accs else None
         written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path

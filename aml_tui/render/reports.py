@@ -108,8 +108,9 @@ def comparison_view(
         confusion_view(b.confusion, b.classes, title="B", legend=False, columns=columns),
     )
     if 2 * grid_width(a.confusion, a.classes) + 4 <= columns:
-        matrices: RenderableType = Table.grid(padding=(0, 4))
-        matrices.add_row(*views)  # type: ignore[attr-defined]
+        grid = Table.grid(padding=(0, 4))
+        grid.add_row(*views)
+        matrices: RenderableType = grid
     else:
         matrices = Group(views[0], Text(), views[1])
     chosen = pick_images(a, b, count, disagree, seed)

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from rich.markup import escape
+
 from aml_tui.core.events import EpochEnded
+
+
+def safe(value: object, markup: bool = True) -> str:
+    """A string from a file or a dataset, made fit to show: control characters (escape
+    sequences, bells, carriage returns, bidi overrides) become visible `\\xNN`/`\\uNNNN`
+    escapes, and with `markup` (for rich and Textual strings) square brackets are escaped
+    so `[/]` or `[link=...]` in a class name or status is shown, never interpreted.
+
+    Every string read from a run folder or a dataset goes through here before it reaches
+    a terminal, the app or a report."""
+    text = "".join(
+        ch
+        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch == " "
+        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        for ch in str(value)
+    )
+    return escape(text) if markup else text
 
 
 def percent(value: float | None) -> str:

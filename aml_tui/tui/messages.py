@@ -1,10 +1,16 @@
-"""Textual messages carrying the engine's events from the worker thread to the screen."""
+"""Textual messages that carry what thread workers found or were told back to the UI thread."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from aml_tui.core.events import BatchProgress, Event
+from aml_tui.core.runs import RunInfo
+
+if TYPE_CHECKING:
+    from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
 
 
 class EngineReported(Message):
@@ -44,20 +50,34 @@ class DevicesFound(Message):
         self.devices = devices
 
 
-class EvaluationFinished(Message):
-    """A run (or two, for a comparison) was evaluated in a worker; `result` is ready to draw."""
+class RunsListed(Message):
+    """The checkpoints folder was read: its runs, newest first."""
 
     bubble = False
 
-    def __init__(self, result: object) -> None:
+    def __init__(self, runs: list[RunInfo]) -> None:
         super().__init__()
-        self.result = result
+        self.runs = runs
+
+
+class EvaluationFinished(Message):
+    """A run was evaluated in a worker; `evaluation` is ready to draw."""
+
+    def __init__(self, evaluation: RunEvaluation) -> None:
+        super().__init__()
+        self.evaluation = evaluation
+
+
+class ComparisonFinished(Message):
+    """Two runs were evaluated on the same test images in a worker; ready to draw."""
+
+    def __init__(self, first: RunEvaluation, second: RunEvaluation) -> None:
+        super().__init__()
+        self.pair = (first, second)
 
 
 class EvaluationFailed(Message):
     """Evaluation could not be done (missing run, corrupt checkpoint, ...): `text` says why."""
-
-    bubble = False
 
     def __init__(self, text: str) -> None:
         super().__init__()

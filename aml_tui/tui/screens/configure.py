@@ -18,6 +18,7 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.errors import ConfigError
+from aml_tui.tui.access import aml_app
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class ConfigureScreen(Screen[None]):
     def _build(self, **values: object) -> TrainConfig:
         return build_config(
             self.experiment,
-            checkpoints=str(self.app.checkpoints),  # type: ignore[attr-defined]
+            checkpoints=str(aml_app(self).checkpoints),
             permutation_seed=self.initial.permutation_seed,
             offline=self.initial.offline,
             augment=self.initial.augment,
@@ -186,4 +187,4 @@ class ConfigureScreen(Screen[None]):
 
     def action_start(self) -> None:
         if self.config is not None:
-            self.app.start_training(self.config)  # type: ignore[attr-defined]
+            aml_app(self).start_training(self.config)

@@ -1,85 +1,57 @@
 """Evaluation of one run, and comparison of two, drawn with the shared rich renderables.
 
-The evaluation itself (loading the checkpoint and data, running the test sets) happens in a
-worker thread; the screen shows the result when the worker posts it.
+The evaluation itself (loading the checkpoint and data, running the test sets) happens in the
+Report widget's worker thread; the screen draws the result when it arrives, and again at each
+new width.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.markup import escape
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header
 
-from aml_tui.errors import AmlTuiError
-from aml_tui.tui.messages import EvaluationFailed, EvaluationFinished
+from aml_tui.core.runs import RunFolder
+from aml_tui.tui.messages import ComparisonFinished, EvaluationFinished
+from aml_tui.tui.widgets.report import Report
 
+if TYPE_CHECKING:
+    from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
 
-class _ReportScreen(Screen[None]):
-    """A scrollable report computed in a worker thread."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit")]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with VerticalScroll(id="report"):
-            yield Static("evaluating on the test set...", id="report-body")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#report").focus()
-        self.start()
-
-    def start(self) -> None:
-        self.query_one("#report-body", Static).update("evaluating on the test set...")
-        self.compute()
-
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def compute(self) -> None:
-        """Thin: evaluate, then post the result or the reason it failed (bugs included, so
-        the screen never waits forever)."""
-        try:
-            result = self.evaluate()
-        except AmlTuiError as error:
-            self.post_message(EvaluationFailed(str(error)))
-            return
-        except Exception as error:
-            self.post_message(EvaluationFailed(f"internal error: {type(error).__name__}: {error}"))
-            return
-        self.post_message(EvaluationFinished(result))
-
-    def on_resize(self) -> None:
-        self.draw()
-
-    def draw(self) -> None:
-        """Draw the stored result at the current width (nothing before it arrives)."""
-        raise NotImplementedError
-
-    def evaluate(self) -> object:
-        raise NotImplementedError
-
-    failure = "cannot evaluate"
-
-    def on_evaluation_failed(self, message: EvaluationFailed) -> None:
-        self.query_one("#report-body", Static).update(
-            f"[red]{self.failure}:[/red] {escape(message.text)}"
-        )
-        self.notify(message.text, title=self.failure.capitalize(), severity="error", timeout=10)
-
-    def width(self) -> int:
-        return max(40, self.size.width - 2)
+REPORT_BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit")]
 
 
-class EvaluationScreen(_ReportScreen):
+def evaluate(run_dir: Path, which: str) -> EvaluationFinished:
+    """One run's evaluation (in the report's worker)."""
+    # Evaluation imports torch: loaded on the first evaluation, not when the app starts.
+    from aml_tui.core.evaluation import evaluate_run
+
+    return EvaluationFinished(evaluate_run(RunFolder(run_dir), which))
+
+
+def compare(run_a: Path, run_b: Path) -> ComparisonFinished:
+    """Both runs' evaluations, checked to be on the same test images (in the worker)."""
+    # Evaluation imports torch: loaded on the first evaluation, not when the app starts.
+    from aml_tui.core.evaluation import check_comparable, evaluate_run
+
+    first, second = (evaluate_run(RunFolder(path)) for path in (run_a, run_b))
+    check_comparable(first, second)
+    return ComparisonFinished(first, second)
+
+
+def report_width(screen: Screen[None]) -> int:
+    return max(40, screen.size.width - 2)
+
+
+class EvaluationScreen(Screen[None]):
     """Accuracy (and scrambled accuracy), per-class metrics, confusion matrix, mistakes."""
 
     BINDINGS = [
-        *_ReportScreen.BINDINGS,
+        *REPORT_BINDINGS,
         Binding("b", "checkpoint('best')", "best.pt"),
         Binding("l", "checkpoint('last')", "last.pt"),
     ]
@@ -88,28 +60,38 @@ class EvaluationScreen(_ReportScreen):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.which = which
-        self.evaluation: object | None = None
+        self.evaluation: RunEvaluation | None = None
+        self.report = Report("cannot evaluate", id="report")
 
-    def evaluate(self) -> object:
-        from aml_tui.core.evaluation import evaluate_run
-        from aml_tui.core.runs import RunFolder
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield self.report
+        yield Footer()
 
-        return evaluate_run(RunFolder(self.run_dir), self.which)
+    def on_mount(self) -> None:
+        self.report.focus()
+        self.start()
+
+    def start(self) -> None:
+        run_dir, which = self.run_dir, self.which
+        self.report.start(lambda: evaluate(run_dir, which))
 
     def on_evaluation_finished(self, message: EvaluationFinished) -> None:
-        if message.result.checkpoint != self.which:  # type: ignore[attr-defined]
+        if message.evaluation.checkpoint != self.which:
             return  # a worker for the checkpoint shown before; its result is stale
-        self.evaluation = message.result
+        self.evaluation = message.evaluation
+        self.draw()
+
+    def on_resize(self) -> None:
         self.draw()
 
     def draw(self) -> None:
+        """Draw the stored result at the current width (nothing before it arrives)."""
+        # The report renderables import torch: loaded with the first report, not at start-up.
         from aml_tui.render.reports import evaluation_view
 
-        if self.evaluation is None:
-            return
-        self.query_one("#report-body", Static).update(
-            evaluation_view(self.evaluation, self.width(), gallery_size=8)  # type: ignore[arg-type]
-        )
+        if self.evaluation is not None:
+            self.report.show(evaluation_view(self.evaluation, report_width(self), gallery_size=8))
 
     def action_checkpoint(self, which: str) -> None:
         if which != self.which:
@@ -118,12 +100,11 @@ class EvaluationScreen(_ReportScreen):
             self.start()
 
 
-class CompareScreen(_ReportScreen):
+class CompareScreen(Screen[None]):
     """Two runs side by side on the same test images."""
 
-    failure = "cannot compare"
     BINDINGS = [
-        *_ReportScreen.BINDINGS,
+        *REPORT_BINDINGS,
         Binding("d", "toggle_disagree", "Disagreements only"),
         Binding("n", "next_images", "Other images"),
     ]
@@ -134,29 +115,38 @@ class CompareScreen(_ReportScreen):
         self.count = count
         self.disagree = False
         self.seed = 0
-        self.pair: tuple[object, object] | None = None
+        self.pair: tuple[RunEvaluation, RunEvaluation] | None = None
+        self.report = Report("cannot compare", id="report")
 
-    def evaluate(self) -> object:
-        from aml_tui.core.evaluation import check_comparable, evaluate_run
-        from aml_tui.core.runs import RunFolder
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield self.report
+        yield Footer()
 
-        first, second = (evaluate_run(RunFolder(path)) for path in self.runs)
-        check_comparable(first, second)
-        return (first, second)
+    def on_mount(self) -> None:
+        self.report.focus()
+        run_a, run_b = self.runs
+        self.report.start(lambda: compare(run_a, run_b))
 
-    def on_evaluation_finished(self, message: EvaluationFinished) -> None:
-        self.pair = message.result  # type: ignore[assignment]
+    def on_comparison_finished(self, message: ComparisonFinished) -> None:
+        self.pair = message.pair
+        self.draw()
+
+    def on_resize(self) -> None:
         self.draw()
 
     def draw(self) -> None:
+        """Draw the stored pair at the current width (nothing before it arrives)."""
+        # The report renderables import torch: loaded with the first report, not at start-up.
         from aml_tui.render.reports import comparison_view
 
-        if self.pair is None:
-            return
-        first, second = self.pair
-        self.query_one("#report-body", Static).update(
-            comparison_view(first, second, self.count, self.disagree, self.seed, self.width())  # type: ignore[arg-type]
-        )
+        if self.pair is not None:
+            first, second = self.pair
+            self.report.show(
+                comparison_view(
+                    first, second, self.count, self.disagree, self.seed, report_width(self)
+                )
+            )
 
     def action_toggle_disagree(self) -> None:
         self.disagree = not self.disagree

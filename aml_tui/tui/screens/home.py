@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
+from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from aml_tui.core.experiments import EXPERIMENTS
-from aml_tui.core.runs import RunFolder, RunInfo, list_runs, run_info
+from aml_tui.core.runs import RunFolder, RunInfo, list_runs, resume_refusal, run_info
 from aml_tui.render.text import percent
+from aml_tui.tui.access import aml_app
+from aml_tui.tui.messages import RunsListed
+from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
+from aml_tui.tui.screens.watch import WatchScreen
 
 LIVE_REFRESH_S = 3.0
 """How often Home re-reads the run folders while one of them is being trained."""
@@ -36,6 +46,8 @@ class HomeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.marked: str | None = None
+        self.runs: list[RunInfo] | None = None
+        """The runs listed last (None before the first list arrives)."""
         self.any_running = False
 
     def compose(self) -> ComposeResult:
@@ -53,13 +65,15 @@ class HomeScreen(Screen[None]):
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         # What tells runs apart first; at 80 columns the last ones scroll off.
         table.add_columns("run", "status", "epochs", "best acc", "experiment", "started")
-        self.action_refresh_runs()
         self.query_one("#experiments", OptionList).focus()
         self.set_interval(LIVE_REFRESH_S, self.refresh_live)
+        # The first list is read before Home is first drawn (in the worker all the same, so
+        # the app stays responsive): the table never flashes "no runs yet".
+        await self.action_refresh_runs().wait()
 
     def refresh_live(self) -> None:
         """While a listed run is training (in another process), keep its row current."""
@@ -69,13 +83,29 @@ class HomeScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.action_refresh_runs()
 
-    def action_refresh_runs(self) -> None:
+    def action_refresh_runs(self) -> Worker[None]:
+        """Re-read the run folders in a worker; the table follows when they are read."""
+        return self.read_runs(aml_app(self).checkpoints)
+
+    @work(thread=True, exclusive=True, group="runs")
+    def read_runs(self, root: Path) -> None:
+        """Thin: read every run folder (many files, perhaps on a slow or network disk) off
+        the UI thread and post what they say."""
+        self.post_message(RunsListed(list_runs(root)[:50]))
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self.runs = message.runs
+        self.any_running = any(run.status == "running" for run in message.runs)
+        self.show_runs()
+
+    def show_runs(self) -> None:
+        """Fill the table from the runs listed last."""
+        if self.runs is None:
+            return
         table = self.query_one("#runs", DataTable)
         highlighted = self.highlighted_run()
         table.clear()
-        runs = list_runs(self.app.checkpoints)[:50]  # type: ignore[attr-defined]
-        self.any_running = any(run.status == "running" for run in runs)
-        for run in runs:
+        for run in self.runs:
             table.add_row(
                 ("* " if run.run_id == self.marked else "") + run.run_id,
                 run.status,
@@ -95,21 +125,19 @@ class HomeScreen(Screen[None]):
         table = self.query_one("#runs", DataTable)
         if not table.row_count or table.cursor_row < 0:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        return key if key and (self.app.checkpoints / key).is_dir() else None  # type: ignore[attr-defined]
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return key if key and (aml_app(self).checkpoints / key).is_dir() else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         run = self.highlighted_run()
         if run is not None:
-            from aml_tui.tui.screens.evaluation import EvaluationScreen
-
-            self.app.push_screen(EvaluationScreen(self.app.checkpoints / run))  # type: ignore[attr-defined]
+            self.app.push_screen(EvaluationScreen(aml_app(self).checkpoints / run))
 
     def action_mark(self) -> None:
         run = self.highlighted_run()
         if run is not None:
             self.marked = None if run == self.marked else run
-            self.action_refresh_runs()
+            self.show_runs()
             self.notify(
                 f"marked {run}: highlight another run and press c" if self.marked else "unmarked"
             )
@@ -119,9 +147,7 @@ class HomeScreen(Screen[None]):
         if self.marked is None or run is None or run == self.marked:
             self.notify("mark a run with m, highlight another, then press c")
             return
-        from aml_tui.tui.screens.evaluation import CompareScreen
-
-        root = self.app.checkpoints  # type: ignore[attr-defined]
+        root = aml_app(self).checkpoints
         self.app.push_screen(CompareScreen(root / self.marked, root / run))
 
     def _run_info(self) -> RunInfo | None:
@@ -129,28 +155,28 @@ class HomeScreen(Screen[None]):
         if run is None:
             self.notify("highlight a run in the list first (Tab moves to it)")
             return None
-        return run_info(RunFolder(self.app.checkpoints / run))  # type: ignore[attr-defined]
+        return run_info(RunFolder(aml_app(self).checkpoints / run))
 
     def action_history(self) -> None:
         """The run's dashboard from its metrics.jsonl: live if it runs, its history if not."""
         info = self._run_info()
         if info is not None:
-            from aml_tui.tui.screens.watch import WatchScreen
-
             self.app.push_screen(WatchScreen(info.path))
 
     def action_resume(self) -> None:
         info = self._run_info()
         if info is None:
             return
-        if info.status in ("completed", "running"):
-            self.notify(f"run {info.run_id} is {info.status}: only a stopped run can be resumed")
-            return
-        if not (info.path / "last.pt").exists():
+        folder = RunFolder(info.path)
+        refusal = resume_refusal(folder)
+        if refusal == "no_checkpoint":
             self.notify(f"run {info.run_id} has no last.pt to resume from", severity="error")
             return
-        config, _ = RunFolder(info.path).read_config()
-        self.app.start_training(config, resume=info.path)  # type: ignore[attr-defined]
+        if refusal is not None:
+            self.notify(f"run {info.run_id} is {refusal}: only a stopped run can be resumed")
+            return
+        config, _ = folder.read_config()
+        aml_app(self).start_training(config, resume=info.path)
 
     def action_delete(self) -> None:
         info = self._run_info()
@@ -162,15 +188,11 @@ class HomeScreen(Screen[None]):
 
         def answered(delete: bool | None) -> None:
             if delete:
-                import shutil
-
                 shutil.rmtree(info.path, ignore_errors=True)
                 if self.marked == info.run_id:
                     self.marked = None
                 self.notify(f"deleted {info.run_id}")
                 self.action_refresh_runs()
-
-        from aml_tui.tui.screens.confirm import ConfirmScreen
 
         self.app.push_screen(
             ConfirmScreen(
@@ -183,10 +205,12 @@ class HomeScreen(Screen[None]):
         )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.app.open_configure(event.option.id)  # type: ignore[attr-defined]
+        if event.option.id is not None:
+            aml_app(self).open_configure(event.option.id)
 
     def action_choose(self) -> None:
         options = self.query_one("#experiments", OptionList)
         if options.highlighted is not None:
             option = options.get_option_at_index(options.highlighted)
-            self.app.open_configure(option.id)  # type: ignore[attr-defined]
+            if option.id is not None:
+                aml_app(self).open_configure(option.id)

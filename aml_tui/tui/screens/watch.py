@@ -1,51 +1,98 @@
-"""Watch: the live dashboard of a run that another process trains (a --no-ui run in tmux or
-under nohup, or a distributed run), fed by following its metrics.jsonl."""
+"""Watch and History: the dashboard of a run this app does not train, fed by following its
+metrics.jsonl. Live while another process trains it (a --no-ui run in tmux or under nohup, a
+distributed run), its history once it has ended."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header
+from textual.worker import Worker, WorkerState
 
 from aml_tui.core.runs import MetricsFollower, RunFolder
 from aml_tui.tui.messages import EngineReported
-from aml_tui.tui.screens.train import TrainScreen
+from aml_tui.tui.screens.evaluation import EvaluationScreen
+from aml_tui.tui.widgets.dashboard import Dashboard, ViewStatus, run_buttons
 
 POLL_S = 0.5
+"""How often the run's metrics.jsonl is read for new lines."""
 
 
-class WatchScreen(TrainScreen):
-    """The Train screen, with events read from the run folder instead of a worker's engine."""
+class WatchScreen(Screen[None]):
+    """A run's dashboard with its events read from the run folder instead of an engine."""
 
-    owns_run = False
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("e", "evaluate", "Evaluate"),
+        Binding("escape", "back", "Back"),
+        Binding("q", "app.quit", "Quit"),
+    ]
 
     def __init__(self, run_dir: Path) -> None:
+        super().__init__()
         self.folder = RunFolder(run_dir)
         config, _ = self.folder.read_config()
-        super().__init__(config)
+        self.closing = threading.Event()
+        self.worker: Worker[None] | None = None
+        self.dashboard = Dashboard(config, heading=f"watching {self.folder.run_id}: ")
 
-    def _title(self) -> str:
-        return f"watching {self.folder.run_id}: " + super()._title()
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield self.dashboard
+        yield run_buttons()
+        yield Footer()
 
-    def start_work(self) -> None:
-        self.log_line(f"following {self.folder.metrics_path}")
+    def on_mount(self) -> None:
+        self.watch(self.dashboard, "status", self.show_status)
+        self.dashboard.log_line(f"following {self.folder.metrics_path}")
         self.worker = self.follow()
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def follow(self) -> None:
-        """Thin: poll the file, post what it says, end with the run."""
+        """Thin: poll the file, post what it says, until the screen closes."""
         follower = MetricsFollower(self.folder.metrics_path)
         past = True  # the first read is the run's history so far
-        while not self.stop_requested.is_set():
+        while not self.closing.is_set():
             for event in follower.poll():
                 self.post_message(EngineReported(event, past=past))
             past = False
             # A finished run may be resumed later (a new run_started follows): keep following
             # until the screen closes.
-            self.stop_requested.wait(POLL_S)
+            self.closing.wait(POLL_S)
 
-    def memory_text(self) -> str:
-        return ""  # the training process's memory is not visible from here
+    def on_engine_reported(self, message: EngineReported) -> None:
+        self.dashboard.apply(message.event, past=message.past)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.worker and event.state == WorkerState.ERROR:
+            self.dashboard.report_bug(event.worker.error)
+
+    def on_unmount(self) -> None:
+        self.closing.set()
+
+    def show_status(self) -> None:
+        """Stop (which explains itself) while the run goes on, Evaluate once it ended; Back
+        always, since leaving stops nothing but the following."""
+        self.query_one("#stop", Button).disabled = not self.running
+        self.query_one("#evaluate", Button).disabled = self.running or self.run_dir is None
+        self.query_one("#back", Button).disabled = False
+
+    @property
+    def status(self) -> ViewStatus:
+        return self.dashboard.status
+
+    @property
+    def running(self) -> bool:
+        return self.dashboard.running
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.dashboard.run_dir
 
     def action_stop(self) -> None:
         self.notify(
@@ -53,5 +100,9 @@ class WatchScreen(TrainScreen):
             "process); it saves and marks itself interrupted."
         )
 
-    def on_unmount(self) -> None:
-        self.stop_requested.set()
+    def action_evaluate(self) -> None:
+        if not self.running and self.run_dir is not None:
+            self.app.push_screen(EvaluationScreen(self.run_dir))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

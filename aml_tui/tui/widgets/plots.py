@@ -11,7 +11,6 @@ class MetricPlot(PlotextPlot):
     def __init__(
         self,
         title: str,
-        ylabel: str = "",
         *,
         whole_x: bool = False,
         x_range: tuple[float, float] | None = None,
@@ -19,7 +18,6 @@ class MetricPlot(PlotextPlot):
     ) -> None:
         super().__init__(id=id)
         self.title = title
-        self.ylabel = ylabel
         self.whole_x = whole_x
         """x counts something (epochs): ticks at whole numbers only."""
         self.x_range = x_range
@@ -46,8 +44,6 @@ class MetricPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(self.title)
-        if self.ylabel:
-            plt.ylabel(self.ylabel)
         for name, (xs, ys) in self.series.items():
             if xs:
                 plt.plot(xs, ys, label=name, marker="braille")
@@ -56,7 +52,7 @@ class MetricPlot(PlotextPlot):
         every_x = [x for xs, _ in self.series.values() for x in xs]
         if self.whole_x and every_x:
             ticks = whole_ticks(min(every_x), max(every_x))
-            plt.xticks(ticks, [str(t) for t in ticks])
+            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
         self.refresh()
 
     def on_mount(self) -> None:

@@ -1,0 +1,22 @@
+"""Which evaluation split judges a run: the one rule behind best.pt.
+
+The trainer keeps the checkpoint that is best on this split (and names it in summary.json's
+selection_metric), the run listing takes a live run's best accuracy from it, and evaluation
+details its per-class metrics on it. No torch here: the run listing reads it without loading
+PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aml_tui.config import TrainConfig
+
+EvalSplit = Literal["test", "scrambled_test"]
+"""The evaluation splits a dataset can have (keys of `ImageData.evals`)."""
+
+
+def selection_split(config: TrainConfig) -> EvalSplit:
+    """A model trained on scrambled images is judged on scrambled test images (its own kind
+    of input); any other on the plain test set. Its metric is this name + "_acc"."""
+    return "scrambled_test" if config.scrambled else "test"

@@ -1,0 +1,181 @@
+"""Headless running for `aml-tui train --no-ui`: the engine with the console reporter.
+
+The command line parses options into a TrainConfig and hands it here. This module owns what
+a process that trains without the app must decide: which signals stop a run (after the
+current batch, last.pt saved), which exit code each ending gives, how a torchrun rank leaves
+its process group, and whether a run folder can be resumed at all.
+
+It imports torch: the command line imports it inside the commands that train, so
+`aml-tui --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch.distributed as dist
+
+from aml_tui.config import TrainConfig
+from aml_tui.console import ConsoleReporter
+from aml_tui.core.distributed import world_size_from_env
+from aml_tui.core.engine import Trainer
+from aml_tui.core.evaluation import resolve_run
+from aml_tui.core.events import Listener, RunFailed, RunFinished
+from aml_tui.core.runs import RunFolder, resume_refusal
+from aml_tui.errors import ConfigError
+
+EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
+"""Exit codes of failed runs by reason; anything else (a bug, a lost torchrun peer) exits 1."""
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Signals that stop a headless run after the current batch; it exits 128 + the signal."""
+
+MakeTrainer = Callable[[list[Listener], threading.Event], Trainer]
+"""Builds the trainer from its listeners and its stop flag."""
+
+
+def train_headless(config: TrainConfig) -> int:
+    """Train a new run headless; returns the exit code (see `run_headless`)."""
+    return run_headless(lambda listeners, stop: Trainer.create(config, listeners, stop))
+
+
+def resume_headless(folder: RunFolder, overrides: Mapping[str, Any]) -> int:
+    """Carry on a run headless from its last.pt; `overrides` (fields of RESUME_OVERRIDES)
+    replace its saved values. Returns the exit code (see `run_headless`)."""
+    return run_headless(lambda listeners, stop: Trainer.resume(folder, listeners, stop, overrides))
+
+
+def resumable_run(root: Path, ref: str) -> tuple[RunFolder, TrainConfig]:
+    """The run `ref` names under `root` and its saved configuration, or a ConfigError that
+    says why it cannot be resumed and what to do instead."""
+    folder = resolve_run(root, ref)
+    config, _ = folder.read_config()
+    refusal = resume_refusal(folder)
+    if refusal == "running":
+        raise ConfigError(
+            f"run {folder.run_id} is being trained right now: watch it with 'aml-tui watch "
+            f"{folder.run_id}', or stop it before resuming"
+        )
+    if refusal == "completed":
+        raise ConfigError(
+            f"run {folder.run_id} already completed its {config.epochs} "
+            f"epoch{'s' if config.epochs != 1 else ''}: nothing to resume"
+        )
+    if refusal == "no_checkpoint":
+        raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
+    return folder, config
+
+
+def refuse_app_under_torchrun() -> None:
+    """The app needs one process and a terminal; a torchrun job has neither."""
+    world = world_size_from_env()
+    if world > 1:
+        raise ConfigError(
+            f"the app cannot run in a torchrun job (WORLD_SIZE={world}): add --no-ui to train, "
+            "and follow the run from another terminal with 'aml-tui watch last'"
+        )
+
+
+def run_headless(make_trainer: MakeTrainer) -> int:
+    """Train with the console reporter. SIGINT (Ctrl+C), SIGTERM and SIGHUP stop it after the
+    current batch with last.pt saved; a second Ctrl+C quits at once.
+
+    Returns the exit code: 0 completed, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 2 a
+    failure the user can fix (out of memory, disk full), 3 non-finite loss.
+    """
+    stop = threading.Event()
+    try:
+        trainer = make_trainer([ConsoleReporter()], stop)
+        with stop_on_signals(stop) as received:
+            result = trainer.run()
+    except BaseException:  # a bad setup, a bug or a second Ctrl+C: on its way out
+        leave_process_group(clean=False)
+        raise
+    code = exit_code_of(result, received)
+    leave_process_group(clean=not isinstance(result, RunFailed), exit_code=code)
+    return code
+
+
+def exit_code_of(result: RunFinished | RunFailed, received: list[int]) -> int:
+    """The process's exit code for how the run ended; `received`: the stop signals seen."""
+    if isinstance(result, RunFailed):
+        return EXIT_FAILED.get(result.reason, 1)
+    if result.status == "interrupted":
+        return 128 + (received[0] if received else signal.SIGINT)
+    return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """Inside, the STOP_SIGNALS set `stop` (the trainer ends after the current batch) and are
+    recorded in the list yielded; a second Ctrl+C raises KeyboardInterrupt. Only the main
+    thread can take signals: elsewhere nothing is installed. The old handlers come back on
+    the way out."""
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not stop.is_set():
+            received.append(signum)
+            stop.set()
+            _say_stopping(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, on_signal)
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _say_stopping(signum: int) -> None:
+    if os.environ.get("RANK", "0") != "0":
+        return  # in a torchrun job rank 0 speaks for all
+    again = " (Ctrl+C again to quit at once)" if signum == signal.SIGINT else ""
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        print(
+            f"aml-tui: {signal.Signals(signum).name}: stopping after this batch, saving last.pt"
+            + again,
+            file=sys.stderr,
+        )
+
+
+def leave_process_group(clean: bool, exit_code: int | None = None) -> None:
+    """End a torchrun job's process group (nothing to do in a single process).
+
+    After a clean finish every rank meets at a barrier first, so none tears down while another
+    still communicates. After a failure there is no barrier (the other ranks may be inside a
+    different collective): this rank leaves, and torchrun ends the job.
+
+    With `exit_code`, a rank of a job ends its process right there with that code: DDP keeps
+    the gloo/NCCL process group alive past destroy_process_group, and tearing its C++ threads
+    down during interpreter shutdown can abort the process ("terminate called without an
+    active exception", SIGABRT) after a run that succeeded. Everything the run writes is on
+    disk by then; only the standard streams need flushing.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if clean:
+            dist.barrier()
+    finally:
+        if exit_code is not None:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(exit_code)
+        dist.destroy_process_group()
