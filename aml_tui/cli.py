@@ -10,142 +10,48 @@ engine and the reports are imported inside the commands that need them.
 
 from __future__ import annotations
 
-import ast
-import functools
-import itertools
 import json
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from aml_tui import __version__
-from aml_tui import config as config_module
-from aml_tui.config import RESUME_OVERRIDES, TrainConfig
-from aml_tui.core.experiments import EXPERIMENTS, Experiment, build_config
-from aml_tui.core.runs import list_runs
-from aml_tui.errors import AmlTuiError, ConfigError
-
-
-class _OneLineErrors(TyperGroup):
-    """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        try:
-            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
-        except typer.TyperException as error:
-            ctx = getattr(error, "ctx", None)  # usage errors know their command
-            hint = f" (see {ctx.command_path} --help)" if ctx else ""
-            typer.echo(f"aml-tui: error: {error.format_message()}{hint}", err=True)
-            code = error.exit_code
-        except typer.Abort:
-            typer.echo("aml-tui: aborted", err=True)
-            code = 1
-        if standalone_mode:
-            sys.exit(code or 0)
-        return code
-
+from aml_tui.cli_common import (
+    CONFIG_FIELDS,
+    CheckpointsOption,
+    DeviceOption,
+    EvalDataDirOption,
+    EvalOfflineOption,
+    OneLineErrors,
+    RunArgument,
+    WhichCheckpointOption,
+    exit_with,
+    field_help,
+    per_experiment,
+    run_app,
+    user_errors,
+)
+from aml_tui.cli_sweep import sweep_app
+from aml_tui.config import RESUME_OVERRIDES
+from aml_tui.core.experiments import EXPERIMENTS, build_config
+from aml_tui.core.listing import list_runs
+from aml_tui.core.sweeps import (
+    sweep_membership,
+)
+from aml_tui.errors import ConfigError
 
 app = typer.Typer(
     name="aml-tui",
-    cls=_OneLineErrors,
+    cls=OneLineErrors,
     help="aml-tui: train and evaluate image classifiers from the terminal.",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(command: F) -> F:
-    """Turn our own errors into one line on stderr and their exit code; bugs keep tracebacks."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except AmlTuiError as error:
-            typer.echo(f"aml-tui: error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def exit_with(code: int) -> None:
-    """End the command with `code` unless it is 0 (typer then exits 0 itself)."""
-    if code:
-        raise typer.Exit(code)
-
-
-CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))
-"""TrainConfig's fields: a `train` parameter of one of these names sets that field."""
-
-
-def field_docs() -> dict[str, str]:
-    """Each TrainConfig field's docstring, on one line. Python keeps no docstrings of
-    dataclass fields, so they are read from config.py's source (parsing it takes a
-    millisecond; importing nothing more keeps `--help` fast)."""
-    tree = ast.parse(Path(config_module.__file__).read_text())
-    (body,) = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"]
-    return {
-        field.target.id: " ".join(doc.value.value.split())
-        for field, doc in itertools.pairwise(body)
-        if isinstance(field, ast.AnnAssign)
-        and isinstance(field.target, ast.Name)
-        and isinstance(doc, ast.Expr)
-        and isinstance(doc.value, ast.Constant)
-        and isinstance(doc.value.value, str)
-    }
-
-
-FIELD_DOCS = field_docs()
-
-
-def field_help(name: str, default: str = "") -> str:
-    """The help of the `train` option for field `name`: the field's docstring, the default
-    where the experiment decides it, and whether --resume takes the option too."""
-    parts = [FIELD_DOCS[name]]
-    if default:
-        parts.append(f"Default: {default}.")
-    if name in RESUME_OVERRIDES:
-        parts.append("May also be given with --resume.")
-    return " ".join(parts)
-
-
-def per_experiment(value: Callable[[Experiment], object]) -> str:
-    """A default the experiment decides: one value when they all share it, else each one's."""
-    values = {name: value(experiment) for name, experiment in EXPERIMENTS.items()}
-    if len(set(values.values())) == 1:
-        return str(next(iter(values.values())))
-    return ", ".join(f"{name} {value}" for name, value in values.items())
-
-
-CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]
-WhichCheckpointOption = Annotated[str, typer.Option(help="Which checkpoint: best or last.")]
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")]
-EvalDataDirOption = Annotated[
-    str | None,
-    typer.Option(envvar="AML_TUI_DATA", help="Dataset folder, if not where the run found it."),
-]
-EvalOfflineOption = Annotated[
-    bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help="Never download data.")
-]
-RunArgument = Annotated[
-    str, typer.Argument(help="Run id under --checkpoints, a run folder, or last.")
-]
+app.add_typer(sweep_app, name="sweep")
 
 
 def _version(value: bool) -> None:
@@ -169,15 +75,6 @@ def root(
     """Train and evaluate image classifiers from the terminal. Without a command: the app."""
     if ctx.invoked_subcommand is None:
         run_app(checkpoints)
-
-
-def run_app(checkpoints: str, start: TrainConfig | None = None, resume: Path | None = None) -> None:
-    """Open the Textual app (on the Train screen when `start` is given, resuming `resume`)."""
-    from aml_tui.headless import refuse_app_under_torchrun  # lazy: imports torch
-    from aml_tui.tui.app import create_app  # lazy: imports textual and torch
-
-    refuse_app_under_torchrun()
-    create_app(checkpoints, start, resume).run()
 
 
 @app.command()
@@ -310,7 +207,9 @@ def watch(run: RunArgument, checkpoints: CheckpointsOption = "checkpoints") -> N
     refuse_app_under_torchrun()  # first: the app is what cannot start, whatever the run
     folder = resolve_run(Path(checkpoints), run)
     folder.read_config()  # a broken config.toml is one line here, not an app crash
-    create_app(checkpoints, watch=folder.path).run()
+    application = create_app(checkpoints, watch=folder.path)
+    application.run()
+    exit_with(application.return_code or 0)  # 129/143/130 after a stop signal, as run_app
 
 
 def check_which(checkpoint: str) -> None:
@@ -397,8 +296,14 @@ def runs(
 ) -> None:
     """List the runs under --checkpoints, newest first."""
     found = list_runs(Path(checkpoints))
+    sweeps = sweep_membership(Path(checkpoints))
     if json_output:
-        typer.echo(json.dumps([run.to_json() for run in found]))
+        typer.echo(
+            json.dumps(
+                [{**run.to_json(), "sweep": sweeps.get(run.run_id)} for run in found],
+                allow_nan=False,  # standard JSON: to_json has no NaN or Infinity
+            )
+        )
         return
     if not found:
         missing = "" if Path(checkpoints).is_dir() else " (the folder does not exist)"
@@ -411,7 +316,7 @@ def runs(
     console = Console(highlight=False)
     if not console.is_terminal:  # a pipe or a file: whole lines, not the 80-column default
         console = Console(highlight=False, width=max(console.width, 200))
-    console.print(runs_table(found, console.width))
+    console.print(runs_table(found, console.width, sweeps))
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
-from aml_tui.render.text import epoch_line, percent
+from aml_tui.render.text import epoch_line, percent, safe
 
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
@@ -89,20 +89,26 @@ class ConsoleReporter:
             self._close_bar()
             self._finished(event)
         elif isinstance(event, Warned):
-            self.errors.print(f"aml-tui: warning: {event.message}", markup=False, soft_wrap=True)
+            self.errors.print(
+                f"aml-tui: warning: {safe(event.message, markup=False)}",
+                markup=False,
+                soft_wrap=True,
+            )
         elif isinstance(event, RunFailed):
             self._close_bar()
             self.errors.print(
-                f"aml-tui: run failed: {event.message}",
+                f"aml-tui: run failed: {safe(event.message, markup=False)}",
                 markup=False,
                 soft_wrap=True,
                 style="bold red",
             )
 
     def _started(self, event: RunStarted) -> None:
-        where = f" -> {event.run_dir}" if event.run_dir else ""
+        """What runs where; names from the configuration and the system go through `safe`."""
+        where = f" -> {safe(event.run_dir, markup=False)}" if event.run_dir else ""
         self.console.print(
-            f"{event.experiment} on {event.device}: {event.train_size:,} train / "
+            f"{safe(event.experiment, markup=False)} on {safe(event.device, markup=False)}: "
+            f"{event.train_size:,} train / "
             f"{event.test_size:,} test images, {len(event.classes)} classes, "
             f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
             f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}{where}",
@@ -155,15 +161,15 @@ class ConsoleReporter:
         self.next_plain_step = PLAIN_PROGRESS_STEP
 
     def _finished(self, event: RunFinished) -> None:
-        table = Table(title=f"run {event.status}", show_header=False, title_justify="left")
+        table = Table(title=f"run {safe(event.status)}", show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("value", justify="right")
         table.add_row("epochs completed", str(event.epochs_completed))
         table.add_row("test accuracy", percent(event.test_acc))
         if event.scrambled_test_acc is not None:
             table.add_row("scrambled test accuracy", percent(event.scrambled_test_acc))
-        table.add_row("best test accuracy", percent(event.best_test_acc))
+        table.add_row("best test accuracy", percent(event.best_acc))
         table.add_row("training images/s", f"{event.train_images_per_s:,.0f}")
-        table.add_row("device", event.device)
+        table.add_row("device", safe(event.device))
         table.add_row("seconds", f"{event.seconds:.1f}")
         self.console.print(table)

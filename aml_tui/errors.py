@@ -32,6 +32,10 @@ class CheckpointError(AmlTuiError):
     """A checkpoint or run folder could not be written or read."""
 
 
+class RunBusyError(CheckpointError):
+    """Another process trains the run right now (it holds the run's claim)."""
+
+
 class NonFiniteLossError(AmlTuiError):
     """Training produced a NaN or infinite loss."""
 

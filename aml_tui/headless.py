@@ -21,30 +21,41 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import torch
 import torch.distributed as dist
 
 from aml_tui.config import TrainConfig
 from aml_tui.console import ConsoleReporter
+from aml_tui.core.claim import busy_message
 from aml_tui.core.distributed import world_size_from_env
 from aml_tui.core.engine import Trainer
 from aml_tui.core.evaluation import resolve_run
 from aml_tui.core.events import Listener, RunFailed, RunFinished
-from aml_tui.core.runs import RunFolder, resume_refusal
-from aml_tui.errors import ConfigError
+from aml_tui.core.listing import resume_refusal
+from aml_tui.core.runs import RunFolder
+from aml_tui.core.sweeps import SWEEP_ENV, THREADS_ENV, record_sweep
+from aml_tui.errors import ConfigError, RunBusyError
+from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 EXIT_FAILED = {"non_finite_loss": 3, "out_of_memory": 2, "user_error": 2}
 """Exit codes of failed runs by reason; anything else (a bug, a lost torchrun peer) exits 1."""
-
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-"""Signals that stop a headless run after the current batch; it exits 128 + the signal."""
 
 MakeTrainer = Callable[[list[Listener], threading.Event], Trainer]
 """Builds the trainer from its listeners and its stop flag."""
 
 
 def train_headless(config: TrainConfig) -> int:
-    """Train a new run headless; returns the exit code (see `run_headless`)."""
-    return run_headless(lambda listeners, stop: Trainer.create(config, listeners, stop))
+    """Train a new run headless; returns the exit code (see `run_headless`). A run that a
+    sweep starts (SWEEP_ENV set) records its sweep in config.toml's [run] table."""
+
+    def make_trainer(listeners: list[Listener], stop: threading.Event) -> Trainer:
+        trainer = Trainer.create(config, listeners, stop)
+        sweep = os.environ.get(SWEEP_ENV)
+        if sweep and trainer.run_folder is not None:
+            record_sweep(trainer.run_folder, sweep)
+        return trainer
+
+    return run_headless(make_trainer)
 
 
 def resume_headless(folder: RunFolder, overrides: Mapping[str, Any]) -> int:
@@ -60,10 +71,7 @@ def resumable_run(root: Path, ref: str) -> tuple[RunFolder, TrainConfig]:
     config, _ = folder.read_config()
     refusal = resume_refusal(folder)
     if refusal == "running":
-        raise ConfigError(
-            f"run {folder.run_id} is being trained right now: watch it with 'aml-tui watch "
-            f"{folder.run_id}', or stop it before resuming"
-        )
+        raise RunBusyError(busy_message(folder.path))
     if refusal == "completed":
         raise ConfigError(
             f"run {folder.run_id} already completed its {config.epochs} "
@@ -92,6 +100,7 @@ def run_headless(make_trainer: MakeTrainer) -> int:
     failure the user can fix (out of memory, disk full), 3 non-finite loss.
     """
     stop = threading.Event()
+    use_thread_share()
     try:
         trainer = make_trainer([ConsoleReporter()], stop)
         with stop_on_signals(stop) as received:
@@ -104,21 +113,36 @@ def run_headless(make_trainer: MakeTrainer) -> int:
     return code
 
 
+def use_thread_share() -> None:
+    """Train on the threads THREADS_ENV grants: a sweep running several jobs on the CPU
+    splits the cores between them, so their thread pools do not fight over the same cores."""
+    threads = os.environ.get(THREADS_ENV)
+    if threads is None:
+        return
+    if not threads.isdigit() or int(threads) < 1:
+        raise ConfigError(f"{THREADS_ENV}={threads!r} must be a whole number of threads, 1 or more")
+    torch.set_num_threads(int(threads))
+
+
 def exit_code_of(result: RunFinished | RunFailed, received: list[int]) -> int:
     """The process's exit code for how the run ended; `received`: the stop signals seen."""
     if isinstance(result, RunFailed):
         return EXIT_FAILED.get(result.reason, 1)
     if result.status == "interrupted":
-        return 128 + (received[0] if received else signal.SIGINT)
+        return stopped_exit_code(received[0] if received else signal.SIGINT)
     return 0
 
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
-    """Inside, the STOP_SIGNALS set `stop` (the trainer ends after the current batch) and are
-    recorded in the list yielded; a second Ctrl+C raises KeyboardInterrupt. Only the main
-    thread can take signals: elsewhere nothing is installed. The old handlers come back on
-    the way out."""
+    """Inside, the stop signals (terminal.STOP_SIGNALS) set `stop` (the trainer ends after the
+    current batch) and are recorded in the list yielded; a second Ctrl+C raises
+    KeyboardInterrupt, a second SIGHUP or SIGTERM changes nothing. Only the main thread can
+    take signals: elsewhere nothing is installed. The old handlers come back on the way out.
+
+    A hang-up leaves the terminal gone: what the reporter writes then fails and it goes
+    quiet, and the command line flushes what is left into /dev/null before it exits
+    (terminal.flush_before_exit), so the exit code stays 129."""
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -131,10 +155,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for name in STOP_SIGNALS:
-            number = getattr(signal, name, None)
-            if number is not None:
-                previous[number] = signal.signal(number, on_signal)
+        for number in stop_signal_numbers():
+            previous[number] = signal.signal(number, on_signal)
     try:
         yield received
     finally:

@@ -24,17 +24,21 @@ PACKAGE = Path(aml_tui.__file__).parent
 LAYERS: dict[str, int] = {
     "aml_tui": 0,
     "aml_tui.errors": 0,
+    "aml_tui.terminal": 0,
     "aml_tui.config": 1,
     "aml_tui.core": 2,
     "aml_tui.render": 3,
     "aml_tui.console": 4,
     "aml_tui.headless": 5,
+    "aml_tui.sweep_runner": 5,
     "aml_tui.tui": 5,
-    "aml_tui.cli": 6,
-    "aml_tui.__main__": 7,
+    "aml_tui.cli_common": 6,
+    "aml_tui.cli_sweep": 7,
+    "aml_tui.cli": 8,
+    "aml_tui.__main__": 9,
 }
 """Rank of each layer: a module may import its own layer's modules and any lower rank. Two
-layers of one rank (the app and the headless runner) never import each other."""
+layers of one rank (the app, the headless runner, the sweep runner) never import each other."""
 
 
 def _module_name(path: Path) -> str:

@@ -15,7 +15,13 @@ from aml_tui.errors import CheckpointError
 
 
 def state(value: float) -> dict[str, object]:
-    return {"format": FORMAT_VERSION, "model": {"w": torch.full((3,), value)}, "epoch": 1}
+    """The smallest checkpoint load_checkpoint accepts: every field it requires."""
+    return {
+        "format": FORMAT_VERSION, "experiment": "fashion-cnn", "classes": ["a", "b"],
+        "model": {"w": torch.full((3,), value)}, "epoch": 1, "epochs_completed": 1,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]},
+        "rng_cpu": torch.get_rng_state(),
+    }  # fmt: skip
 
 
 def test_round_trip(tmp_path: Path) -> None:

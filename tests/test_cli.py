@@ -15,12 +15,14 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from aml_tui.cli import app, field_docs
+from aml_tui.cli import app
+from aml_tui.cli_common import field_docs
 from aml_tui.config import TrainConfig
 from aml_tui.core import data
 from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.experiments import build_config
-from aml_tui.core.runs import RunFolder, RunInfo, resume_refusal, run_status
+from aml_tui.core.listing import RunInfo, resume_refusal, run_status
+from aml_tui.core.runs import RunFolder
 from aml_tui.render.runs import runs_table
 
 runner = CliRunner()
@@ -275,7 +277,7 @@ def test_resume_refusal_is_one_rule_for_every_front_end(tmp_path: Path) -> None:
 def test_runs_table_shows_odd_ids_as_they_are_and_drops_the_experiment_when_narrow() -> None:
     run = RunInfo(
         run_id="[red]x[/red]", path=Path("x"), experiment="fashion-cnn", status="completed",
-        epochs_completed=2, epochs=2, best_test_acc=0.5, started=0.0, seconds=3725.0,
+        epochs_completed=2, epochs=2, best_acc=0.5, started=0.0, seconds=3725.0,
     )  # fmt: skip
     wide, narrow = (drawn(runs_table([run], width), width) for width in (120, 40))
     assert "[red]x[/red]" in wide and "50.00%" in wide and "1:02:05" in wide

@@ -160,7 +160,7 @@ def test_eval_json_numbers(trained_runs: Path) -> None:
     report = json.loads(result.output)
     assert report["classes"] == ["Clothes", "Shoes", "Others"]
     summary = json.loads((trained_runs / "a" / "summary.json").read_text())
-    assert report["test_acc"] == summary["best_test_acc"]
+    assert report["test_acc"] == summary["best_acc"]
     assert 0.0 <= report["scrambled_test_acc"] <= 1.0
     matrix = torch.tensor(report["confusion_matrix"])
     assert int(matrix.sum()) == 48

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -276,9 +277,10 @@ def test_one_epoch_cli_run_on_a_fashion_subset(
     assert result.exit_code == 0, result.output
     run = in_tmp_cwd / "checkpoints" / "r"
     config = (run / "config.toml").read_text()
-    trainable = int(config.split("trainable_params = ")[1].split()[0])
-    total = int(config.split("total_params = ")[1].split()[0])
-    assert "image_size = 32" in config and 'classes = ["T-shirt/top"' in config
+    saved = tomllib.loads(config)
+    trainable = saved["run"]["trainable_params"]
+    total = saved["run"]["total_params"]
+    assert saved["image_size"] == 32 and saved["run"]["classes"][0] == "T-shirt/top"
     if experiment == "resnet18-finetune":
         assert trainable == 8_398_858 and total == 11_181_642
         assert str(imagenet_like_weights) in config

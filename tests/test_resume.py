@@ -146,7 +146,7 @@ def test_resume_refuses_a_checkpoint_of_another_experiment(
 def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
-    from aml_tui.core.runs import run_status
+    from aml_tui.core.listing import run_status
 
     runner = CliRunner()
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "64",

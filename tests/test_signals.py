@@ -117,7 +117,7 @@ def test_runs_lists_json_and_table(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     assert {r["id"] for r in listed} == {"first", "second"}
     for run in listed:
         assert run["status"] == "completed" and run["epochs_completed"] == run["epochs"] == 1
-        assert 0 <= run["best_test_acc"] <= 1 and run["seconds"] > 0
+        assert 0 <= run["best_acc"] <= 1 and run["seconds"] > 0
     table = runner.invoke(app, ["runs"], env={"COLUMNS": "120"}).output
     assert "first" in table and "completed" in table and "took" in table
     empty = runner.invoke(app, ["runs", "--checkpoints", "nowhere"])

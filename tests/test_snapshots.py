@@ -39,7 +39,7 @@ def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         run.mkdir(parents=True)
         config = build_config("fashion-cnn", scrambled=bool(i))
         (run / "config.toml").write_text(to_toml(config, {}))
-        summary = {"status": status, "epochs_completed": 15 - 5 * i, "best_test_acc": best}
+        summary = {"status": status, "epochs_completed": 15 - 5 * i, "best_acc": best}
         (run / "summary.json").write_text(json.dumps(summary))
         os.utime(run / "config.toml", (FIXED_TIME + i * 3600, FIXED_TIME + i * 3600))
     yield root

@@ -79,7 +79,7 @@ async def test_whole_flow_choose_configure_train_summary(
         evaluation = app.screen
         await wait_for(pilot, lambda: evaluation.evaluation is not None)
         summary = json.loads((train.run_dir / "summary.json").read_text())
-        assert evaluation.evaluation.test.acc == summary["best_test_acc"]
+        assert evaluation.evaluation.test.acc == summary["best_acc"]
         body = report_text(evaluation)
         assert "test accuracy" in body
     # The hook may see one message more than once as Textual dispatches it; count each once.

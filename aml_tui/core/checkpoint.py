@@ -150,7 +150,7 @@ def checkpoint_state(trainer: TrainingState, position: EpochProgress) -> dict[st
         "epoch": trainer.epochs_completed,
         "position": position.to_state() if position.batch else None,
         "world_size": trainer.world_size,
-        "best_test_acc": trainer.best_acc,
+        "best_acc": trainer.best_acc,
         "selection_metric": trainer.selection + "_acc",
         "train_images": trainer.train_images,
         "train_seconds": trainer.train_seconds,
@@ -222,7 +222,7 @@ def _restore(trainer: TrainingState, state: dict[str, Any]) -> None:
         trainer.scheduler.load_state_dict(state["scheduler"])
     trainer.scaler.load_state_dict(state["grad_scaler"])
     trainer.epochs_completed = int(state["epochs_completed"])
-    trainer.best_acc = state.get("best_test_acc")
+    trainer.best_acc = state.get("best_acc", state.get("best_test_acc"))  # older checkpoints
     trainer.train_images = int(state.get("train_images", 0))
     trainer.train_seconds = float(state.get("train_seconds", 0.0))
     trainer.seconds_before = float(state.get("elapsed", 0.0))

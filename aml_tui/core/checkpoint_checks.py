@@ -133,6 +133,7 @@ FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "epoch": (_count, "a count"),
     "position": (_optional(_position), "a position inside an epoch or None"),
     "world_size": (lambda v: _count(v, 1), "a process count"),
+    "best_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
     "best_test_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
     "selection_metric": (lambda v: isinstance(v, str), "a metric name"),
     "train_images": (_count, "a count"),
@@ -216,6 +217,7 @@ def check_resumable(
     if "grad_scaler" not in state:
         raise _damaged(path, "no grad_scaler")
     saved_groups = state["optimizer"]["param_groups"]
+    detail: str | None
     if len(saved_groups) != len(param_groups):
         detail = f"{len(saved_groups)} parameter groups where {len(param_groups)} were expected"
     else:

@@ -16,7 +16,6 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
 
 import torch
 
@@ -115,14 +114,15 @@ def read_idx(path: Path, expected_ndim: int) -> torch.Tensor:
     fix = "delete it and let aml-tui download it again, or reinstall dataset-fashion-mnist"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO would block
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            os.close(fd)
+            raise DataError(f"{path} is not a regular file: {fix}")
         with os.fdopen(fd, "rb") as raw:
-            status = os.fstat(raw.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise DataError(f"{path} is not a regular file: {fix}")
             gzipped = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             with gzip.GzipFile(fileobj=raw) if gzipped else contextlib.nullcontext(raw) as handle:
-                dims, header = _idx_header(handle, path, expected_ndim, fix)
+                dims, header = _idx_header(handle.read, path, expected_ndim, fix)
                 size = math.prod(dims)
                 if gzipped and header + size > status.st_size * _MAX_DEFLATE_RATIO:
                     raise DataError(
@@ -138,20 +138,22 @@ def read_idx(path: Path, expected_ndim: int) -> torch.Tensor:
             f"{path} holds {got} bytes of data where its header promises {size}"
             f" ({'truncated' if len(payload) < size else 'trailing bytes'}): {fix}"
         )
+    if size == 0:  # frombuffer refuses an empty buffer; callers say why no images is wrong
+        return torch.empty(dims, dtype=torch.uint8)
     return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(dims)
 
 
 def _idx_header(
-    handle: IO[bytes], path: Path, expected_ndim: int, fix: str
+    read: Callable[[int], bytes], path: Path, expected_ndim: int, fix: str
 ) -> tuple[list[int], int]:
-    """The dimensions an IDX header gives, and the header's length in bytes."""
-    magic = handle.read(4)
+    """The dimensions an IDX header gives (read with `read`), and the header's length."""
+    magic = read(4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != _IDX_UBYTE:
         raise DataError(f"{path} is not an IDX file of bytes (bad magic number): {fix}")
     ndim = magic[3]
     if ndim != expected_ndim:
         raise DataError(f"{path} has {ndim} dimensions where {expected_ndim} were expected: {fix}")
-    raw = handle.read(4 * ndim)
+    raw = read(4 * ndim)
     if len(raw) < 4 * ndim:
         raise DataError(f"{path} is truncated (header cut short): {fix}")
     dims = [int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]

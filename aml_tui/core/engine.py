@@ -32,6 +32,7 @@ from aml_tui.core.checkpoint import (
     restore,
     save_checkpoint,
 )
+from aml_tui.core.claim import RunClaim
 from aml_tui.core.data import ImageData, Split
 from aml_tui.core.device import resolve_device
 from aml_tui.core.distributed import Distributed, any_rank_stopping, init_distributed
@@ -48,6 +49,7 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.experiments import Experiment, get_experiment
 from aml_tui.core.failures import RAISED, classify_failure
+from aml_tui.core.listing import run_status
 from aml_tui.core.loop import (
     EpochProgress,
     Evaluation,
@@ -59,10 +61,11 @@ from aml_tui.core.loop import (
 )
 from aml_tui.core.models import count_parameters
 from aml_tui.core.pretrained import resolve_weights
-from aml_tui.core.runs import RunFolder, RunRecorder
+from aml_tui.core.recorder import RunRecorder
+from aml_tui.core.runs import RunFolder, printable_name
 from aml_tui.core.trainer_state import TrainingState
 from aml_tui.core.transforms import random_crop_flip
-from aml_tui.errors import NonFiniteLossError
+from aml_tui.errors import CheckpointError, NonFiniteLossError
 
 PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
@@ -99,17 +102,21 @@ class Trainer(TrainingState):
         super().__init__(config, experiment, data, device, weights, distributed)
         self.stop = stop or threading.Event()
         self.listeners: list[Listener] = list(listeners)
-        self.saver = EpochSaver(lambda message: self.emit(Warned(message)))
+        self.saver = EpochSaver(self.warn)
         self.run_folder: RunFolder | None = None
+        self.claim: RunClaim | None = None
+        """This process's claim on the run folder, released when `run` ends."""
         if run is not None:
             self.attach_run(run)
 
-    def attach_run(self, run: RunFolder) -> None:
-        """Record into `run`: events to metrics.jsonl and summary.json, checkpoints beside."""
+    def attach_run(self, run: RunFolder, claim: RunClaim | None = None) -> None:
+        """Record into `run`: events to metrics.jsonl and summary.json, checkpoints beside.
+        The run is this process's (`claim`, else claimed here) until `run()` ends."""
+        self.claim = claim or run.claim()
         self.run_folder = run
-        run.claim()
+        recorder = RunRecorder(run, self.experiment.name, self.selection + "_acc", self.warn)
         # First, so summary.json is on disk before any front end hears the run ended.
-        self.listeners.insert(0, RunRecorder(run, self.experiment.name, self.selection + "_acc"))
+        self.listeners.insert(0, recorder)
 
     @classmethod
     def create(
@@ -121,7 +128,8 @@ class Trainer(TrainingState):
     ) -> Trainer:
         """Resolve the device, load the data and weights, build the model and the run folder.
 
-        Everything that can fail on bad input fails here, before a run folder exists.
+        Everything that can fail on bad input fails here, before a run folder exists. The
+        new folder is claimed as it is made (see RunFolder.start).
         """
         experiment, distributed, device = _setup(config)
         weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
@@ -130,9 +138,9 @@ class Trainer(TrainingState):
             listeners, write_run = (), False  # only rank 0 prints and writes the run folder
         trainer = cls(config, experiment, data, device, None, listeners, stop, weights, distributed)
         if write_run:
+            facts = trainer.facts(weights)
             run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
-            run.write_config(config, trainer.facts(weights))
-            trainer.attach_run(run)
+            trainer.attach_run(run, run.start(config, facts))
         return trainer
 
     @classmethod
@@ -148,34 +156,52 @@ class Trainer(TrainingState):
         `overrides` (fields of RESUME_OVERRIDES: the data moved, or this machine keeps it
         elsewhere or cannot compile) replace the saved values; config.toml records them once
         the data has loaded.
+
+        The run is claimed first, before its checkpoint and data load (rank 0 claims for a
+        torchrun job): of two processes resuming it at once exactly one goes on, the other
+        gets RunBusyError naming the holder. A resume that fails gives the claim back.
         """
         config, info = folder.read_config()
         overrides = overrides or {}
         assert set(overrides) <= set(RESUME_OVERRIDES), overrides
         moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
         config = dataclasses.replace(config, **moved)
-        state = load_checkpoint(folder.last_path)
-        check_fits(state, folder.last_path, "resume", experiment=config.experiment)
         experiment, distributed, device = _setup(config)
-        data = experiment.load_data(config, True)
         main = distributed is None or distributed.is_main
-        check_fits(state, folder.last_path, "resume", classes=data.classes)
-        trainer = cls(
-            config, experiment, data, device, None, listeners if main else (), stop,
-            distributed=distributed,
-        )  # fmt: skip
-        restore(trainer, state, folder.last_path)
-        if main:
-            folder.remove_stale_temp_files()
-            if moved:
-                folder.write_config(config, {**info, "data_source": data.source})
-            folder.summary_path.unlink(missing_ok=True)  # running again; rewritten at the end
-            trainer.attach_run(folder)
+        claim = folder.claim() if main else None
+        try:
+            state = load_checkpoint(folder.last_path)
+            check_fits(state, folder.last_path, "resume", experiment=config.experiment)
+            if claim is not None and run_status(folder) == "completed":  # just now, maybe
+                raise CheckpointError(
+                    f"run {printable_name(folder.run_id)} has completed its epochs: nothing "
+                    "to resume"
+                )
+            data = experiment.load_data(config, True)
+            check_fits(state, folder.last_path, "resume", classes=data.classes)
+            trainer = cls(
+                config, experiment, data, device, None, listeners if main else (), stop,
+                distributed=distributed,
+            )  # fmt: skip
+            restore(trainer, state, folder.last_path)
+            if claim is not None:
+                if moved:
+                    folder.write_config(config, {**info, "data_source": data.source})
+                folder.clear_summary()  # running again; rewritten at the end
+                trainer.attach_run(folder, claim)
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
         return trainer
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
             listener(event)
+
+    def warn(self, message: str) -> None:
+        """Report a problem that does not stop training (a checkpoint or record not written)."""
+        self.emit(Warned(message))
 
     def run(self) -> RunFinished | RunFailed:
         """Train every epoch; returns (and emits) how the run ended.
@@ -193,7 +219,7 @@ class Trainer(TrainingState):
                 message=message,
                 reason=reason,
                 epochs_completed=self.epochs_completed,
-                best_test_acc=self.best_acc,
+                best_acc=self.best_acc,
                 train_images_per_s=self.images_per_s(),
                 device=str(self.device),
                 seconds=time.perf_counter() - started,
@@ -202,6 +228,9 @@ class Trainer(TrainingState):
             if reason in RAISED:
                 raise
             return failed
+        finally:
+            if self.claim is not None:  # the run is free for another process now
+                self.claim.release()
 
     def fit(self, started: float) -> RunFinished:
         """Train the epochs left, from where a resumed run stopped; ends on the last epoch or
@@ -235,7 +264,7 @@ class Trainer(TrainingState):
             epochs_completed=self.epochs_completed,
             test_acc=ended.test_acc if ended else None,
             scrambled_test_acc=ended.scrambled_test_acc if ended else None,
-            best_test_acc=self.best_acc,
+            best_acc=self.best_acc,
             train_images_per_s=self.images_per_s(),
             device=str(self.device),
             seconds=time.perf_counter() - started,

@@ -18,9 +18,10 @@ from aml_tui.core.checkpoint import check_finite, check_fits, load_checkpoint
 from aml_tui.core.data import Split
 from aml_tui.core.device import resolve_device
 from aml_tui.core.experiments import get_experiment
+from aml_tui.core.listing import list_runs
 from aml_tui.core.loop import Evaluation, evaluate
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
-from aml_tui.core.runs import RunFolder, list_runs
+from aml_tui.core.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, selection_split
 from aml_tui.core.untrusted import one_line
 from aml_tui.errors import CheckpointError

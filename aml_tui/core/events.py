@@ -6,9 +6,11 @@ wraps them in messages, the headless reporter prints them, the run folder record
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 FinishStatus = Literal["completed", "interrupted"]
 """How a run that did not fail ended: every epoch trained, or stopped on request."""
@@ -80,7 +82,9 @@ class RunFinished:
     epochs_completed: int
     test_acc: float | None
     scrambled_test_acc: float | None
-    best_test_acc: float | None
+    best_acc: float | None
+    """Best accuracy on the split that selects best.pt: the scrambled test set in scrambled
+    runs, the test set otherwise (summary.json's selection_metric names it)."""
     train_images_per_s: float
     device: str
     seconds: float
@@ -100,7 +104,8 @@ class RunFailed:
     full, ...), "interrupted_hard" (a second Ctrl+C), "peer_lost" (another torchrun rank
     went away) or "bug"."""
     epochs_completed: int
-    best_test_acc: float | None
+    best_acc: float | None
+    """As in RunFinished."""
     train_images_per_s: float
     device: str
     seconds: float
@@ -142,11 +147,38 @@ def event_from_record(record: dict[str, Any]) -> Event | None:
     if cls is None:
         return None
     names = {f.name for f in fields(cls)}
+    if "best_test_acc" in record and "best_acc" not in record:  # run folders before 0.2
+        record = {**record, "best_acc": record["best_test_acc"]}
     values = {key: value for key, value in record.items() if key in names}
-    if "classes" in values:
+    if isinstance(values.get("classes"), list):
         values["classes"] = tuple(values["classes"])
+    hints = _field_types(cls)
+    if not all(_has_type(value, hints[key]) for key, value in values.items()):
+        return None  # written by hand or by another program: a record of no known event
     try:
         event: Event = cls(**values)
     except TypeError:
         return None
     return event
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _has_type(value: object, hint: Any) -> bool:
+    """Whether a value read back from metrics.jsonl has its field's type: the front ends
+    compute with the numbers and show the strings, and a file may hold anything."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        return value in get_args(hint)
+    if origin is Union or origin is types.UnionType:
+        return any(_has_type(value, arg) for arg in get_args(hint))
+    if origin is tuple:
+        return isinstance(value, tuple) and all(isinstance(item, str) for item in value)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)

@@ -1,15 +1,43 @@
-"""Atomic file writes, shared by checkpoints and the run folder's text files (no torch here)."""
+"""Files of the run folder, written atomically and read defensively (no torch here).
+
+Writes go through `write_atomic`, shared by checkpoints and the run folder's text files: a
+reader sees the old file or the new one, never a part. Reads of files that other people and
+programs may have touched go through `read_regular`: only a regular file is opened (a FIFO
+would block, a device would never end), and never more than a given size is read.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from aml_tui.errors import CheckpointError
+from aml_tui.errors import CheckpointError, first_line
+
+TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
+"""A temp file of `write_atomic` is `.<name>.<random>.tmp` beside its target."""
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class UnreadableText(Exception):
+    """A file that `read_regular` would not read, and why in a few words (`problem`, e.g.
+    "is a FIFO, not a file"); callers name the file and the fix."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 def _file_mode() -> int:
@@ -25,10 +53,17 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     The bytes go to a temp file in the same folder, are flushed and fsynced, then replace the
     target with os.replace; the folder is fsynced so the rename survives a power cut. On any
     failure the temp file is removed and the previous file is untouched.
+
+    Raises CheckpointError for every failure to write: an OSError (disk full, no permission,
+    folder gone), and torch's writer too, which reports a full disk as a RuntimeError
+    ("unexpected pos ...") with the OSError only in its context. Any other exception from
+    `write` is a bug and goes on as it is.
     """
     path = Path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+        )
     except OSError as error:
         raise _write_error(path, error) from None
     try:
@@ -39,19 +74,42 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
+        # The write failed: the temp file goes (a failed unlink must not hide why).
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        if isinstance(error, OSError):
+        if isinstance(error, OSError | RuntimeError) or _os_error_in(error) is not None:
             raise _write_error(path, error) from None
         raise
     _fsync_dir(path.parent)
 
 
-def _write_error(path: Path, error: OSError) -> CheckpointError:
-    return CheckpointError(
-        f"could not write {path} ({error.strerror or error}): free disk space or fix the "
-        "folder's permissions; the previous file is intact"
-    )
+def _os_error_in(error: BaseException) -> OSError | None:
+    """The OSError that caused `error`, searched along its cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def write_reason(error: BaseException) -> str:
+    """Why a write failed, in a few words: the system's ("No space left on device") when an
+    OSError caused it, else the first line of the error."""
+    cause = _os_error_in(error)
+    return cause.strerror if cause is not None and cause.strerror else first_line(error)
+
+
+def _write_error(path: Path, error: BaseException) -> CheckpointError:
+    why = write_reason(error)
+    cause = _os_error_in(error)
+    if cause is not None and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free disk space"
+    else:
+        fix = "free disk space or fix the folder's permissions"
+    return CheckpointError(f"could not write {path} ({why}): {fix}; the previous file is intact")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -61,3 +119,89 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Delete the temp files `write_atomic` left in `folder` when its process was killed
+    mid-write (the files they were to replace are intact). Only for a folder no process
+    writes: the caller holds the run's claim."""
+    for leftover in Path(folder).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):  # gone already is what we want
+            leftover.unlink()
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is ("a FIFO", "a directory", ...)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: Path, limit: int, tail: bool = False) -> bytes:
+    """The bytes of `path` (symlinks followed) if it is a regular file of at most `limit`
+    bytes. With `tail`, a longer file is read from its end: the last `limit` bytes, from
+    the first line that starts inside them (whole lines only).
+
+    Raises FileNotFoundError when nothing is there, UnreadableText otherwise (a FIFO, a
+    device, a directory, too large, no permission...). Never blocks and never reads more
+    than `limit` bytes.
+    """
+    fd, size = _open_regular(path)
+    try:
+        start = 0
+        if size > limit:
+            if not tail:
+                raise UnreadableText(f"is {size:,} bytes, more than the {limit:,} read")
+            start = size - limit
+        data = _read_at(fd, start, limit)
+    finally:
+        os.close(fd)
+    if start:
+        cut = data.find(b"\n")
+        data = data[cut + 1 :] if cut >= 0 else b""
+    return data
+
+
+def read_regular_from(path: Path, offset: int, limit: int) -> bytes:
+    """Up to `limit` bytes of the regular file `path` from `offset` (a follower's next
+    read); the same errors as `read_regular`."""
+    fd, _ = _open_regular(path)
+    try:
+        return _read_at(fd, offset, limit)
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> tuple[int, int]:
+    """A read-only descriptor of `path` and its size, if it is a regular file."""
+    try:
+        # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path)) from None
+    except OSError as error:
+        raise UnreadableText(f"cannot be opened ({error.strerror or error})") from None
+    except ValueError:  # a NUL byte in the path
+        raise UnreadableText("is not a usable path") from None
+    info = os.fstat(fd)
+    kind = file_kind(info.st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise UnreadableText(f"is {kind}, not a file")
+    return fd, info.st_size
+
+
+def _read_at(fd: int, offset: int, limit: int) -> bytes:
+    """At most `limit` bytes from `offset`: fewer only at the end of the file."""
+    chunks = []
+    while limit > 0:
+        try:
+            chunk = os.pread(fd, min(limit, 1 << 20), offset)
+        except OSError as error:  # EIO, or a file on a vanished network mount
+            raise UnreadableText(f"cannot be read ({error.strerror or error})") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)

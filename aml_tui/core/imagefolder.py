@@ -28,6 +28,13 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
                 p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
             )
             if files:
+                try:  # a name of undecodable bytes: no config.toml or checkpoint can hold it
+                    sub.name.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DataError(
+                        f"class folder {printable(str(sub))} has a name that is not UTF-8 "
+                        "(class names are saved with the run): rename the folder"
+                    ) from None
                 classes[sub.name] = files
     except OSError as error:
         where = printable(str(error.filename or folder))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -78,7 +79,7 @@ def resnet18_scratch(num_classes: int) -> nn.Module:
 
     model = resnet18(weights=None)
     model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+    return cast(nn.Module, model)  # torchvision has no type hints
 
 
 def resnet18_finetune(num_classes: int, weights: Path) -> nn.Module:

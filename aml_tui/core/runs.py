@@ -1,35 +1,43 @@
-"""The run folder: config.toml, metrics.jsonl, last.pt, best.pt and summary.json.
+"""The run folder: config.toml, metrics.jsonl, last.pt, best.pt, summary.json, owner.json.
 
 Both front ends write the same folder, so a run started in one can be watched, evaluated or
-resumed from the other. metrics.jsonl is appended and flushed line by line so another process
-can follow a live run; readers skip a torn last line.
+resumed from the other. metrics.jsonl is appended line by line so another process can follow
+a live run; readers skip a torn line, and the appender starts after one on a new line.
+
+Run folders are shared with other people and programs, so every read here is defensive: only
+regular files are opened, never more than a set size is read, and what a file holds is
+checked before use. The listing shows a run it cannot read as such and goes on.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import time
-from dataclasses import dataclass
+import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, get_args
+from typing import Any, BinaryIO
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.events import (
-    EpochEnded,
-    Event,
-    RunFailed,
-    RunFinished,
-    event_from_record,
-    event_record,
-)
+from aml_tui.core.claim import Owner, RunClaim, claim_run, read_owner
+from aml_tui.core.events import Event, event_from_record
 from aml_tui.core.experiments import check_config
-from aml_tui.core.files import write_atomic
-from aml_tui.core.selection import selection_split
-from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError
+from aml_tui.core.files import (
+    UnreadableText,
+    file_kind,
+    read_regular,
+    read_regular_from,
+    write_atomic,
+)
+from aml_tui.errors import CheckpointError, ConfigError
+
+
+def _unwritable(root: Path, error: OSError) -> CheckpointError:
+    return CheckpointError(
+        f"cannot create a run folder in {root} ({error.strerror or error}): pass "
+        "--checkpoints DIR with a writable folder"
+    )
 
 
 class RunFolder:
@@ -82,6 +90,8 @@ class RunFolder:
                 raise CheckpointError(
                     f"run {name} already exists in {root}: choose another --name"
                 ) from None
+            except OSError as error:  # read-only, no permission, no space for a folder
+                raise _unwritable(root, error) from None
             return cls(root / name)
         stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
         base = f"{experiment}-{stamp}"
@@ -91,81 +101,153 @@ class RunFolder:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            except OSError as error:
+                raise _unwritable(root, error) from None
             return cls(candidate)
         raise CheckpointError(f"too many runs named {base}* in {root}: pass --name NAME")
+
+    def start(self, config: TrainConfig, run_info: dict[str, Any]) -> RunClaim:
+        """Claim a folder `create` just made and write its config.toml. If either fails the
+        folder is removed again: nothing of a run that never started is left."""
+        try:
+            claim = self.claim()
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)  # new and empty: ours to remove
+            raise
+        try:
+            self.write_config(config, run_info)
+        except BaseException:
+            claim.release()
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        return claim
 
     def write_config(self, config: TrainConfig, run_info: dict[str, Any]) -> None:
         info = {"id": self.run_id, "aml_tui_version": __version__, **run_info}
         _write_text_atomic(self.config_path, to_toml(config, info))
 
     def read_config(self) -> tuple[TrainConfig, dict[str, Any]]:
+        path = self.config_path
         try:
-            text = self.config_path.read_text()
-        except OSError as error:
+            text = read_regular(path, CONFIG_BYTES).decode()
+        except FileNotFoundError:
             raise CheckpointError(
-                f"cannot read {self.config_path} ({error.strerror}): the run folder is incomplete"
+                f"cannot read {path} (it does not exist): the run folder is incomplete"
             ) from None
-        config, run = from_toml(text, source=str(self.config_path))
+        except UnreadableText as error:
+            raise CheckpointError(
+                f"{path} {error.problem}: the run folder is damaged; delete the run"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text: fix or delete the run") from None
+        config, run = from_toml(text, source=str(path))
         try:
             return check_config(config), run
         except ConfigError as error:
             raise ConfigError(f"{self.config_path}: {error}", error.field) from None
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, allow_nan=True) + "\n"
-        with self.metrics_path.open("a") as handle:
-            handle.write(line)
-            handle.flush()
+        """Append one record as a line. It starts on a line of its own even when the file
+        ends in a torn line (a crash or a full disk mid-write), so no record is lost with
+        it. Raises OSError when it cannot be written (a full disk: the line may then be
+        torn, and the caller writes it again whole), CheckpointError when metrics.jsonl is
+        not a regular file."""
+        line = (json.dumps(record, allow_nan=True) + "\n").encode()
+        # O_NONBLOCK: a FIFO put in the run's place fails at once instead of blocking.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(self.metrics_path, flags, 0o666)
+        try:
+            info = os.fstat(fd)
+            kind = file_kind(info.st_mode)
+            if kind is not None:
+                raise CheckpointError(f"cannot write {self.metrics_path}: it is {kind}")
+            if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
+                line = b"\n" + line
+            while line:
+                line = line[os.write(fd, line) :]
+        finally:
+            os.close(fd)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete record; a torn or garbled line (a crash mid-write) is skipped."""
-        if not self.metrics_path.exists():
+        """Every complete record; a torn or garbled line (a crash mid-write) is skipped.
+        A metrics.jsonl that is not a regular file is a CheckpointError."""
+        try:
+            data = read_regular(self.metrics_path, MAX_METRICS_BYTES)
+        except FileNotFoundError:
             return []
-        records = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        except UnreadableText as error:
+            raise CheckpointError(f"{self.metrics_path} {error.problem}") from None
+        return [r for r in map(parse_record, data.splitlines()) if r is not None]
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_text_atomic(self.summary_path, json.dumps(summary, indent=2) + "\n")
+
+    def clear_summary(self) -> None:
+        """Remove summary.json: the run is running again (it is rewritten at the end)."""
+        try:
+            self.summary_path.unlink(missing_ok=True)
+        except OSError as error:
+            raise CheckpointError(
+                f"cannot remove {printable_name(str(self.summary_path))} ({error.strerror}): "
+                "delete it by hand, then resume"
+            ) from None
 
     @property
     def owner_path(self) -> Path:
         return self.path / "owner.json"
 
-    def claim(self) -> None:
-        """Record that this process trains the run, so others see it as running."""
-        owner = {"pid": os.getpid(), "host": socket.gethostname()}
-        _write_text_atomic(self.owner_path, json.dumps(owner) + "\n")
+    def claim(self) -> RunClaim:
+        """Claim the run for this process until the claim is released or the process ends
+        (see core/claim.py): RunBusyError, naming the holder, when another process has it.
+        Temp files a killed writer left are deleted then."""
+        return claim_run(self.path)
 
-    def release(self) -> None:
-        self.owner_path.unlink(missing_ok=True)
+    def owner(self) -> Owner | None:
+        """The process owner.json names (it may be gone: see Owner.alive)."""
+        return read_owner(self.owner_path)
 
-    def owner(self) -> tuple[int, str] | None:
+    def read_summary(self) -> dict[str, Any] | None:
+        """summary.json parsed, as the run wrote it; None when there is none, or it is not a
+        readable JSON object (see `summary_state` for why)."""
+        return self.summary_state()[0]
+
+    def summary_state(self) -> tuple[dict[str, Any] | None, str | None]:
+        """summary.json parsed, and what is wrong with it: (object, None) when it holds a
+        JSON object (NaN and Infinity included: the caller checks values), (None, None) when
+        there is none, (None, problem) when it is not a readable JSON object."""
         try:
-            data = json.loads(self.owner_path.read_text())
-            return int(data["pid"]), str(data["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def remove_stale_temp_files(self) -> None:
-        """Delete temp files a killed process left mid-write (the real files are intact)."""
-        for leftover in self.path.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
-
-    def read_summary(self) -> object:
-        """summary.json parsed: a dict as the run wrote it (any other value is a hand edit,
-        for the caller to refuse); None when there is none yet, or a crash tore it."""
+            data = read_regular(self.summary_path, SUMMARY_BYTES)
+        except FileNotFoundError:
+            return None, None
+        except UnreadableText as error:
+            return None, f"summary.json {error.problem}"
         try:
-            summary: object = json.loads(self.summary_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return summary
+            summary: object = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested beyond reason
+            return None, "summary.json is not valid JSON"
+        if not isinstance(summary, dict):
+            return None, "summary.json is not a JSON object"
+        return summary, None
+
+    def delete(self) -> None:
+        """Delete the run folder and everything in it, or say what could not be deleted
+        (CheckpointError). The run's claim is taken first, so a run being trained is never
+        deleted (RunBusyError) and none can start while it goes."""
+        claim = self.claim()
+        try:
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            claim.release()
+        if not os.path.lexists(self.path):
+            return
+        try:
+            shutil.rmtree(self.path)  # again, to learn what stops it
+        except OSError as error:
+            where = printable_name(str(error.filename or self.path))
+            raise CheckpointError(
+                f"could not delete run {printable_name(self.run_id)}: {where} ({error.strerror})"
+                ": fix the permissions, then delete the folder"
+            ) from None
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -175,242 +257,40 @@ def _write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, write)
 
 
-def _ends_epoch(record: dict[str, Any]) -> bool:
-    return record.get("batch") == record.get("batches")
-
-
-class RunRecorder:
-    """A listener that records events into a run folder.
-
-    Epoch, start and end events go to metrics.jsonl (per-batch progress is not kept);
-    the end of the run writes summary.json.
-    """
-
-    def __init__(self, folder: RunFolder, experiment: str, selection_metric: str) -> None:
-        self.folder = folder
-        self.experiment = experiment
-        self.selection_metric = selection_metric
-        self.last_progress = 0.0
-
-    def __call__(self, event: Event) -> None:
-        record = event_record(event)
-        if record["event"] == "batch_progress":
-            # Kept once a second at most: enough for `aml-tui watch` to draw progress, and it
-            # shows listings that a long epoch is still running.
-            now = time.monotonic()
-            if now - self.last_progress < PROGRESS_RECORD_S and not _ends_epoch(record):
-                return
-            self.last_progress = now
-        record["time"] = datetime.now().isoformat(timespec="seconds")
-        try:
-            self.folder.append_metrics(record)
-            if isinstance(event, RunFinished | RunFailed):
-                self.folder.write_summary(self._summary(event))
-                self.folder.release()
-        except (OSError, CheckpointError) as error:
-            if isinstance(event, RunFailed):
-                return  # recording the failure is best effort; the failure itself is reported
-            reason = error.strerror if isinstance(error, OSError) else str(error)
-            raise CheckpointError(
-                f"cannot write to run folder {self.folder.path} ({reason}): free disk space; "
-                "resume the run from its last.pt"
-            ) from None
-
-    def _summary(self, event: RunFinished | RunFailed) -> dict[str, Any]:
-        summary: dict[str, Any] = {
-            "run_id": self.folder.run_id,
-            "experiment": self.experiment,
-            "status": (
-                event.status
-                if isinstance(event, RunFinished)
-                else "interrupted"
-                if event.reason in ("interrupted_hard", "peer_lost")
-                else "failed"
-            ),
-            "epochs_completed": event.epochs_completed,
-        }
-        if isinstance(event, RunFinished):
-            summary["test_acc"] = event.test_acc
-            summary["scrambled_test_acc"] = event.scrambled_test_acc
-            if event.world_size > 1:
-                summary["world_size"] = event.world_size
-                summary["replicas_identical"] = event.replicas_identical
-        else:
-            summary["error"] = event.message
-        summary.update(
-            best_test_acc=event.best_test_acc,
-            selection_metric=self.selection_metric,
-            train_images_per_s=round(event.train_images_per_s, 1),
-            device=event.device,
-            seconds=round(event.seconds, 2),
-        )
-        return summary
-
-
-RunStatus = Literal["completed", "interrupted", "failed", "running", "incomplete"]
-"""Where a run stands: completed, interrupted or failed (summary.json says so); running (its
-process is alive); incomplete (no summary and no live process: killed, or crashed)."""
-
-RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
-
-ResumeRefusal = Literal["running", "completed", "no_checkpoint"]
-"""Why a run cannot be resumed: it is being trained, it trained all its epochs, or it has no
-last.pt to carry on from."""
-
-PROGRESS_RECORD_S = 1.0
-"""A live run appends a batch_progress record to metrics.jsonl at most this often."""
-
-RUNNING_GRACE_S = 120.0
-"""A run without summary.json whose metrics.jsonl changed this recently counts as running."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One line of a run listing."""
-
-    run_id: str
-    path: Path
-    experiment: str
-    status: RunStatus
-    """Where the run stands; see RunStatus."""
-    epochs_completed: int
-    epochs: int
-    best_test_acc: float | None
-    started: float
-    """Modification time of config.toml (seconds since the epoch)."""
-    seconds: float | None
-    """How long it ran (summary.json), or has run so far (a live run)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.run_id,
-            "path": str(self.path),
-            "experiment": self.experiment,
-            "status": self.status,
-            "epochs_completed": self.epochs_completed,
-            "epochs": self.epochs,
-            "best_test_acc": self.best_test_acc,
-            "started": datetime.fromtimestamp(self.started).isoformat(timespec="seconds"),
-            "seconds": self.seconds,
-        }
-
-
-def list_runs(root: Path) -> list[RunInfo]:
-    """Every run folder under `root` with a readable config.toml, newest first; folders that
-    cannot be read are left out of the listing."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    runs = []
-    for path in root.iterdir():
-        try:
-            info = run_info(RunFolder(path))
-        except (AmlTuiError, OSError, ValueError, TypeError, AttributeError, KeyError):
-            continue
-        if info is not None:
-            runs.append(info)
-    return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
-
-
-def run_status(folder: RunFolder) -> RunStatus:
-    """completed/interrupted/failed from summary.json. Without one: running while the process
-    that claimed the run is alive (on this host; on another host, while the run keeps
-    writing), else incomplete (killed, or crashed)."""
-    summary = folder.read_summary()
-    if isinstance(summary, dict):
-        return _recorded_status(summary)
-    owner = folder.owner()
-    if owner is None:
-        return "incomplete"
-    pid, host = owner
-    if host == socket.gethostname():
-        return "running" if _alive(pid) else "incomplete"
-    written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
-    recent = written.exists() and time.time() - written.stat().st_mtime < RUNNING_GRACE_S
-    return "running" if recent else "incomplete"
-
-
-def _recorded_status(summary: dict[str, Any]) -> RunStatus:
-    """The status summary.json records; anything else there (a hand edit) counts as incomplete."""
-    for status in RUN_STATUSES:
-        if summary.get("status") == status:
-            return status
-    return "incomplete"
-
-
-def resume_refusal(folder: RunFolder) -> ResumeRefusal | None:
-    """Why the run cannot be resumed, or None when it can: the one rule the command line
-    and the app's Home screen both apply. A completed run is never resumed (it trained all
-    its epochs; last.pt is its end); a running one is being trained by another process."""
-    status = run_status(folder)
-    if status == "running" or status == "completed":
-        return status
-    if not folder.last_path.exists():
-        return "no_checkpoint"
-    return None
-
-
-def _alive(pid: int) -> bool:
+def parse_record(line: bytes) -> dict[str, Any] | None:
+    """One metrics.jsonl line as a record; None for a torn or garbled line (a crash
+    mid-write, invalid UTF-8, nesting beyond reason) or one that is not an object."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def run_info(folder: RunFolder) -> RunInfo | None:
-    """One run's listing line; None for a folder that is not a run."""
-    if not folder.config_path.is_file():
+        record: object = json.loads(line)
+    except (ValueError, RecursionError):
         return None
-    config, _ = folder.read_config()
-    summary = folder.read_summary()
-    if summary is not None and not isinstance(summary, dict):
-        raise ValueError(f"{folder.summary_path} is not a JSON object")
-    if isinstance(summary, dict):
-        status = _recorded_status(summary)
-        epochs_done = int(summary.get("epochs_completed") or 0)
-        best = summary.get("best_test_acc")
-        best = float(best) if isinstance(best, int | float) else None
-        seconds = summary.get("seconds")
-        seconds = float(seconds) if isinstance(seconds, int | float) else None
-    else:
-        epochs = [r for r in folder.read_metrics() if r.get("event") == "epoch_ended"]
-        epochs_done = len(epochs)
-        key = selection_split(config) + "_acc"
-        accs = [r[key] for r in epochs if isinstance(r.get(key), int | float)]
-        best = max(accs) if accs else None
-        written = folder.metrics_path if folder.metrics_path.exists() else folder.config_path
-        status = run_status(folder)
-        seconds = written.stat().st_mtime - folder.config_path.stat().st_mtime
-    return RunInfo(
-        run_id=folder.run_id,
-        path=folder.path,
-        experiment=config.experiment,
-        status=status,
-        epochs_completed=epochs_done,
-        epochs=config.epochs,
-        best_test_acc=best,
-        started=folder.config_path.stat().st_mtime,
-        seconds=seconds,
-    )
+    return record if isinstance(record, dict) else None
 
 
-def epoch_history(folder: RunFolder, up_to: int) -> list[EpochEnded]:
-    """The run's recorded epochs 1..up_to, in order, the last record of each kept (a run
-    killed between recording an epoch and saving it repeats that epoch when resumed)."""
-    epochs: dict[int, EpochEnded] = {}
-    for event in MetricsFollower(folder.metrics_path).poll():
-        if isinstance(event, EpochEnded) and event.epoch <= up_to:
-            epochs[event.epoch] = event
-    return [epochs[epoch] for epoch in sorted(epochs)]
+def printable_name(text: str) -> str:
+    """A name from disk (a run id, a path) on one line of a message: every character that
+    is not printable is shown as an escape (\\x1b, \\u202e), so none steers a terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+CONFIG_BYTES = 8 << 20
+"""config.toml larger than this is not one aml-tui wrote (it is not read)."""
+
+SUMMARY_BYTES = 1 << 20
+"""summary.json larger than this is not one aml-tui wrote (it is not read)."""
+
+MAX_METRICS_BYTES = 1 << 30
+"""read_metrics refuses a larger metrics.jsonl (followers read any size, in steps)."""
+
+FOLLOW_BYTES = 4 << 20
+"""The most a MetricsFollower reads in one poll; it reads the rest on the next ones."""
 
 
 class MetricsFollower:
     """Reads the events another process appends to a run's metrics.jsonl, as they come.
 
-    Only complete lines are read; a line still being written is read on a later poll.
+    Only complete lines are read; a line still being written is read on a later poll. A
+    large file is read FOLLOW_BYTES at a time, so memory stays bounded.
     """
 
     def __init__(self, path: Path) -> None:
@@ -418,23 +298,27 @@ class MetricsFollower:
         self.offset = 0
 
     def poll(self) -> list[Event]:
+        """The events of the lines appended since the last poll (up to FOLLOW_BYTES of
+        them). A metrics.jsonl that is not a regular file is a CheckpointError."""
+        return self.poll_some() or []
+
+    def poll_some(self) -> list[Event] | None:
+        """As `poll`, but None when nothing new was read (the end of the file so far)."""
         try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
+            data = read_regular_from(self.path, self.offset, FOLLOW_BYTES)
         except FileNotFoundError:
-            return []
+            return None
+        except UnreadableText as error:
+            raise CheckpointError(
+                f"{printable_name(str(self.path))} {error.problem}: the run folder is damaged"
+            ) from None
         end = data.rfind(b"\n")
         if end < 0:
-            return []
+            if len(data) == FOLLOW_BYTES:  # one line longer than any record: skipped
+                self.offset += len(data)
+                return []
+            return None
         self.offset += end + 1
-        events = []
-        for line in data[: end + 1].splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            event = event_from_record(record) if isinstance(record, dict) else None
-            if event is not None:
-                events.append(event)
-        return events
+        records = (parse_record(line) for line in data[: end + 1].splitlines())
+        events = (event_from_record(record) for record in records if record is not None)
+        return [event for event in events if event is not None]

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,7 @@ MAX_REASON = 160
 """Characters of a library's message kept in a one-line report."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_WEIGHTS_ONLY = "WeightsUnpickler error:"
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -63,16 +65,20 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
 
 
 def reason(error: BaseException) -> str:
-    """The informative line of a foreign error, with its type: torch's weights-only message
-    opens with paragraphs of advice and names the refused global or operand further down."""
+    """The informative part of a foreign error, with its type, on one line. torch's
+    weights-only message opens with paragraphs of advice and says what it refused after
+    "WeightsUnpickler error:" (or on the line naming a GLOBAL)."""
     if isinstance(error, OSError) and error.strerror:
         return one_line(error.strerror)
-    lines = [line for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]
+    text = _ANSI.sub("", str(error))
     if isinstance(error, pickle.UnpicklingError):
-        specific = [line for line in lines if "GLOBAL" in line or "WeightsUnpickler" in line]
-        lines = specific or lines
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return one_line(text)
+        if _WEIGHTS_ONLY in text:
+            text = text.split(_WEIGHTS_ONLY, 1)[1]
+        else:
+            text = next((line for line in text.splitlines() if "GLOBAL" in line), text)
+        text = text.split("Check the documentation", 1)[0]
+    text = " ".join(text.split())
+    return one_line(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
 def user_path(text: str) -> Path:
@@ -135,10 +141,15 @@ def load_untrusted(path: Path) -> object:
         raise UnreadableFile("unusable", f"cannot be opened ({reason(error)})") from None
     except ValueError:  # a NUL byte
         raise UnreadableFile("unusable", "is not a usable path (it contains a NUL byte)") from None
-    with os.fdopen(fd, "rb") as handle:
-        problem = _not_regular(os.fstat(handle.fileno()).st_mode)
-        if problem is not None:
-            raise problem
+    problem = _not_regular(os.fstat(fd).st_mode)
+    if problem is not None:
+        os.close(fd)
+        raise problem
+    with os.fdopen(fd, "rb") as handle, warnings.catch_warnings():
+        # A damaged pickle can make torch warn (e.g. "Detected pickle protocol 66") on
+        # stderr, a second line beside the error, or text across the app's screen: whether
+        # the file loads says all there is to say.
+        warnings.simplefilter("ignore")
         try:
             return torch.load(handle, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:

@@ -18,16 +18,19 @@ from aml_tui.render.tables import (
     grid_width,
     per_class_table,
     probability_bars,
+    shown,
 )
-from aml_tui.render.text import percent
+from aml_tui.render.text import percent, safe
 
 
 def accuracy_lines(ev: RunEvaluation, tag: str = "") -> Text:
+    """Which run and checkpoint (names from the run folder, through `safe`), its accuracies."""
     text = Text()
     if tag:
         text.append(f"{tag}: ", style="bold reverse")
-    text.append(f"{ev.run_id}", style="bold")
-    text.append(f"  {ev.experiment} · {ev.checkpoint}.pt (epoch {ev.epoch})\n")
+    text.append(safe(ev.run_id, markup=False), style="bold")
+    experiment = safe(ev.experiment, markup=False)
+    text.append(f"  {experiment} · {ev.checkpoint}.pt (epoch {ev.epoch})\n")
     text.append("test accuracy ")
     text.append(percent(ev.test.acc), style="bold")
     if ev.scrambled is not None:
@@ -56,14 +59,15 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
     if not chosen:
         return Text("no misclassified test images", style="green")
     width = image_width_for(columns, min(len(chosen), max(1, columns // 16)))
+    classes = shown(ev.classes)
     cards = []
     for i in chosen:
         predicted = int(ev.primary.predictions[i])
         label = int(ev.test_split.labels[i])
         confidence = float(probabilities[i, predicted])
         caption = Text()
-        caption.append(f"{ev.classes[label][:width]}\n", style="green")
-        caption.append(f"{ev.classes[predicted][: width - 5]} {100 * confidence:.1f}%", style="red")
+        caption.append(f"{classes[label][:width]}\n", style="green")
+        caption.append(f"{classes[predicted][: width - 5]} {100 * confidence:.1f}%", style="red")
         cards.append(Group(HalfBlockImage(ev.display_images[i], width), caption))
     title = Text.assemble(
         (f"misclassified ({len(chosen)} most confident): ", "bold"),
@@ -118,7 +122,8 @@ def comparison_view(
     if not chosen and disagree and count > 0:
         rows.append(Text("the two models agree on every test image", style="green"))
     image_width = max(8, min(20, columns // 5))
-    label = min(11, max(len(name) for name in a.classes))
+    names = shown(a.classes)
+    label = min(11, max(len(name) for name in names))
     per_model = (columns - image_width - 4) // 2 - 2
     bar_width = max(3, min(12, per_model - label - 8))
     for i in chosen:
@@ -126,7 +131,7 @@ def comparison_view(
         grid = Table.grid(padding=(0, 2))
         assert a.primary.probabilities is not None and b.primary.probabilities is not None
         grid.add_row(
-            Group(Text(f"#{i} {a.classes[label]}", style="bold"),  # its caption, above it
+            Group(Text(f"#{i} {names[label]}", style="bold"),  # its caption, above it
                   HalfBlockImage(a.display_images[i], image_width)),
             Group(Text("A", style="bold"),
                   probability_bars(a.primary.probabilities[i], a.classes, 3, bar_width, label)),

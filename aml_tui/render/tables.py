@@ -9,10 +9,17 @@ from rich.table import Table
 from rich.text import Text
 
 from aml_tui.core.metrics import ClassMetrics, top_confusions
-from aml_tui.render.text import percent
+from aml_tui.render.text import percent, safe
 
 GRID_LIMIT = 20
 """Up to this many classes the confusion matrix is a grid; beyond, a list of top confusions."""
+
+
+def shown(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """Class names as shown: a dataset's folder names may hold anything but "/" and NUL, so
+    each goes through `safe` (plain text: the tables put them in Text cells, never markup).
+    Widths and cuts are taken on these, the characters a terminal shows."""
+    return tuple(safe(name, markup=False) for name in classes)
 
 
 def per_class_table(metrics: list[ClassMetrics], title: str = "per class") -> Table:
@@ -24,8 +31,9 @@ def per_class_table(metrics: list[ClassMetrics], title: str = "per class") -> Ta
         table.add_column(name, justify="right")
     for m in metrics:
         table.add_row(
-            m.name, percent(m.precision), percent(m.recall), percent(m.accuracy), str(m.support)
-        )
+            Text(safe(m.name, markup=False)),
+            percent(m.precision), percent(m.recall), percent(m.accuracy), str(m.support),
+        )  # fmt: skip
     return table
 
 
@@ -44,7 +52,7 @@ def _cell_width(confusion: torch.Tensor) -> int:
 
 
 def _label_width(classes: tuple[str, ...]) -> int:
-    return min(12, max(len(name) for name in classes)) + 1
+    return min(12, max(len(name) for name in shown(classes))) + 1
 
 
 def grid_width(confusion: torch.Tensor, classes: tuple[str, ...]) -> int:
@@ -68,22 +76,23 @@ def confusion_view(
         table.add_column("true", no_wrap=True)
         table.add_column("predicted as", no_wrap=True)
         table.add_column("images", justify="right")
-        for true, predicted, count in top_confusions(confusion, classes, 15):
-            table.add_row(true, predicted, str(count))
+        for true, predicted, count in top_confusions(confusion, shown(classes), 15):
+            table.add_row(Text(true), Text(predicted), str(count))
         return Group(Text(f"{caption}: top confusions", style="italic"), table)
     cell = _cell_width(confusion)
     label = _label_width(classes)
     table = Table(box=None, padding=0, pad_edge=False)
     table.add_column("", no_wrap=True, width=label)
-    for name in classes:
-        table.add_column(name[: cell - 1], justify="right", no_wrap=True, width=cell)
+    names = shown(classes)
+    for name in names:
+        table.add_column(Text(name[: cell - 1]), justify="right", no_wrap=True, width=cell)
     totals = confusion.sum(dim=1).clamp(min=1).tolist()
-    for i, name in enumerate(classes):
+    for i, name in enumerate(names):
         cells = []
         for j in range(n):
             count = int(confusion[i, j])
             cells.append(Text(f"{count:>{cell}}", style=_rate_style(count / totals[i], i == j)))
-        table.add_row(name[: label - 1], *cells)
+        table.add_row(Text(name[: label - 1]), *cells)
     return Group(Text(caption, style="italic"), table)
 
 
@@ -94,6 +103,7 @@ def probability_bars(
     """The top-k classes with bars; the true class in green, a wrong top class in red."""
     values, index = probabilities.float().topk(min(k, len(classes)))
     lines = []
+    classes = shown(classes)
     label = min(11, max(len(classes[i]) for i in index.tolist()))
     for rank, (p, i) in enumerate(zip(values.tolist(), index.tolist(), strict=True)):
         filled = round(p * width)

@@ -8,18 +8,27 @@ from rich.markup import escape
 
 from aml_tui.core.events import EpochEnded
 
+UNSHOWN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+"""Unicode categories `safe` shows as escapes: controls, format characters (bidi overrides,
+zero-width), surrogates, private use, unassigned, line and paragraph separators."""
+
 
 def safe(value: object, markup: bool = True) -> str:
     """A string from a file or a dataset, made fit to show: control characters (escape
-    sequences, bells, carriage returns, bidi overrides) become visible `\\xNN`/`\\uNNNN`
-    escapes, and with `markup` (for rich and Textual strings) square brackets are escaped
-    so `[/]` or `[link=...]` in a class name or status is shown, never interpreted.
+    sequences, bells, carriage returns, newlines, C1 controls, bidi overrides, line
+    separators, lone surrogates of undecodable file names) become visible `\\xNN`/`\\uNNNN`
+    escapes, so nothing in it steers the terminal or breaks its line.
+
+    With `markup`, square brackets are escaped for rich markup (rich's print and table
+    cells, Textual's DataTable), so `[/]` or `[link=...]` in a class name or status is
+    shown, never interpreted. Textual's own markup (Label, Static, notify) is another
+    language: the app shows these strings with markup=False as plain Content instead.
 
     Every string read from a run folder or a dataset goes through here before it reaches
     a terminal, the app or a report."""
     text = "".join(
         ch
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch == " "
+        if unicodedata.category(ch) not in UNSHOWN
         else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         for ch in str(value)
     )

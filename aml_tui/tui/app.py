@@ -1,12 +1,22 @@
 """The aml-tui Textual app: Home -> Configure -> Train -> Evaluation, and from Home a run's
-Watch/History dashboard, its evaluation, or a comparison of two runs.
+Watch/History dashboard, its evaluation, a comparison of two runs, the curves of marked runs,
+or a sweep. Configure (or `aml-tui sweep` without --no-ui) starts a sweep's runner process.
 
 Screens reach the app through `aml_tui.tui.access.aml_app`, typed as this class.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -14,12 +24,30 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import TrainConfig
-from aml_tui.tui.messages import DevicesFound
+from aml_tui.core.sweeps import Sweep, create_sweep
+from aml_tui.errors import AmlTuiError
+from aml_tui.render.text import safe
+from aml_tui.terminal import (
+    flush_before_exit,
+    leave_terminal,
+    stop_signal_numbers,
+    stopped_exit_code,
+)
+from aml_tui.tui.messages import DevicesFound, SweepEnded, SweepLaunched, SweepLaunchFailed
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.home import HomeScreen
+from aml_tui.tui.screens.sweep import SweepScreen
 from aml_tui.tui.screens.train import TrainScreen
 from aml_tui.tui.screens.watch import WatchScreen
+from aml_tui.tui.sweep_launch import last_line, start_runner
+
+RUNNER_POLL_S = 1.0
+"""How often a sweep runner the app started is checked for having exited."""
+
+HANGUP_EXIT_S = 10.0
+"""After a hang-up, how long the app may take to close once its run has stopped (its files
+written) before the process ends itself with exit code 129."""
 
 
 class AmlTuiApp(App[None]):
@@ -35,6 +63,7 @@ class AmlTuiApp(App[None]):
         start: TrainConfig | None = None,
         resume: Path | None = None,
         watch: Path | None = None,
+        sweep: tuple[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.checkpoints = Path(checkpoints)
@@ -45,18 +74,31 @@ class AmlTuiApp(App[None]):
         """The run folder `start` resumes, if it does."""
         self.watch_run = watch
         """A run to open the dashboard of at once (`aml-tui watch RUN`)."""
+        self.sweep_start = sweep
+        """A recorded sweep to run at once, with its number of jobs (`aml-tui sweep`)."""
+        self.sweep_runners: dict[str, subprocess.Popen[bytes]] = {}
+        """The runner process of each sweep this app started."""
+        self.closing = threading.Event()
+        """Set when the app ends: the workers that wait on sweep runners stop waiting."""
         self.devices: list[str] | None = None
         """The devices training can use here; None until the warm-up has listed them."""
         self.configure_when_ready: str | None = None
         """An experiment whose form waits for the device list."""
         self.warm_up_worker: Worker[None] | None = None
+        self.stop_signal: int | None = None
+        """The stop signal (SIGHUP, SIGTERM, SIGINT) that asked the app to quit, if one did:
+        it exits 128 + its number once its run is saved."""
+        self.previous_handlers: dict[int, Any] = {}
 
     def on_mount(self) -> None:
+        self.take_stop_signals()
         self.push_screen(HomeScreen())
         if self.start is not None:
             self.start_training(self.start, self.resume)
         if self.watch_run is not None:
             self.push_screen(WatchScreen(self.watch_run))
+        if self.sweep_start is not None:
+            self.run_sweep(None, *self.sweep_start)
         self.warm_up_worker = self.warm_up()
 
     @work(thread=True, exit_on_error=False)
@@ -68,6 +110,64 @@ class AmlTuiApp(App[None]):
 
         self.post_message(DevicesFound(available_devices()))
 
+    def take_stop_signals(self) -> None:
+        """SIGHUP (the SSH connection dropped), SIGTERM and SIGINT do what "Stop and quit"
+        does. Python runs the handler in the main thread, between two steps of the event
+        loop's work, so it only notes the signal, leaves a hung-up terminal (every write to
+        it fails from now on) and has the loop stop the run. Only the main thread can take
+        signals: an app run in another thread leaves them alone."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if self.stop_signal is not None:
+                return  # already stopping (a shell repeats a hang-up); SIGKILL ends it at once
+            self.stop_signal = signum
+            if signum == signal.SIGHUP:
+                leave_terminal()
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the app has ended
+                loop.call_soon_threadsafe(self.stop_for_signal)
+
+        for number in stop_signal_numbers():
+            self.previous_handlers[number] = signal.signal(number, on_signal)
+
+    def on_unmount(self) -> None:
+        self.closing.set()
+        for number, handler in self.previous_handlers.items():
+            signal.signal(number, handler)
+        self.previous_handlers.clear()
+
+    def stop_for_signal(self) -> None:
+        """A stop signal arrived: a run this app trains stops after its batch with last.pt
+        and summary.json saved and the run released, then the app exits 128 + the signal's
+        number (`leave`); with no run training, it exits at once."""
+        training = self.training_screen()
+        if training is None:
+            self.leave()
+        else:
+            training.stop_and_quit()
+        if self.stop_signal == signal.SIGHUP:
+            threading.Thread(
+                target=self.end_after_hangup, args=(training,), name="aml-tui-hangup", daemon=True
+            ).start()
+
+    def end_after_hangup(self, training: TrainScreen | None) -> None:
+        """A write to the terminal that failed before the hang-up was handled can leave
+        Textual unable to close. Once the run has stopped (its files written), the app gets
+        HANGUP_EXIT_S to close; then the process ends itself, with 129 all the same."""
+        if training is not None and training.worker is not None:
+            training.ended.wait()
+        time.sleep(HANGUP_EXIT_S)  # a time limit, not a wait for something: the app is stuck
+        flush_before_exit()
+        os._exit(stopped_exit_code(signal.SIGHUP))
+
+    def leave(self) -> None:
+        """Exit the app: with 128 + the number of the stop signal that asked for it (129
+        SIGHUP, 143 SIGTERM, 130 SIGINT), else 0."""
+        code = 0 if self.stop_signal is None else stopped_exit_code(self.stop_signal)
+        self.exit(return_code=code)
+
     def on_devices_found(self, message: DevicesFound) -> None:
         self.devices = message.devices
         if self.configure_when_ready is not None:
@@ -78,10 +178,12 @@ class AmlTuiApp(App[None]):
         if event.worker is self.warm_up_worker and event.state == WorkerState.ERROR:
             error = event.worker.error
             self.notify(
-                f"{type(error).__name__}: {error}; the form offers the device auto only",
+                safe(f"{type(error).__name__}: {error}", markup=False)
+                + "; the form offers the device auto only",
                 title="Cannot list the devices",
                 severity="error",
                 timeout=15,
+                markup=False,
             )
             self.post_message(DevicesFound([]))
 
@@ -96,6 +198,64 @@ class AmlTuiApp(App[None]):
     def start_training(self, config: TrainConfig, resume: Path | None = None) -> None:
         self.push_screen(TrainScreen(config, resume=resume))
 
+    def start_sweep(self, sweep: Sweep, jobs: int = 1) -> None:
+        """Record `sweep`, start its runner and open its screen."""
+        self.run_sweep(sweep, sweep.sweep_id, jobs)
+
+    @work(thread=True, group="sweep-runners", exit_on_error=False)
+    def run_sweep(self, new: Sweep | None, sweep_id: str, jobs: int) -> None:
+        """Thin: record a `new` sweep, start the runner of sweep `sweep_id`, and wait for it
+        to exit (or for the app to end: the runner goes on without it)."""
+        try:
+            if new is not None:
+                create_sweep(self.checkpoints, new)
+            process = start_runner(self.checkpoints, sweep_id, jobs)
+        except AmlTuiError as error:
+            self.post_message(SweepLaunchFailed(str(error)))
+            return
+        self.post_message(SweepLaunched(sweep_id, process))
+        while process.poll() is None:
+            if self.closing.wait(RUNNER_POLL_S):
+                return
+        self.post_message(
+            SweepEnded(sweep_id, process.returncode, last_line(self.checkpoints, sweep_id))
+        )
+
+    def on_sweep_launched(self, message: SweepLaunched) -> None:
+        self.sweep_runners[message.sweep_id] = message.process
+        screen = self.screen
+        if not (isinstance(screen, SweepScreen) and screen.sweep_id == message.sweep_id):
+            self.push_screen(SweepScreen(message.sweep_id))
+        self.notify(
+            safe(
+                f"sweep {message.sweep_id} started: it goes on if you quit; s stops it",
+                markup=False,
+            ),
+            markup=False,
+        )
+
+    def on_sweep_launch_failed(self, message: SweepLaunchFailed) -> None:
+        self.notify(
+            safe(message.text, markup=False),
+            title="Sweep not started",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
+
+    def on_sweep_ended(self, message: SweepEnded) -> None:
+        if message.code == stopped_exit_code(signal.SIGINT):  # its Stop: the runs are saved
+            said = "stopped (exit 130): u on its screen carries it on"
+        else:
+            ended = "completed" if message.code == 0 else f"ended (exit {message.code})"
+            said = f"{ended}: {message.last}"
+        self.notify(
+            safe(f"sweep {message.sweep_id} {said}", markup=False),
+            severity="information" if message.code == 0 else "warning",
+            timeout=10,
+            markup=False,
+        )
+
     def training_screen(self) -> TrainScreen | None:
         """The screen of a run this app trains, while it runs."""
         return next(
@@ -105,7 +265,7 @@ class AmlTuiApp(App[None]):
     async def action_quit(self) -> None:
         training = self.training_screen()
         if training is None:
-            self.exit()
+            self.leave()
             return
 
         def answered(stop: bool | None) -> None:
@@ -127,6 +287,7 @@ def create_app(
     start: TrainConfig | None = None,
     resume: Path | None = None,
     watch: Path | None = None,
+    sweep: tuple[str, int] | None = None,
 ) -> AmlTuiApp:
     """The one app factory, used by the command line and the tests."""
-    return AmlTuiApp(Path(checkpoints), start, resume, watch)
+    return AmlTuiApp(Path(checkpoints), start, resume, watch, sweep)

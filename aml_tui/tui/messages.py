@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from aml_tui.core.events import BatchProgress, Event
-from aml_tui.core.runs import RunInfo
+from aml_tui.core.listing import RunInfo
+from aml_tui.tui.run_curves import RunCurve
+from aml_tui.tui.sweep_state import SweepProgress
 
 if TYPE_CHECKING:
     from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
@@ -82,3 +85,73 @@ class EvaluationFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class CurvesRead(Message):
+    """The metrics of the runs a curves view shows were read (again); their curves so far."""
+
+    bubble = False
+
+    def __init__(self, curves: list[RunCurve]) -> None:
+        super().__init__()
+        self.curves = curves
+
+
+class SweepsListed(Message):
+    """The sweeps of the checkpoints folder were read, newest first, with their runs' results."""
+
+    bubble = False
+
+    def __init__(self, sweeps: list[SweepProgress]) -> None:
+        super().__init__()
+        self.sweeps = sweeps
+
+
+class SweepRead(Message):
+    """A sweep's record and runs were read (again): where it stands, and the curves of the
+    runs its screen shows."""
+
+    bubble = False
+
+    def __init__(self, progress: SweepProgress, curves: list[RunCurve]) -> None:
+        super().__init__()
+        self.progress = progress
+        self.curves = curves
+
+
+class SweepUnreadable(Message):
+    """A sweep's record could not be read: `text` says why and the fix."""
+
+    bubble = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class SweepLaunched(Message):
+    """The app started a sweep's runner process (`aml-tui sweep --resume ID --no-ui`)."""
+
+    def __init__(self, sweep_id: str, process: subprocess.Popen[bytes]) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+        self.process = process
+
+
+class SweepLaunchFailed(Message):
+    """A sweep could not be recorded or its runner started: `text` says why and the fix."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class SweepEnded(Message):
+    """A runner the app started has exited with `code` (0: every run completed); `last` is
+    the last line it wrote."""
+
+    def __init__(self, sweep_id: str, code: int, last: str) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+        self.code = code
+        self.last = last

@@ -1,10 +1,11 @@
-"""Home: the experiments from the registry and the recent runs of the checkpoints folder."""
+"""Home: the experiments from the registry, the sweeps and the recent runs of the checkpoints
+folder. Marked runs (m or Space) are compared (c, two of them) or their curves overlaid (v)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,13 +18,19 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from aml_tui.core.experiments import EXPERIMENTS
-from aml_tui.core.runs import RunFolder, RunInfo, list_runs, resume_refusal, run_info
-from aml_tui.render.text import percent
+from aml_tui.core.listing import RunInfo, list_runs, resume_refusal, run_info
+from aml_tui.core.runs import RunFolder
+from aml_tui.errors import AmlTuiError
+from aml_tui.render.sweeps import mean_std
+from aml_tui.render.text import percent, safe
 from aml_tui.tui.access import aml_app
-from aml_tui.tui.messages import RunsListed
+from aml_tui.tui.messages import RunsListed, SweepsListed
 from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
+from aml_tui.tui.screens.sweep import SweepScreen, sweep_curves
 from aml_tui.tui.screens.watch import WatchScreen
+from aml_tui.tui.sweep_state import SweepProgress, list_sweep_progress
 
 LIVE_REFRESH_S = 3.0
 """How often Home re-reads the run folders while one of them is being trained."""
@@ -36,7 +43,9 @@ class HomeScreen(Screen[None]):
         Binding("enter", "choose", "Open", show=True),
         Binding("h", "history", "History"),
         Binding("m", "mark", "Mark"),
+        Binding("space", "mark", "Mark", show=False),
         Binding("c", "compare", "Compare"),
+        Binding("v", "curves", "Curves", show=False),  # the footer is full at 80 columns
         Binding("u", "resume", "Resume"),
         Binding("delete,x", "delete", "Delete"),
         Binding("r", "refresh_runs", "Refresh", show=False),
@@ -45,7 +54,9 @@ class HomeScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.marked: str | None = None
+        self.marked: list[str] = []
+        """Runs marked with m or Space, in the order marked."""
+        self.sweeps: list[SweepProgress] = []
         self.runs: list[RunInfo] | None = None
         """The runs listed last (None before the first list arrives)."""
         self.any_running = False
@@ -61,6 +72,8 @@ class HomeScreen(Screen[None]):
                 ],
                 id="experiments",
             )
+            yield Label("Sweeps", classes="section-title", id="sweeps-title")
+            yield DataTable(id="sweeps", cursor_type="row", show_header=False)
             yield Label("Recent runs", classes="section-title")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -69,6 +82,7 @@ class HomeScreen(Screen[None]):
         table = self.query_one("#runs", DataTable)
         # What tells runs apart first; at 80 columns the last ones scroll off.
         table.add_columns("run", "status", "epochs", "best acc", "experiment", "started")
+        self.query_one("#sweeps", DataTable).add_columns("sweep", "experiment", "runs", "best")
         self.query_one("#experiments", OptionList).focus()
         self.set_interval(LIVE_REFRESH_S, self.refresh_live)
         # The first list is read before Home is first drawn (in the worker all the same, so
@@ -92,6 +106,7 @@ class HomeScreen(Screen[None]):
         """Thin: read every run folder (many files, perhaps on a slow or network disk) off
         the UI thread and post what they say."""
         self.post_message(RunsListed(list_runs(root)[:50]))
+        self.post_message(SweepsListed(list_sweep_progress(root)))
 
     def on_runs_listed(self, message: RunsListed) -> None:
         self.runs = message.runs
@@ -106,12 +121,13 @@ class HomeScreen(Screen[None]):
         highlighted = self.highlighted_run()
         table.clear()
         for run in self.runs:
+            # Folder names and what files say, through `safe`: DataTable cells are markup.
             table.add_row(
-                ("* " if run.run_id == self.marked else "") + run.run_id,
-                run.status,
+                ("* " if run.run_id in self.marked else "") + safe(run.run_id),
+                safe(run.status),
                 f"{run.epochs_completed}/{run.epochs}",
-                percent(run.best_test_acc),
-                run.experiment,
+                percent(run.best_acc),
+                safe(run.experiment),
                 datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
                 key=run.run_id,
             )
@@ -121,6 +137,49 @@ class HomeScreen(Screen[None]):
             # Keys act on the highlighted run: it stays highlighted across refreshes.
             table.move_cursor(row=table.get_row_index(highlighted))
 
+    def on_sweeps_listed(self, message: SweepsListed) -> None:
+        """List the sweeps under their heading; with none, the heading and list stay hidden."""
+        self.sweeps = message.sweeps
+        self.query_one("#home").set_class(bool(self.sweeps), "-sweeps")
+        table = self.query_one("#sweeps", DataTable)
+        highlighted = table.cursor_row
+        table.clear()
+        for progress in self.sweeps:
+            top = next(iter(progress.ranked), None)
+            best = "-"
+            if top is not None and top.test_acc is not None:
+                best = f"best c{top.config} {mean_std(top.test_acc)}"
+            # Sweep ids, experiments and settings come from the sweep's record: cells are markup.
+            table.add_row(
+                safe(progress.sweep.sweep_id),
+                safe(progress.sweep.experiment),
+                safe(progress.summary()),
+                safe(best),
+                key=progress.sweep.sweep_id,
+            )
+        if 0 <= highlighted < table.row_count:
+            table.move_cursor(row=highlighted)
+        table.refresh(layout=True)  # its height follows its rows
+
+    def highlighted_sweep(self) -> str | None:
+        table = self.query_one("#sweeps", DataTable)
+        if not table.row_count or table.cursor_row < 0:
+            return None
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+
+    def focused_sweep(self) -> SweepProgress | None:
+        """The highlighted sweep, while the sweeps list has the focus."""
+        table = self.query_one("#sweeps", DataTable)
+        if self.focused is not table:
+            return None
+        sweep_id = self.highlighted_sweep()
+        return next((s for s in self.sweeps if s.sweep.sweep_id == sweep_id), None)
+
+    def tell(self, text: str, **options: Any) -> None:
+        """A pop-up; its text quotes run ids and statuses, so it is plain text through
+        `safe`, never markup."""
+        self.notify(safe(text, markup=False), markup=False, **options)
+
     def highlighted_run(self) -> str | None:
         table = self.query_one("#runs", DataTable)
         if not table.row_count or table.cursor_row < 0:
@@ -129,39 +188,82 @@ class HomeScreen(Screen[None]):
         return key if key and (aml_app(self).checkpoints / key).is_dir() else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "sweeps":
+            sweep = self.highlighted_sweep()
+            if sweep is not None:
+                self.app.push_screen(SweepScreen(sweep))
+            return
         run = self.highlighted_run()
         if run is not None:
             self.app.push_screen(EvaluationScreen(aml_app(self).checkpoints / run))
 
     def action_mark(self) -> None:
+        """Mark the highlighted run, or unmark it."""
+        if self.focused_sweep() is not None:
+            self.tell("Enter opens this sweep, v its curves; runs are marked in Recent runs")
+            return
         run = self.highlighted_run()
-        if run is not None:
-            self.marked = None if run == self.marked else run
-            self.show_runs()
-            self.notify(
-                f"marked {run}: highlight another run and press c" if self.marked else "unmarked"
+        if run is None:
+            return
+        if run in self.marked:
+            self.marked.remove(run)
+            self.tell(f"unmarked {run}")
+        else:
+            self.marked.append(run)
+            count = len(self.marked)
+            self.tell(
+                f"marked {run}: highlight another run and press c to compare, v for curves"
+                if count == 1
+                else f"marked {run}: {count} runs marked, v overlays their curves"
             )
+        self.show_runs()
 
     def action_compare(self) -> None:
+        """Two marked runs, or the marked run and the highlighted one."""
         run = self.highlighted_run()
-        if self.marked is None or run is None or run == self.marked:
-            self.notify("mark a run with m, highlight another, then press c")
+        pair = list(self.marked) if len(self.marked) == 2 else []
+        if len(self.marked) == 1 and run is not None and run not in self.marked:
+            pair = [self.marked[0], run]
+        if not pair:
+            self.tell("mark a run with m, highlight another, then press c")
             return
         root = aml_app(self).checkpoints
-        self.app.push_screen(CompareScreen(root / self.marked, root / run))
+        self.app.push_screen(CompareScreen(root / pair[0], root / pair[1]))
+
+    def action_curves(self) -> None:
+        """The marked runs' learning curves, overlaid (marking a run says to press v), or
+        those of the highlighted sweep while the sweeps list has the focus."""
+        sweep = self.focused_sweep()
+        if sweep is not None:
+            if sweep.started_ids:
+                self.app.push_screen(sweep_curves(aml_app(self).checkpoints, sweep))
+            else:
+                self.tell(f"no run of sweep {sweep.sweep.sweep_id} has started yet")
+            return
+        if not self.marked:
+            self.tell("mark runs with Space (or m), then press v for their curves")
+            return
+        root = aml_app(self).checkpoints
+        self.app.push_screen(CurvesScreen([root / run for run in self.marked]))
 
     def _run_info(self) -> RunInfo | None:
         run = self.highlighted_run()
         if run is None:
-            self.notify("highlight a run in the list first (Tab moves to it)")
+            self.tell("highlight a run in the list first (Tab moves to it)")
             return None
         return run_info(RunFolder(aml_app(self).checkpoints / run))
 
     def action_history(self) -> None:
         """The run's dashboard from its metrics.jsonl: live if it runs, its history if not."""
         info = self._run_info()
-        if info is not None:
-            self.app.push_screen(WatchScreen(info.path))
+        if info is None:
+            return
+        try:
+            screen = WatchScreen(info.path)
+        except AmlTuiError as error:  # an unreadable run is listed: say why, not crash
+            self.tell(str(error), severity="error")
+            return
+        self.app.push_screen(screen)
 
     def action_resume(self) -> None:
         info = self._run_info()
@@ -170,12 +272,16 @@ class HomeScreen(Screen[None]):
         folder = RunFolder(info.path)
         refusal = resume_refusal(folder)
         if refusal == "no_checkpoint":
-            self.notify(f"run {info.run_id} has no last.pt to resume from", severity="error")
+            self.tell(f"run {info.run_id} has no last.pt to resume from", severity="error")
             return
         if refusal is not None:
-            self.notify(f"run {info.run_id} is {refusal}: only a stopped run can be resumed")
+            self.tell(f"run {info.run_id} is {refusal}: only a stopped run can be resumed")
             return
-        config, _ = folder.read_config()
+        try:
+            config, _ = folder.read_config()
+        except AmlTuiError as error:  # an unreadable run is listed: say why, not crash
+            self.tell(str(error), severity="error")
+            return
         aml_app(self).start_training(config, resume=info.path)
 
     def action_delete(self) -> None:
@@ -183,21 +289,29 @@ class HomeScreen(Screen[None]):
         if info is None:
             return
         if info.status == "running":
-            self.notify(f"run {info.run_id} is running: stop it before deleting it")
+            self.tell(f"run {info.run_id} is running: stop it before deleting it")
             return
 
         def answered(delete: bool | None) -> None:
             if delete:
-                shutil.rmtree(info.path, ignore_errors=True)
-                if self.marked == info.run_id:
-                    self.marked = None
-                self.notify(f"deleted {info.run_id}")
+                try:
+                    RunFolder(info.path).delete()
+                except AmlTuiError as error:  # trained meanwhile, or not ours to delete
+                    self.tell(str(error), title="Not deleted", severity="error")
+                    self.action_refresh_runs()
+                    return
+                if info.run_id in self.marked:
+                    self.marked.remove(info.run_id)
+                self.tell(f"deleted {info.run_id}")
                 self.action_refresh_runs()
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Delete run {info.run_id} ({info.status}, {info.epochs_completed}/{info.epochs} "
-                "epochs) with its checkpoints? This cannot be undone.",
+                safe(
+                    f"Delete run {info.run_id} ({info.status}, {info.epochs_completed}/"
+                    f"{info.epochs} epochs) with its checkpoints? This cannot be undone.",
+                    markup=False,
+                ),
                 yes="Delete",
                 no="Keep",
             ),

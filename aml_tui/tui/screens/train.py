@@ -18,8 +18,11 @@ from textual.worker import Worker, WorkerState
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.core.events import BatchProgress, Event
-from aml_tui.core.runs import RunFolder, epoch_history
+from aml_tui.core.listing import epoch_history
+from aml_tui.core.runs import RunFolder
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.text import safe
+from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.screens.evaluation import EvaluationScreen
 from aml_tui.tui.widgets.dashboard import Dashboard, ViewStatus, run_buttons
@@ -43,6 +46,9 @@ class TrainScreen(Screen[None]):
         self.resume = resume
         self.autostart = autostart
         self.stop_requested = threading.Event()
+        self.ended = threading.Event()
+        """Set in the worker thread once the run has ended (its files written) or could not
+        start: what the app waits on after a hang-up, when its own loop may be stuck."""
         self.quit_when_done = False
         self.worker: Worker[None] | None = None
         self.dashboard = Dashboard(config)
@@ -63,7 +69,14 @@ class TrainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def train(self) -> None:
-        """Thin on purpose: build the trainer, run it, report setup errors."""
+        """Thin on purpose: run the trainer, then say the run has ended."""
+        try:
+            self.run_trainer()
+        finally:
+            self.ended.set()
+
+    def run_trainer(self) -> None:
+        """Build the trainer, run it, report setup errors (in the worker thread)."""
         # The engine imports torch: loaded when a run starts, not when the app does.
         from aml_tui.core.engine import Trainer
 
@@ -92,7 +105,13 @@ class TrainScreen(Screen[None]):
 
     def on_run_setup_failed(self, message: RunSetupFailed) -> None:
         self.dashboard.fail(f"cannot start: {message.text}")
-        self.notify(message.text, title="Cannot start", severity="error", timeout=10)
+        self.notify(
+            safe(message.text, markup=False),
+            title="Cannot start",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:
@@ -101,7 +120,7 @@ class TrainScreen(Screen[None]):
             self.dashboard.report_bug(event.worker.error)
         finished = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
         if event.state in finished and self.quit_when_done:
-            self.app.exit()
+            aml_app(self).leave()
 
     def show_status(self, status: ViewStatus) -> None:
         """The buttons follow the run: Stop while it runs, Evaluate and Back once it ended."""
@@ -154,7 +173,7 @@ class TrainScreen(Screen[None]):
         self.quit_when_done = True
         self.action_stop()
         if self.worker is None or self.worker.is_finished:
-            self.app.exit()
+            aml_app(self).leave()
 
     def action_evaluate(self) -> None:
         if not self.running and self.run_dir is not None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import var
 from textual.widgets import Button, Label, Log, ProgressBar
 
@@ -29,7 +30,7 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
-from aml_tui.render.text import epoch_line, format_duration, percent
+from aml_tui.render.text import epoch_line, format_duration, percent, safe
 from aml_tui.tui.widgets.plots import MetricPlot
 
 ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupted", "failed"]
@@ -50,7 +51,8 @@ class Dashboard(Vertical):
     the screen watches it."""
 
     heading = var("", init=False)
-    """Said before the experiment in the title, e.g. "watching RUN: "."""
+    """Said before the experiment in the title, e.g. "watching RUN: " (plain text: it is
+    shown through `safe`, never as markup)."""
 
     def __init__(self, config: TrainConfig, *, heading: str = "") -> None:
         super().__init__()
@@ -92,9 +94,15 @@ class Dashboard(Vertical):
     def running(self) -> bool:
         return self.status in RUNNING
 
-    def title_text(self) -> str:
+    def title_text(self) -> Content:
+        """Heading, experiment and status: plain Content, so a run id or a status that a
+        file gave is shown as it is (through `safe`), never read as markup."""
         scrambled = " (scrambled)" if self.config.scrambled else ""
-        return f"{self.heading}[b]{self.config.experiment}[/b]{scrambled} · {self.status}"
+        return Content.assemble(
+            safe(self.heading, markup=False),
+            (safe(self.config.experiment, markup=False), "bold"),
+            f"{scrambled} · {safe(self.status, markup=False)}",
+        )
 
     def watch_status(self) -> None:
         self.query_one("#train-title", Label).update(self.title_text())
@@ -115,7 +123,7 @@ class Dashboard(Vertical):
             self.status = event.status
             self.log_line(
                 f"run {event.status}: test accuracy {percent(event.test_acc)}, best "
-                f"{percent(event.best_test_acc)}, {event.train_images_per_s:,.0f} img/s, "
+                f"{percent(event.best_acc)}, {event.train_images_per_s:,.0f} img/s, "
                 f"{format_duration(event.seconds)}"
             )
             self.announce(past, f"Run {event.status}.", timeout=4)
@@ -171,17 +179,24 @@ class Dashboard(Vertical):
         """A worker of the screen raised: our bug, shown in the log and a pop-up."""
         self.fail(f"internal error: {type(error).__name__}: {error}")
         self.notify(
-            f"{type(error).__name__}: {error}", title="aml-tui bug", severity="error", timeout=15
+            safe(f"{type(error).__name__}: {error}", markup=False),
+            title="aml-tui bug",
+            severity="error",
+            timeout=15,
+            markup=False,
         )
 
     def announce(self, past: bool, text: str, **options: Any) -> None:
-        """A pop-up for what happens now; none for events read back from a run's history."""
+        """A pop-up for what happens now; none for events read back from a run's history.
+        `text` may quote a file (a watched run's messages): shown plain, through `safe`."""
         if not past:
-            self.notify(text, **options)
+            self.notify(safe(text, markup=False), markup=False, **options)
 
     def log_line(self, text: str) -> None:
         """Write a line, wrapped at the log's width (a Log does not wrap, and at 80 columns
-        an epoch line is longer than the screen)."""
+        an epoch line is longer than the screen). Lines quote run ids, devices and messages
+        from files: the whole line goes through `safe` (a Log takes no markup)."""
+        text = safe(text, markup=False)
         log = self.query_one("#train-log", Log)
         width = log.scrollable_content_region.width - 1
         if width < 30:  # not laid out yet
@@ -216,14 +231,15 @@ class Dashboard(Vertical):
         for plot in self.query(MetricPlot):
             plot.redraw()
 
-    def stats_text(self, p: BatchProgress) -> str:
+    def stats_text(self, p: BatchProgress) -> Content:
         memory = ""
         if self.memory_mb is not None:
             where = "GPU memory" if self.device.startswith("cuda") else "memory"
             memory = f" · {where} {self.memory_mb:,.0f} MB"
-        return (
+        return Content(
             f"loss {p.running_loss:.4f} · acc {100 * p.running_acc:.2f}% · "
-            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {self.device}" + memory
+            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {safe(self.device, markup=False)}"
+            + memory
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import RenderableType
-from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.text import safe
 from aml_tui.tui.messages import EvaluationFailed
 
 WAITING = "evaluating on the test set..."
@@ -56,5 +57,8 @@ class Report(VerticalScroll):
 
     def on_evaluation_failed(self, message: EvaluationFailed) -> None:
         message.stop()
-        self.show(f"[red]{self.failure}:[/red] {escape(message.text)}")
-        self.notify(message.text, title=self.failure.capitalize(), severity="error", timeout=10)
+        text = safe(message.text, markup=False)  # it quotes run ids, paths, class names
+        self.show(Text.assemble((f"{self.failure}:", "red"), " ", text))  # Text: no markup
+        self.notify(
+            text, title=self.failure.capitalize(), severity="error", timeout=10, markup=False
+        )

@@ -1,0 +1,166 @@
+"""What every `aml-tui` command shares: the one-line error printer, option help taken from
+TrainConfig's field docstrings, the option types, and opening the app.
+
+Nothing here imports torch at module level, so `aml-tui --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from aml_tui import config as config_module
+from aml_tui.config import RESUME_OVERRIDES, TrainConfig
+from aml_tui.core.experiments import EXPERIMENTS, Experiment
+from aml_tui.errors import AmlTuiError
+from aml_tui.terminal import flush_before_exit
+
+
+def print_error(message: str) -> None:
+    """The one place an error is printed: one line on stderr. Messages quote paths, run ids
+    and what files say, so control characters become visible escapes (`safe`) and none
+    reaches the terminal. A terminal that is gone (an SSH hang-up) takes nothing: the exit
+    code still says what happened."""
+    from aml_tui.render.text import safe  # lazy: rich is loaded only to print an error
+
+    with contextlib.suppress(OSError):  # stderr is gone
+        typer.echo(f"aml-tui: error: {safe(message, markup=False)}", err=True)
+
+
+class OneLineErrors(TyperGroup):
+    """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as error:
+            ctx = getattr(error, "ctx", None)  # usage errors know their command
+            hint = f" (see {ctx.command_path} --help)" if ctx else ""
+            print_error(f"{error.format_message()}{hint}")
+            code = error.exit_code
+        except typer.Abort:
+            with contextlib.suppress(OSError):  # stderr is gone
+                typer.echo("aml-tui: aborted", err=True)
+            code = 1
+        if standalone_mode:
+            flush_before_exit()  # a hung-up terminal must not turn the exit code into 120
+            sys.exit(code or 0)
+        return code
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn our own errors into one line on stderr and their exit code; bugs keep tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AmlTuiError as error:
+            print_error(str(error))
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def exit_with(code: int) -> None:
+    """End the command with `code` unless it is 0 (typer then exits 0 itself)."""
+    if code:
+        raise typer.Exit(code)
+
+
+CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))
+"""TrainConfig's fields: a `train` parameter of one of these names sets that field."""
+
+
+def field_docs() -> dict[str, str]:
+    """Each TrainConfig field's docstring, on one line. Python keeps no docstrings of
+    dataclass fields, so they are read from config.py's source (parsing it takes a
+    millisecond; importing nothing more keeps `--help` fast)."""
+    tree = ast.parse(Path(config_module.__file__).read_text())
+    (body,) = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"]
+    return {
+        field.target.id: " ".join(doc.value.value.split())
+        for field, doc in itertools.pairwise(body)
+        if isinstance(field, ast.AnnAssign)
+        and isinstance(field.target, ast.Name)
+        and isinstance(doc, ast.Expr)
+        and isinstance(doc.value, ast.Constant)
+        and isinstance(doc.value.value, str)
+    }
+
+
+FIELD_DOCS = field_docs()
+
+
+def field_help(name: str, default: str = "") -> str:
+    """The help of the `train` option for field `name`: the field's docstring, the default
+    where the experiment decides it, and whether --resume takes the option too."""
+    parts = [FIELD_DOCS[name]]
+    if default:
+        parts.append(f"Default: {default}.")
+    if name in RESUME_OVERRIDES:
+        parts.append("May also be given with --resume.")
+    return " ".join(parts)
+
+
+def per_experiment(value: Callable[[Experiment], object]) -> str:
+    """A default the experiment decides: one value when they all share it, else each one's."""
+    values = {name: value(experiment) for name, experiment in EXPERIMENTS.items()}
+    if len(set(values.values())) == 1:
+        return str(next(iter(values.values())))
+    return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]
+WhichCheckpointOption = Annotated[str, typer.Option(help="Which checkpoint: best or last.")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")]
+EvalDataDirOption = Annotated[
+    str | None,
+    typer.Option(envvar="AML_TUI_DATA", help="Dataset folder, if not where the run found it."),
+]
+EvalOfflineOption = Annotated[
+    bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help="Never download data.")
+]
+RunArgument = Annotated[
+    str, typer.Argument(help="Run id under --checkpoints, a run folder, or last.")
+]
+
+
+def run_app(
+    checkpoints: str,
+    start: TrainConfig | None = None,
+    resume: Path | None = None,
+    sweep: tuple[str, int] | None = None,
+) -> None:
+    """Open the Textual app (on the Train screen when `start` is given, resuming `resume`;
+    running the recorded sweep `sweep` with its jobs on the Sweep screen), and end with its
+    exit code: 129, 143 or 130 when a hang-up, SIGTERM or SIGINT stopped it
+    (the run it trained is saved first, as by "Stop and quit")."""
+    from aml_tui.headless import refuse_app_under_torchrun  # lazy: imports torch
+    from aml_tui.tui.app import create_app  # lazy: imports textual and torch
+
+    refuse_app_under_torchrun()
+    application = create_app(checkpoints, start, resume, sweep=sweep)
+    application.run()
+    exit_with(application.return_code or 0)

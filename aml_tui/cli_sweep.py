@@ -1,0 +1,212 @@
+"""`aml-tui sweep`: a sweep's options (each a comma-separated list) and its leaderboard.
+
+The sweep itself runs in sweep_runner.py (headless) or in the app; this module only parses
+and launches, like cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from aml_tui.cli_common import (
+    CheckpointsOption,
+    exit_with,
+    field_help,
+    per_experiment,
+    run_app,
+    user_errors,
+)
+from aml_tui.config import TrainConfig
+from aml_tui.core.experiments import EXPERIMENTS
+from aml_tui.core.leaderboard import sweep_json, sweep_results
+from aml_tui.core.sweeps import (
+    BOOL_WORDS,
+    SWEEPABLE,
+    create_sweep,
+    parse_seeds,
+    parse_values,
+    plan_sweep,
+    read_sweep,
+    scrambles,
+)
+from aml_tui.errors import ConfigError
+
+
+class _SweepGroup(TyperGroup):
+    """`aml-tui sweep EXPERIMENT ...` is `aml-tui sweep start EXPERIMENT ...`: a first
+    argument that names no subcommand (an experiment, an option) goes to `start`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click.Context
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["start", *args]
+        if args and args[0] == "start":
+            args = ["start", *flag_values(args[1:])]
+        return super().parse_args(ctx, args)
+
+
+SWEEP_FLAGS = tuple(
+    name for name in SWEEPABLE if str(TrainConfig.__dataclass_fields__[name].type) == "bool"
+)
+"""Sweepable true/false fields: `--scrambled` alone means true, `--no-amp` means false, as
+in `train`; `--scrambled false,true` sweeps them."""
+
+
+def flag_values(args: list[str]) -> list[str]:
+    """`--FLAG` without a true/false list after it -> `--FLAG true`; `--no-FLAG` -> `--FLAG
+    false` (typer options take a value or none, not either)."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return out + args[index:]
+        name = arg.removeprefix("--no-").removeprefix("--").replace("-", "_")
+        if arg.startswith("--no-") and name in SWEEP_FLAGS:
+            out += ["--" + arg.removeprefix("--no-"), "false"]
+            continue
+        out.append(arg)
+        after = args[index + 1] if index + 1 < len(args) else ""
+        if arg.startswith("--") and name in SWEEP_FLAGS and not _is_bool_list(after):
+            out.append("true")
+    return out
+
+
+def _is_bool_list(text: str) -> bool:
+    return bool(text) and all(item.strip().lower() in BOOL_WORDS for item in text.split(","))
+
+
+sweep_app = typer.Typer(
+    cls=_SweepGroup,
+    help="Train many runs over lists of settings × seeds: aml-tui sweep EXPERIMENT OPTIONS "
+    "--no-ui (its options: aml-tui sweep start --help); aml-tui sweep show SWEEP: the leaderboard.",
+    no_args_is_help=True,
+)
+
+
+def sweep_option(name: str, default: str = "") -> Any:
+    """A sweep option for field `name`: a comma-separated list, with its train option's help."""
+    text = field_help(name, default).replace(" May also be given with --resume.", "")
+    metavar = "[BOOL,...]" if name in SWEEP_FLAGS else "VALUE[,VALUE...]"
+    return typer.Option(metavar=metavar, help=f"{text} A comma-separated list sweeps it.")
+
+
+@sweep_app.command("start")
+@user_errors
+def sweep_start(
+    ctx: typer.Context,
+    experiment: Annotated[
+        str | None,
+        typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume)."),
+    ] = None,
+    no_ui: Annotated[
+        bool,
+        typer.Option(
+            "--no-ui", help="Run headless, reporting to this terminal or log (default: the app)."
+        ),
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Carry on a stopped sweep: completed runs stay, stopped ones resume."),
+    ] = None,
+    seeds: Annotated[
+        str, typer.Option(help="Seeds each combination runs with: 0,1,2 or a range 0-4.")
+    ] = "0",
+    jobs: Annotated[
+        int, typer.Option(help="Runs at once: one GPU each, or a share of the CPU cores.", min=1)
+    ] = 1,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
+        ),
+    ] = None,
+    epochs: Annotated[
+        str | None, sweep_option("epochs", per_experiment(lambda e: e.epochs))
+    ] = None,
+    batch_size: Annotated[
+        str | None, sweep_option("batch_size", per_experiment(lambda e: e.batch_size))
+    ] = None,
+    lr: Annotated[str | None, sweep_option("lr", per_experiment(lambda e: e.lr))] = None,
+    scrambled: Annotated[str | None, sweep_option("scrambled", "false")] = None,
+    permutation_seed: Annotated[str | None, sweep_option("permutation_seed")] = None,
+    train_limit: Annotated[str | None, sweep_option("train_limit")] = None,
+    test_limit: Annotated[str | None, sweep_option("test_limit")] = None,
+    dataset: Annotated[
+        str | None, sweep_option("dataset", per_experiment(lambda e: e.datasets[0]))
+    ] = None,
+    image_size: Annotated[
+        str | None, sweep_option("image_size", "ResNet 32, 224 for imagefolder")
+    ] = None,
+    augment: Annotated[str | None, sweep_option("augment", "true")] = None,
+    amp: Annotated[str | None, sweep_option("amp", "true")] = None,
+    compile: Annotated[str | None, sweep_option("compile", "false")] = None,
+    device: Annotated[
+        str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
+    ] = "auto",
+    data_dir: Annotated[
+        str | None, typer.Option(envvar="AML_TUI_DATA", help=field_help("data_dir"))
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help=field_help("offline"))
+    ] = False,
+    checkpoints: Annotated[str, typer.Option(help=field_help("checkpoints"))] = "checkpoints",
+    weights: Annotated[str | None, typer.Option(help=field_help("weights"))] = None,
+) -> None:
+    """Train each combination of the listed settings with each seed, or --resume a sweep."""
+    root = Path(checkpoints)
+    if resume is not None:
+        given = [
+            param.opts[0] if param.opts[0].startswith("--") else param.name.upper()
+            for param in ctx.command.params
+            if param.name not in ("resume", "jobs", "checkpoints", "no_ui")
+            and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE"
+        ]  # fmt: skip
+        if given:
+            raise ConfigError(
+                f"--resume carries on with the sweep's saved settings: drop {', '.join(given)}"
+            )
+        sweep = read_sweep(root, resume)
+    elif experiment is None:
+        raise ConfigError(
+            "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
+        )
+    else:
+        grid = {key: parse_values(key, ctx.params[key]) for key in SWEEPABLE
+                if ctx.params[key] is not None}  # fmt: skip
+        fixed = {"device": device, "data_dir": data_dir, "offline": offline,
+                 "checkpoints": checkpoints, "weights": weights}  # fmt: skip
+        sweep = plan_sweep(experiment, fixed, grid, parse_seeds(seeds), name)
+    if resume is None:
+        create_sweep(root, sweep)
+    if not no_ui:  # the app runs the same runner in a process of its own, on the Sweep screen
+        run_app(checkpoints, sweep=(sweep.sweep_id, jobs))
+        return
+    from aml_tui.sweep_runner import run_sweep  # lazy: imports torch
+
+    exit_with(run_sweep(root, sweep, jobs))
+
+
+@sweep_app.command("show")
+@user_errors
+def sweep_show(
+    sweep_id: Annotated[str, typer.Argument(metavar="SWEEP", help="Sweep id, or last.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the runs and the combinations as JSON.")
+    ] = False,
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """A sweep's leaderboard: per combination mean ± sample std, min, max of test accuracy."""
+    root = Path(checkpoints)
+    sweep = read_sweep(root, sweep_id)
+    results = sweep_results(root, sweep)
+    if json_output:
+        typer.echo(json.dumps(sweep_json(sweep, results), allow_nan=False))
+        return
+    from rich.console import Console  # lazy: --json needs no rich
+
+    from aml_tui.render.sweeps import sweep_view  # lazy: --json needs no rich
+
+    Console(highlight=False).print(sweep_view(sweep, results, scrambles(sweep)))

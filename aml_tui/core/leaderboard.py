@@ -1,0 +1,163 @@
+"""A sweep's results: each run's status and final numbers from its summary.json, and the
+leaderboard's statistics per combination (mean ± sample std, min, max over the seeds).
+
+No torch here, like sweeps.py beside it: `sweep show` is quick.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from aml_tui.core.listing import RunStatus, run_status
+from aml_tui.core.runs import RunFolder
+from aml_tui.core.sweeps import Sweep, SweepRun
+
+SweepRunStatus = RunStatus | Literal["pending"]
+"""A run's status, or pending: the sweep has not started it yet."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One sweep run as its summary.json tells it (None: not measured, or not finished)."""
+
+    run: SweepRun
+    status: SweepRunStatus
+    epochs_completed: int | None
+    test_acc: float | None
+    scrambled_test_acc: float | None
+    best_acc: float | None
+    train_images_per_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.run_id, "config": self.run.config, "params": self.run.params,
+            "seed": self.run.seed, "status": self.status,
+            "epochs_completed": self.epochs_completed, "test_acc": self.test_acc,
+            "scrambled_test_acc": self.scrambled_test_acc, "best_acc": self.best_acc,
+            "train_images_per_s": self.train_images_per_s,
+        }  # fmt: skip
+
+
+def sweep_results(root: Path, sweep: Sweep) -> list[RunResult]:
+    """Every run of the sweep with its status and final numbers."""
+    results = []
+    for run in sweep.runs:
+        folder = RunFolder(Path(root) / run.run_id)
+        if not folder.path.is_dir():
+            results.append(RunResult(run, "pending", None, None, None, None, None))
+            continue
+        summary = folder.read_summary()
+        numbers = summary if isinstance(summary, dict) else {}
+        best = _number(numbers.get("best_acc", numbers.get("best_test_acc")))
+        epochs = numbers.get("epochs_completed")
+        results.append(
+            RunResult(
+                run,
+                run_status(folder),
+                epochs if isinstance(epochs, int) else None,
+                _number(numbers.get("test_acc")),
+                _number(numbers.get("scrambled_test_acc")),
+                best,
+                _number(numbers.get("train_images_per_s")),
+            )
+        )
+    return results
+
+
+def _number(value: object) -> float | None:
+    """A finite number from JSON, else None (JSON out must stay standard: no NaN)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Of the values a combination's completed runs measured."""
+
+    mean: float
+    std: float | None
+    """Sample standard deviation; None under two values."""
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Stats | None:
+        known = [v for v in values if v is not None]
+        if not known:
+            return None
+        std = statistics.stdev(known) if len(known) > 1 else None
+        return cls(statistics.fmean(known), std, min(known), max(known))
+
+
+@dataclass(frozen=True)
+class ConfigStats:
+    """One leaderboard row: a combination over its seeds (completed runs only)."""
+
+    config: int
+    params: dict[str, Any]
+    n: int
+    """Runs of the combination (one per seed)."""
+    finished: int
+    """Of them, completed."""
+    test_acc: Stats | None
+    scrambled_test_acc: Stats | None
+    best_acc_mean: float | None
+    images_per_s_mean: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "config": self.config, "params": self.params, "n": self.n, "finished": self.finished
+        }  # fmt: skip
+        pairs = (("test_acc", self.test_acc), ("scrambled_test_acc", self.scrambled_test_acc))
+        for key, stats in pairs:
+            row[f"{key}_mean"] = stats.mean if stats else None
+            row[f"{key}_std"] = stats.std if stats else None
+            row[f"{key}_min"] = stats.low if stats else None
+            row[f"{key}_max"] = stats.high if stats else None
+        row["best_acc_mean"] = self.best_acc_mean
+        row["train_images_per_s_mean"] = self.images_per_s_mean
+        return row
+
+
+def leaderboard(results: Sequence[RunResult]) -> list[ConfigStats]:
+    """One row per combination, in combination order (`ranked` sorts them)."""
+    rows = []
+    for config, group in itertools.groupby(results, key=lambda r: r.run.config):
+        runs = list(group)
+        done = [r for r in runs if r.status == "completed"]
+        best = Stats.of([r.best_acc for r in done])
+        speed = Stats.of([r.train_images_per_s for r in done])
+        rows.append(
+            ConfigStats(
+                config,
+                runs[0].run.params,
+                len(runs),
+                len(done),
+                Stats.of([r.test_acc for r in done]),
+                Stats.of([r.scrambled_test_acc for r in done]),
+                best.mean if best else None,
+                speed.mean if speed else None,
+            )
+        )
+    return rows
+
+
+def ranked(rows: Sequence[ConfigStats]) -> list[ConfigStats]:
+    """Best mean test accuracy first; combinations with no finished run last."""
+    return sorted(rows, key=lambda r: (r.test_acc is None, -(r.test_acc.mean if r.test_acc else 0)))
+
+
+def sweep_json(sweep: Sweep, results: Sequence[RunResult]) -> dict[str, Any]:
+    """What `aml-tui sweep show --json` prints."""
+    return {
+        "sweep": sweep.sweep_id,
+        "runs": [r.to_json() for r in results],
+        "configs": [row.to_json() for row in leaderboard(results)],
+    }

@@ -1,0 +1,244 @@
+"""Headless sweeps for `aml-tui sweep --no-ui`: each run an ordinary `train --no-ui` process.
+
+A run of a sweep is the same command a user could type (`python -m aml_tui train ... --no-ui
+--name RUN`, or `train --resume RUN --no-ui` for an interrupted one), so its folder is like
+any other's. Up to `jobs` run at once: on CUDA each job slot has its own GPU (cuda:i), on
+the CPU each job gets its share of the cores (torch threads, OMP and MKL alike), so the
+thread pools of two jobs do not fight over the same cores.
+
+The children run in sessions of their own, so a Ctrl+C at the terminal reaches this process
+only; it forwards the signal once to each child (which saves last.pt and ends interrupted),
+waits for them, and exits 128 + the signal. A second Ctrl+C is forwarded too: the children
+quit at once, as `train` does. Each child's output goes to a log beside the sweep record.
+
+It imports torch (to count GPUs): the command line imports it inside the sweep command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import torch
+
+from aml_tui.config import TrainConfig
+from aml_tui.core.leaderboard import sweep_results
+from aml_tui.core.runs import RunFolder
+from aml_tui.core.sweeps import (
+    SWEEP_ENV,
+    SWEEPS_FOLDER,
+    THREADS_ENV,
+    RunAction,
+    Sweep,
+    SweepRun,
+    run_action,
+)
+from aml_tui.errors import ConfigError
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Signals forwarded to the running runs; the sweep then exits 128 + the signal."""
+
+POLL_S = 0.2
+"""How often the runner looks for runs that ended."""
+
+
+@dataclass
+class Job:
+    """A run being trained by a child process in one job slot."""
+
+    run: SweepRun
+    slot: int
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    started: float
+
+
+def train_arguments(config: TrainConfig) -> list[str]:
+    """The `train` options that give `config` (options are named after the fields; a flag
+    is written only where it differs from the field's default)."""
+    args: list[str] = []
+    for field in fields(TrainConfig):
+        value = getattr(config, field.name)
+        option = "--" + field.name.replace("_", "-")
+        if field.name == "experiment" or value is None:
+            continue
+        if isinstance(value, bool):
+            if value != field.default:
+                args.append(option if value else "--no-" + option[2:])
+        else:
+            args += [option, str(value)]
+    return args
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity, where the system says)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class SweepRunner:
+    """Runs a sweep's runs that are not done, `jobs` at once, in child processes."""
+
+    def __init__(self, root: Path, sweep: Sweep, jobs: int) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.root = Path(root)
+        self.sweep = sweep
+        self.jobs = jobs
+        self.logs = self.root / SWEEPS_FOLDER / sweep.sweep_id
+        device = str(sweep.options.get("device", "auto"))
+        uses_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        self.gpus = torch.cuda.device_count() if uses_cuda else 0
+        self.threads = max(1, cpu_cores() // jobs)
+        self.stop = threading.Event()
+        self.received: list[int] = []
+        self.active: list[Job] = []
+        self.failure = 0
+
+    def plan(self) -> list[tuple[SweepRun, RunAction]]:
+        """What to do with each run; another process training one of them is an error."""
+        actions = [(run, run_action(RunFolder(self.root / run.run_id))) for run in self.sweep.runs]
+        busy = [run.run_id for run, action in actions if action == "running"]
+        if busy:
+            raise ConfigError(
+                f"run {busy[0]} of sweep {self.sweep.sweep_id} is being trained right now: "
+                "stop it (or the sweep that runs it) before carrying the sweep on"
+            )
+        return actions
+
+    def run(self) -> int:
+        """Train every run not done. Returns 0 when all completed, 128 + the signal when
+        stopped, else the exit code of the first run that failed."""
+        todo = [(run, action) for run, action in self.plan() if action != "done"]
+        total = len(self.sweep.runs)
+        where = (
+            f"{min(self.jobs, self.gpus)} GPU(s)" if self.gpus else f"cpu, {self.threads} thread(s)"
+        )
+        say(
+            f"sweep {self.sweep.sweep_id}: {total} runs, {total - len(todo)} done, "
+            f"{len(todo)} to train, {self.jobs} at once ({where}) -> {self.root}"
+        )
+        self.logs.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with self.forward_signals():
+            while (todo and not self.stop.is_set()) or self.active:
+                while todo and len(self.active) < self.jobs and not self.stop.is_set():
+                    self.start(*todo.pop(0))
+                self.stop.wait(POLL_S)
+                self.reap()
+        return self.finish(time.monotonic() - started)
+
+    def start(self, run: SweepRun, action: RunAction) -> None:
+        """Start `run` in the free job slot with the lowest number."""
+        slot = min(set(range(self.jobs)) - {job.slot for job in self.active})
+        folder = self.root / run.run_id
+        if action == "restart":  # a folder with nothing saved in it: the run starts over
+            shutil.rmtree(folder)
+        command = [sys.executable, "-m", "aml_tui", "train"]
+        if action == "resume":
+            command += ["--resume", run.run_id, "--no-ui", "--checkpoints", str(self.root)]
+        else:
+            config = self.sweep.run_config(run)
+            device = f"cuda:{slot % self.gpus}" if self.gpus else config.device
+            command += [config.experiment, "--no-ui", *train_arguments(config)]
+            command += ["--device", device]
+        env = {**os.environ, SWEEP_ENV: self.sweep.sweep_id}
+        for name in (THREADS_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(self.threads)
+        log = (self.logs / f"{run.run_id}.log").open("ab")
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        self.active.append(Job(run, slot, process, log, time.monotonic()))
+        verb = {"resume": "resume", "restart": "restart"}.get(action, "start")
+        say(f"{verb:<8}{run.run_id}" + (f"  (cuda:{slot % self.gpus})" if self.gpus else ""))
+
+    def reap(self) -> None:
+        """Note the runs that ended."""
+        for job in [job for job in self.active if job.process.poll() is not None]:
+            self.active.remove(job)
+            job.log.close()
+            code = job.process.returncode
+            seconds = time.monotonic() - job.started
+            if code == 0:
+                say(f"done    {job.run.run_id}  ({seconds:.1f} s)")
+                continue
+            if self.stop.is_set() and (code < 0 or code >= 128):  # stopped by our signal
+                say(f"stopped {job.run.run_id}  (saved: carry on with --resume)")
+                continue
+            self.failure = self.failure or code
+            say(f"failed  {job.run.run_id}  (exit {code}): {last_line(job.log.name)}")
+            if not (self.root / job.run.run_id).is_dir():  # it failed before training: all would
+                say("not starting more runs: fix the problem above, then carry on with --resume")
+                self.stop.set()
+
+    def finish(self, seconds: float) -> int:
+        results = sweep_results(self.root, self.sweep)
+        completed = sum(r.status == "completed" for r in results)
+        say(
+            f"sweep {self.sweep.sweep_id}: {completed}/{len(results)} runs completed "
+            f"({seconds:.1f} s); leaderboard: aml-tui sweep show {self.sweep.sweep_id}"
+        )
+        if self.received:
+            say(f"carry on with: aml-tui sweep --resume {self.sweep.sweep_id} --no-ui")
+            return 128 + self.received[0]
+        return self.failure if self.failure else (0 if completed == len(results) else 1)
+
+    @contextlib.contextmanager
+    def forward_signals(self) -> Iterator[None]:
+        """Inside, the STOP_SIGNALS stop the sweep (no new runs start) and are passed on to
+        the running runs. Only the main thread can take signals: elsewhere nothing is
+        installed. The old handlers come back on the way out."""
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if not self.received:
+                self.received.append(signum)
+                say(f"{signal.Signals(signum).name}: stopping the runs after their batch")
+            self.stop.set()
+            for job in self.active:
+                with contextlib.suppress(ProcessLookupError):
+                    job.process.send_signal(signum)
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                number = getattr(signal, name, None)
+                if number is not None:
+                    previous[number] = signal.signal(number, on_signal)
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def last_line(path: str) -> str:
+    """The last non-empty line a run wrote (its error, when it failed)."""
+    try:
+        lines = [line for line in Path(path).read_text(errors="replace").splitlines() if line]
+    except OSError:
+        return "(no log)"
+    return lines[-1][:200] if lines else "(no output)"
+
+
+def say(line: str) -> None:
+    """One line of the sweep's own report."""
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        print(line, flush=True)
+
+
+def run_sweep(root: Path, sweep: Sweep, jobs: int) -> int:
+    """Train the sweep's runs that are not done; returns the exit code (see SweepRunner.run)."""
+    return SweepRunner(root, sweep, jobs).run()

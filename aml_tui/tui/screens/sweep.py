@@ -1,0 +1,228 @@
+"""Sweep: how far a sweep got (runs done of all, an ETA), its live leaderboard (best mean test
+accuracy first), and the curves of its running runs, all read from its record and run folders.
+
+The runs are trained by `aml-tui sweep` processes (headless, or started from this app); this
+screen only reads their files, so it follows a sweep whoever runs it. It stops (s) or carries
+on (u) only a runner this app starts.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
+from textual.worker import Worker, WorkerState
+
+from aml_tui.core.sweeps import Sweep, read_sweep, scrambles
+from aml_tui.errors import AmlTuiError
+from aml_tui.render.sweeps import mean_std, params_text
+from aml_tui.render.text import format_duration, percent, safe
+from aml_tui.tui.access import aml_app
+from aml_tui.tui.messages import SweepRead, SweepUnreadable
+from aml_tui.tui.run_curves import CurvesReader, RunCurve
+from aml_tui.tui.screens.curves import CurvesScreen
+from aml_tui.tui.sweep_state import SweepProgress, sweep_progress
+from aml_tui.tui.widgets.curves import CurvesView
+
+POLL_S = 1.0
+"""How often the sweep's run folders are read again."""
+
+
+def shown_runs(progress: SweepProgress) -> tuple[list[str], str]:
+    """The runs whose curves the screen shows, and what they are: the running runs, or
+    when none runs, those of the best combination so far (or of the first)."""
+    running = progress.running_ids
+    if running:
+        return running, f"running: {len(running)} run" + ("s" if len(running) > 1 else "")
+    rows = progress.ranked
+    if not rows:
+        return [], "no runs"
+    top = rows[0]
+    chosen = [r for r in progress.results if r.run.config == top.config]
+    runs = [r.run.run_id for r in chosen if r.status != "pending"]
+    which = "best combination" if top.test_acc is not None else "combination"
+    return runs, f"{which} c{top.config}: {params_text(top.params)}"
+
+
+def sweep_curves(root: Path, progress: SweepProgress) -> CurvesScreen:
+    """The Curves screen of every started run of a sweep, in the colours the Sweep screen
+    gives them."""
+    runs = [root / run for run in progress.started_ids]
+    sweep_id = progress.sweep.sweep_id
+    return CurvesScreen(runs, f"sweep {sweep_id}", progress.slots, prefix=f"{sweep_id}-")
+
+
+class SweepScreen(Screen[None]):
+    """One sweep, followed live from its files."""
+
+    BINDINGS = [
+        Binding("c", "curves", "Curves"),
+        Binding("b", "baseline", "Baseline"),
+        Binding("s", "stop", "Stop"),
+        Binding("u", "resume", "Resume"),
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+        self.sweep: Sweep | None = None
+        self.progress: SweepProgress | None = None
+        self.curves: list[RunCurve] | None = None
+        self.closing = threading.Event()
+        self.worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label(Content(f"sweep {safe(self.sweep_id, markup=False)}"), id="sweep-title")
+        with Horizontal(classes="bar-row", id="sweep-progress"):
+            yield Label("runs", classes="bar-label")
+            yield ProgressBar(id="sweep-bar", show_eta=False)
+            yield Label("reading...", id="sweep-info", classes="bar-info")
+        yield DataTable(id="leaderboard", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="sweep-curves-title", classes="section-title")
+        yield CurvesView(prefix=f"{self.sweep_id}-", id="sweep-curves")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sweep-curves", CurvesView).query_one(DataTable).focus()
+        self.worker = self.follow(aml_app(self).checkpoints)
+
+    @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
+    def follow(self, root: Path) -> None:
+        """Thin: read the record once, then the runs' results and curves, until the screen
+        closes."""
+        try:
+            sweep = read_sweep(root, self.sweep_id)
+        except AmlTuiError as error:
+            self.post_message(SweepUnreadable(str(error)))
+            return
+        reader = CurvesReader()
+        while not self.closing.is_set():
+            progress = sweep_progress(root, sweep)
+            runs, _ = shown_runs(progress)
+            curves = reader.read([root / run for run in runs])
+            done = {c.run_id: len(c.points) / c.epochs for c in curves if c.epochs}
+            running = {run: done.get(run, 0.0) for run in progress.running_ids}
+            self.post_message(SweepRead(replace(progress, fractions=running), curves))
+            self.closing.wait(POLL_S)
+
+    def on_sweep_read(self, message: SweepRead) -> None:
+        progress = self.progress = message.progress
+        if self.sweep is None:
+            self.sweep = progress.sweep
+            self.show_title(progress.sweep)
+        self.query_one("#sweep-bar", ProgressBar).update(
+            total=progress.total, progress=progress.ended
+        )
+        when = f" · ETA {format_duration(progress.eta)}" if progress.left else ""
+        self.query_one("#sweep-info", Label).update(Content(progress.summary() + when))
+        self.show_leaderboard(progress)
+        _, what = shown_runs(progress)
+        self.query_one("#sweep-curves-title", Label).update(
+            Content(f"curves · {safe(what, markup=False)}")
+        )
+        if message.curves != self.curves:  # plots are redrawn only when an epoch came
+            self.curves = message.curves
+            self.query_one("#sweep-curves", CurvesView).show(message.curves, progress.slots)
+
+    def show_title(self, sweep: Sweep) -> None:
+        axes = [f"{name} {','.join(str(v) for v in values)}" for name, values in sweep.grid.items()]
+        axes.append("seeds " + ",".join(str(s) for s in sweep.seeds))
+        text = f"sweep {sweep.sweep_id} · {sweep.experiment} · {' × '.join(axes)}"
+        self.query_one("#sweep-title", Label).update(Content(safe(text, markup=False)))
+
+    def show_leaderboard(self, progress: SweepProgress) -> None:
+        table = self.query_one("#leaderboard", DataTable)
+        scrambled = scrambles(progress.sweep)
+        if not table.columns:
+            columns = ["#", "settings", "runs", "test acc"]
+            columns += ["scrambled acc"] if scrambled else []
+            table.add_columns(*columns, "best acc")
+        cursor = table.cursor_row
+        table.clear()
+        for row in progress.ranked:
+            # Settings are values from the sweep's record: DataTable cells are markup.
+            cells = [f"c{row.config}", safe(params_text(row.params)), f"{row.finished}/{row.n}",
+                     mean_std(row.test_acc)]  # fmt: skip
+            cells += [mean_std(row.scrambled_test_acc)] if scrambled else []
+            table.add_row(*cells, percent(row.best_acc_mean))
+        if 0 <= cursor < table.row_count:
+            table.move_cursor(row=cursor)
+
+    def on_sweep_unreadable(self, message: SweepUnreadable) -> None:
+        self.query_one("#sweep-info", Label).update(Content("cannot read the sweep"))
+        self.notify(
+            safe(message.text, markup=False),
+            title="Cannot read the sweep",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.worker and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                safe(f"{type(error).__name__}: {error}", markup=False),
+                title="aml-tui bug: the sweep stopped following",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+
+    def on_unmount(self) -> None:
+        self.closing.set()
+
+    def action_curves(self) -> None:
+        """Every started run of the sweep in the Curves screen."""
+        if self.progress is None or not self.progress.started_ids:
+            self.notify("no run of this sweep has started yet")
+            return
+        self.app.push_screen(sweep_curves(aml_app(self).checkpoints, self.progress))
+
+    def action_baseline(self) -> None:
+        view = self.query_one("#sweep-curves", CurvesView)
+        run = view.highlighted_run()
+        view.pin(None if run == view.baseline else run)
+
+    def runner_running(self) -> bool:
+        """Whether a runner this app started for the sweep is still running."""
+        process = aml_app(self).sweep_runners.get(self.sweep_id)
+        return process is not None and process.poll() is None
+
+    def action_stop(self) -> None:
+        """Stop the runner this app started: its running runs save and end interrupted."""
+        process = aml_app(self).sweep_runners.get(self.sweep_id)
+        if process is None or process.poll() is not None:
+            self.notify(
+                safe(
+                    f"no runner of sweep {self.sweep_id} started here is running: a sweep run "
+                    "elsewhere stops there (Ctrl+C)",
+                    markup=False,
+                ),
+                markup=False,
+            )
+            return
+        process.send_signal(signal.SIGINT)
+        self.notify("stopping: the running runs save last.pt and end interrupted; u carries on")
+
+    def action_resume(self) -> None:
+        """Carry the sweep on in a new runner: completed runs stay, stopped ones resume."""
+        if self.runner_running():
+            self.notify("this sweep's runner is running already")
+            return
+        if self.progress is not None and self.progress.count("completed") == self.progress.total:
+            self.notify("every run of this sweep has completed")
+            return
+        aml_app(self).run_sweep(None, self.sweep_id, 1)

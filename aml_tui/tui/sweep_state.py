@@ -1,0 +1,114 @@
+"""Where a sweep stands, for Home's list and the Sweep screen: its runs' results (the core's
+leaderboard reads them), how long its finished runs took, and an ETA from that.
+
+Plain Python over the core's API (no Textual): read in a thread worker, posted as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aml_tui.core.leaderboard import ConfigStats, RunResult, leaderboard, ranked, sweep_results
+from aml_tui.core.runs import RunFolder
+from aml_tui.core.sweeps import Sweep, list_sweeps
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """A sweep and its runs' results at one moment."""
+
+    sweep: Sweep
+    results: tuple[RunResult, ...]
+    durations: dict[str, float] = field(default_factory=dict)
+    """Completed runs: seconds from writing config.toml to writing summary.json."""
+    fractions: dict[str, float] = field(default_factory=dict)
+    """Running runs: the share of their epochs done (the Sweep screen reads their curves)."""
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def ended(self) -> int:
+        """Runs that will not train again without being asked: completed or failed."""
+        return self.count("completed") + self.count("failed")
+
+    @property
+    def left(self) -> int:
+        """Runs still to train: pending, running or interrupted."""
+        return sum(r.status in ("pending", "running", "interrupted") for r in self.results)
+
+    @property
+    def running_ids(self) -> list[str]:
+        return [r.run.run_id for r in self.results if r.status == "running"]
+
+    @property
+    def started_ids(self) -> list[str]:
+        """Runs with a folder: every run but the pending ones, in the sweep's order."""
+        return [r.run.run_id for r in self.results if r.status != "pending"]
+
+    @property
+    def slots(self) -> dict[str, int]:
+        """Run id -> its place in the sweep: the colour its curves keep on every screen."""
+        return {r.run.run_id: i for i, r in enumerate(self.results)}
+
+    @property
+    def ranked(self) -> list[ConfigStats]:
+        """The leaderboard, best mean test accuracy first."""
+        return ranked(leaderboard(self.results))
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until every run has ended, at the pace of the completed runs and as many
+        at once as run now (a running run has the share of its epochs not done left); None
+        before any run completed, or with nothing running."""
+        if not self.left:
+            return 0.0
+        if not self.durations or not self.running_ids:
+            return None
+        mean = statistics.fmean(self.durations.values())
+        work = sum(
+            mean * (1 - self.fractions.get(r.run.run_id, 0.0)) if r.status == "running" else mean
+            for r in self.results
+            if r.status in ("pending", "running", "interrupted")
+        )
+        return work / len(self.running_ids)
+
+    def summary(self) -> str:
+        """One line: "3/4 completed, 1 running, 1 failed" (the counts that are not zero)."""
+        parts = [f"{self.count('completed')}/{self.total} completed"]
+        for status in ("running", "failed", "interrupted"):
+            if self.count(status):
+                parts.append(f"{self.count(status)} {status}")
+        return ", ".join(parts)
+
+
+def sweep_progress(root: Path, sweep: Sweep) -> SweepProgress:
+    """The sweep's results and its completed runs' times, read from its run folders."""
+    results = tuple(sweep_results(root, sweep))
+    durations = {}
+    for result in results:
+        folder = RunFolder(Path(root) / result.run.run_id)
+        if result.status == "completed":
+            start, end = _mtime(folder.config_path), _mtime(folder.summary_path)
+            if start is not None and end is not None and end >= start:
+                durations[result.run.run_id] = end - start
+    return SweepProgress(sweep, results, durations)
+
+
+def list_sweep_progress(root: Path) -> list[SweepProgress]:
+    """Every readable sweep under `root`, newest first, with its results (no run times)."""
+    return [SweepProgress(sweep, tuple(sweep_results(root, sweep))) for sweep in list_sweeps(root)]
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None

@@ -1,0 +1,274 @@
+"""Sweeps: lists and seeds parsed, the grid expanded, the leaderboard's statistics, the command
+line's errors, and real sweeps in subprocesses (complete, stopped and resumed, two at once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aml_tui.cli import app
+from aml_tui.cli_sweep import flag_values
+from aml_tui.core.leaderboard import leaderboard, sweep_json, sweep_results
+from aml_tui.core.listing import list_runs
+from aml_tui.core.runs import RunFolder
+from aml_tui.core.sweeps import (
+    create_sweep,
+    list_sweeps,
+    parse_seeds,
+    parse_values,
+    plan_sweep,
+    read_sweep,
+    run_action,
+    sweep_membership,
+)
+from aml_tui.errors import AmlTuiError, ConfigError
+from aml_tui.render.sweeps import leaderboard_table
+from aml_tui.sweep_runner import train_arguments
+
+runner = CliRunner()
+
+QUICK = ["--train-limit", "200", "--test-limit", "50", "--offline"]
+
+
+def test_lists_parse_into_the_field_types() -> None:
+    assert parse_values("lr", "0.001, 3e-4") == [0.001, 0.0003]
+    assert parse_values("batch_size", "64,128") == [64, 128]
+    assert parse_values("scrambled", "false,TRUE") == [False, True]
+    assert parse_values("dataset", "cifar10,cifar100") == ["cifar10", "cifar100"]
+    for field, text in [("lr", "fast"), ("epochs", "1.5"), ("amp", "maybe"), ("lr", "1,,2"),
+                        ("batch_size", "64,64"), ("lr", "nan")]:  # fmt: skip
+        with pytest.raises(ConfigError, match="--" + field.replace("_", "-")):
+            parse_values(field, text)
+
+
+def test_seeds_take_lists_and_ranges() -> None:
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    for bad in ("", "a", "3-1", "0,0", "1-", "-1"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_the_grid_expands_combination_by_combination_over_the_seeds() -> None:
+    sweep = plan_sweep(
+        "fashion-cnn", {"epochs": 2}, {"lr": [0.1, 0.2], "batch_size": [32, 64], "test_limit": [9]},
+        [0, 5], name="grid",
+    )  # fmt: skip
+    assert list(sweep.grid) == ["batch_size", "lr"]  # TrainConfig's field order
+    assert sweep.options == {"epochs": 2, "test_limit": 9}  # one value: shared, not swept
+    runs = sweep.runs
+    assert [r.run_id for r in runs[:3]] == ["grid-c1-s0", "grid-c1-s5", "grid-c2-s0"]
+    assert len(runs) == 8 and runs[-1].params == {"batch_size": 64, "lr": 0.2}
+    config = sweep.run_config(runs[-1])
+    assert (config.batch_size, config.lr, config.seed, config.epochs, config.test_limit) == (
+        64, 0.2, 5, 2, 9,
+    )  # fmt: skip
+    assert config.name == "grid-c4-s5"
+
+
+def test_a_bad_combination_is_refused_before_any_run_and_names_it() -> None:
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        plan_sweep("fashion-cnn", {}, {"batch_size": [8, 0]}, [0], name="bad")
+    with pytest.raises(ConfigError, match="sweep name"):
+        plan_sweep("fashion-cnn", {}, {}, [0], name=".hidden")
+    with pytest.raises(ConfigError, match="too long"):
+        plan_sweep("fashion-cnn", {}, {}, [0], name="x" * 99)
+
+
+def test_the_record_reads_back_and_is_not_a_run(tmp_path: Path) -> None:
+    sweep = plan_sweep("fashion-cnn", {"epochs": 1}, {"lr": [0.1, 0.2]}, [0, 1], name="rec")
+    create_sweep(tmp_path, sweep)
+    assert read_sweep(tmp_path, "rec") == sweep == read_sweep(tmp_path, "last")
+    assert [s.sweep_id for s in list_sweeps(tmp_path)] == ["rec"]
+    assert list_runs(tmp_path) == []
+    assert sweep_membership(tmp_path)["rec-c2-s1"] == "rec"
+    with pytest.raises(AmlTuiError, match="already exists"):
+        create_sweep(tmp_path, sweep)
+    with pytest.raises(ConfigError, match="no sweep 'other'"):
+        read_sweep(tmp_path, "other")
+
+
+def _finished(root: Path, run_id: str, test_acc: float, status: str = "completed") -> None:
+    folder = root / run_id
+    folder.mkdir()
+    summary = {"status": status, "epochs_completed": 1, "test_acc": test_acc,
+               "scrambled_test_acc": test_acc / 2, "best_acc": test_acc + 0.01,
+               "train_images_per_s": 100.0}  # fmt: skip
+    folder.joinpath("summary.json").write_text(json.dumps(summary))
+
+
+def test_leaderboard_statistics_over_completed_runs(tmp_path: Path) -> None:
+    sweep = plan_sweep("fashion-cnn", {}, {"lr": [0.1, 0.2]}, [0, 1, 2], name="lb")
+    for seed, acc in enumerate([0.90, 0.92, 0.97]):
+        _finished(tmp_path, f"lb-c1-s{seed}", acc)
+    _finished(tmp_path, "lb-c2-s0", 0.5)
+    _finished(tmp_path, "lb-c2-s1", float("nan"), status="failed")
+    results = sweep_results(tmp_path, sweep)
+    assert [r.status for r in results][3:] == ["completed", "failed", "pending"]
+    first, second = leaderboard(results)
+    assert (first.n, first.finished) == (3, 3)
+    assert first.test_acc is not None and first.test_acc.mean == pytest.approx(0.93)
+    assert first.test_acc.std == pytest.approx(statistics.stdev([0.90, 0.92, 0.97]))
+    assert (first.test_acc.low, first.test_acc.high) == (0.90, 0.97)
+    assert first.best_acc_mean == pytest.approx(0.94)
+    assert (second.finished, second.test_acc and second.test_acc.std) == (1, None)
+    text = json.dumps(sweep_json(sweep, results), allow_nan=False)  # standard JSON: no NaN
+    assert json.loads(text)["configs"][1]["test_acc_std"] is None
+    assert leaderboard_table([first, second], scrambles=True).row_count == 2
+
+
+def test_carrying_on_decides_per_run(tmp_path: Path) -> None:
+    _finished(tmp_path, "done", 0.9)
+    _finished(tmp_path, "broke", 0.1, status="failed")
+    _finished(tmp_path, "stopped", 0.5, status="interrupted")
+    (tmp_path / "stopped" / "last.pt").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    actions = {name: run_action(RunFolder(tmp_path / name))
+               for name in ("done", "broke", "stopped", "empty", "absent")}  # fmt: skip
+    assert actions == {"done": "done", "broke": "done", "stopped": "resume", "empty": "restart",
+                       "absent": "start"}  # fmt: skip
+
+
+def test_train_arguments_give_back_the_same_config() -> None:
+    sweep = plan_sweep("fashion-cnn", {"offline": True, "data_dir": "d"}, {"amp": [False]}, [3])
+    config = sweep.run_config(sweep.runs[0])
+    args = train_arguments(config)
+    assert "--no-amp" in args and "--offline" in args and "--augment" not in args
+    assert args[args.index("--seed") + 1] == "3"
+
+
+def test_flags_alone_mean_true_and_no_flags_false() -> None:
+    assert flag_values(["fashion-cnn", "--scrambled", "--no-amp", "--lr", "1"]) == [
+        "fashion-cnn", "--scrambled", "true", "--amp", "false", "--lr", "1",
+    ]  # fmt: skip
+    assert flag_values(["--scrambled", "false,true", "x"]) == ["--scrambled", "false,true", "x"]
+    assert flag_values(["--scrambled"]) == ["--scrambled", "true"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fashion-cnn", "--lr", "fast", "--no-ui"], "--lr: 'fast' is not a number"),
+        (["fashion-cnn", "--seeds", "4-2", "--no-ui"], "--seeds"),
+        (["--resume", "x", "--lr", "1", "--no-ui"], "drop --lr"),
+        (["--resume", "x", "--no-ui"], "no sweep 'x'"),
+        (["--no-ui"], "name an experiment"),
+        (["nope", "--no-ui"], "nope"),
+        (["show", "x"], "no sweep 'x'"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(
+    args: list[str], message: str, in_tmp_cwd: Path
+) -> None:
+    result = runner.invoke(app, ["sweep", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (in_tmp_cwd / "checkpoints" / ".sweeps").exists()
+
+
+def test_help_of_the_sweep_commands() -> None:
+    for args in (["sweep", "--help"], ["sweep", "fashion-cnn", "--help"], ["sweep", "show", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.output
+    assert "comma-separated" in runner.invoke(app, ["sweep", "start", "--help"]).output
+
+
+def sweep_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "aml_tui", "sweep", *args]
+
+
+def metrics_events(run: Path, event: str) -> int:
+    lines = run.joinpath("metrics.jsonl").read_text().splitlines()
+    return sum(json.loads(line).get("event") == event for line in lines)
+
+
+def test_two_settings_by_two_seeds_complete_and_show_matches_the_summaries(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    command = sweep_command("fashion-cnn", "--lr", "0.001,0.003", "--seeds", "0,1",
+                            "--epochs", "1", "--data-dir", str(fashion_dir), *QUICK,
+                            "--name", "sw", "--jobs", "2", "--no-ui")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = subprocess.run(sweep_command("show", "sw", "--json"), capture_output=True, text=True)
+    report = json.loads(shown.stdout)
+    assert report["sweep"] == "sw" and len(report["runs"]) == 4
+    assert [(c["params"], c["n"], c["finished"]) for c in report["configs"]] == [
+        ({"lr": 0.001}, 2, 2), ({"lr": 0.003}, 2, 2),
+    ]  # fmt: skip
+    root = in_tmp_cwd / "checkpoints"
+    for config in report["configs"]:
+        k = config["config"]
+        accs = [json.loads((root / f"sw-c{k}-s{s}" / "summary.json").read_text())["test_acc"]
+                for s in (0, 1)]  # fmt: skip
+        assert config["test_acc_mean"] == pytest.approx(statistics.fmean(accs))
+        assert config["test_acc_std"] == pytest.approx(statistics.stdev(accs))
+    run = tomllib.loads((root / "sw-c2-s1" / "config.toml").read_text())
+    assert (run["lr"], run["seed"], run["run"]["sweep"]) == (0.003, 1, "sw")
+    table = subprocess.run(sweep_command("show", "sw"), capture_output=True, text=True)
+    assert "lr=0.003" in table.stdout and "2/2" in table.stdout
+    listed = subprocess.run([sys.executable, "-m", "aml_tui", "runs", "--json"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert {r["sweep"] for r in json.loads(listed.stdout)} == {"sw"}
+
+
+def test_a_stopped_sweep_carries_on_and_trains_no_run_twice(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    command = sweep_command("fashion-cnn", "--seeds", "0-2", "--epochs", "4", "--batch-size",
+                            "16", "--data-dir", str(fashion_dir), *QUICK, "--name", "st",
+                            "--no-ui")  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    root = in_tmp_cwd / "checkpoints"
+    deadline = time.monotonic() + 240
+    second = root / "st-c1-s1" / "metrics.jsonl"
+    while not (second.exists() and '"run_started"' in second.read_text()):  # handlers are in
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    assert json.loads((root / "st-c1-s0" / "summary.json").read_text())["status"] == "completed"
+    assert json.loads((root / "st-c1-s1" / "summary.json").read_text())["status"] == "interrupted"
+    assert not (root / "st-c1-s2").exists()
+    resumed = subprocess.run(sweep_command("--resume", "st", "--no-ui"), capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resume  st-c1-s1" in resumed.stdout and "st-c1-s0" not in resumed.stdout
+    sessions = {s: metrics_events(root / f"st-c1-s{s}", "run_started") for s in range(3)}
+    assert sessions == {0: 1, 1: 2, 2: 1}
+    for seed in range(3):
+        summary = json.loads((root / f"st-c1-s{seed}" / "summary.json").read_text())
+        assert (summary["status"], summary["epochs_completed"]) == ("completed", 4)
+
+
+def test_two_jobs_on_the_cpu_train_at_once_and_both_complete(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    command = sweep_command("fashion-cnn", "--seeds", "0,1", "--epochs", "4", "--data-dir",
+                            str(fashion_dir), *QUICK, "--name", "two", "--jobs", "2",
+                            "--device", "cpu", "--no-ui")  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    owners = [in_tmp_cwd / "checkpoints" / f"two-c1-s{s}" / "owner.json" for s in (0, 1)]
+    together = False
+    while process.poll() is None:
+        together = together or all(owner.exists() for owner in owners)
+        time.sleep(0.05)
+    output = process.communicate()[0]
+    assert process.returncode == 0, output
+    assert together, "the two runs never trained at the same time"
+    assert "1 thread" in output if (os.cpu_count() or 1) < 4 else "thread" in output
+    for owner in owners:
+        summary = json.loads(owner.with_name("summary.json").read_text())
+        assert summary["status"] == "completed"
