@@ -147,7 +147,6 @@ def checkpoint_state(trainer: TrainingState, position: EpochProgress) -> dict[st
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
         "grad_scaler": trainer.scaler.state_dict(),
         "epochs_completed": trainer.epochs_completed,
-        "epoch": trainer.epochs_completed,
         "position": position.to_state() if position.batch else None,
         "world_size": trainer.world_size,
         "best_acc": trainer.best_acc,

@@ -154,7 +154,7 @@ def evaluate_run(
         experiment=config.experiment,
         dataset=config.dataset,
         checkpoint=which,
-        epoch=int(state.get("epoch", 0)),
+        epoch=int(state["epochs_completed"]),  # required field (checkpoint_checks)
         classes=data.classes,
         test=results["test"],
         scrambled=results.get("scrambled_test"),

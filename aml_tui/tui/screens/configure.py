@@ -167,7 +167,7 @@ class ConfigureScreen(Screen[None]):
             except ValueError:
                 errors[field.name] = "a whole number" if field.kind is int else "a number"
                 continue
-            if field.name == "data_dir" and not Path(text).expanduser().is_dir():
+            if field.name == "data_dir" and not _is_folder(text):
                 errors[field.name] = "no such folder"
                 continue
             try:
@@ -268,3 +268,12 @@ def sweep_line(sweep: Sweep | None) -> Content:
         + ("s" if runs > 1 else "")
         + ", one at a time, in the background"
     )
+
+
+def _is_folder(text: str) -> bool:
+    """Whether a typed path names a folder; a path that cannot even be looked up (an unknown
+    ~user, a NUL byte, a name too long) names none."""
+    try:
+        return Path(text).expanduser().is_dir()
+    except (OSError, RuntimeError, ValueError):
+        return False
