@@ -45,9 +45,7 @@ from aml_tui.core.sweeps import (
     run_action,
 )
 from aml_tui.errors import ConfigError
-
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-"""Signals forwarded to the running runs; the sweep then exits 128 + the signal."""
+from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 POLL_S = 0.2
 """How often the runner looks for runs that ended."""
@@ -193,14 +191,14 @@ class SweepRunner:
         )
         if self.received:
             say(f"carry on with: aml-tui sweep --resume {self.sweep.sweep_id} --no-ui")
-            return 128 + self.received[0]
+            return stopped_exit_code(self.received[0])
         return self.failure if self.failure else (0 if completed == len(results) else 1)
 
     @contextlib.contextmanager
     def forward_signals(self) -> Iterator[None]:
-        """Inside, the STOP_SIGNALS stop the sweep (no new runs start) and are passed on to
-        the running runs. Only the main thread can take signals: elsewhere nothing is
-        installed. The old handlers come back on the way out."""
+        """Inside, the stop signals (terminal.STOP_SIGNALS) stop the sweep (no new runs start)
+        and are passed on to the running runs. Only the main thread can take signals:
+        elsewhere nothing is installed. The old handlers come back on the way out."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if not self.received:
@@ -213,10 +211,8 @@ class SweepRunner:
 
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for name in STOP_SIGNALS:
-                number = getattr(signal, name, None)
-                if number is not None:
-                    previous[number] = signal.signal(number, on_signal)
+            for number in stop_signal_numbers():
+                previous[number] = signal.signal(number, on_signal)
         try:
             yield
         finally:

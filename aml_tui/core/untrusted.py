@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import stat
 import warnings
 from pathlib import Path
 from typing import Literal
 
 import torch
+
+from aml_tui.core.files import file_kind
 
 Problem = Literal["missing", "unusable", "not-a-file", "unsafe", "corrupt"]
 
@@ -29,14 +30,6 @@ MAX_REASON = 160
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _WEIGHTS_ONLY = "WeightsUnpickler error:"
-
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
 
 
 class UnreadableFile(Exception):
@@ -103,10 +96,8 @@ def user_path(text: str) -> Path:
 
 
 def _not_regular(mode: int) -> UnreadableFile | None:
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    return UnreadableFile("not-a-file", f"is {kind}, not a file")
+    kind = file_kind(mode)
+    return None if kind is None else UnreadableFile("not-a-file", f"is {kind}, not a file")
 
 
 def check_regular_file(path: Path) -> None:

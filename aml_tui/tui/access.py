@@ -1,20 +1,53 @@
 """The one typed way from a screen or widget to the aml-tui app.
 
-Textual types `node.app` as a plain `App`; `aml_app(node)` says which app it is, so screens
-read `checkpoints` or call `open_configure` without `type: ignore`. The app module imports the
-screens, so it is imported here for type checking only (at run time it would be a cycle).
+Textual types `node.app` as a plain `App`; `aml_app(node)` returns it as `AppServices`, what
+screens may ask of the app, so they read `checkpoints` or call `open_configure` without
+`type: ignore`. The app module imports the screens, so the screens depend on this interface
+rather than on the app class; app.py checks (for mypy) that AmlTuiApp provides it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.dom import DOMNode
 
+from aml_tui.render.text import safe
+
 if TYPE_CHECKING:
-    from aml_tui.tui.app import AmlTuiApp
+    from aml_tui.config import TrainConfig
+    from aml_tui.core.sweeps import Sweep
 
 
-def aml_app(node: DOMNode) -> AmlTuiApp:
-    """The AmlTuiApp `node` runs in (create_app builds every app this package runs)."""
-    return cast("AmlTuiApp", node.app)
+class AppServices(Protocol):
+    """What the aml-tui app does for its screens."""
+
+    checkpoints: Path
+    """The folder holding the run folders."""
+    sweep_runners: dict[str, subprocess.Popen[bytes]]
+    """Sweep runner processes this app started, by sweep id."""
+
+    def leave(self) -> None: ...
+    def open_configure(self, experiment: str) -> None: ...
+    def start_training(self, config: TrainConfig, resume: Path | None = None) -> None: ...
+    def start_sweep(self, sweep: Sweep, jobs: int = 1) -> None: ...
+    def run_sweep(self, new: Sweep | None, sweep_id: str, jobs: int) -> object: ...
+
+
+def aml_app(node: DOMNode) -> AppServices:
+    """The app `node` runs in (create_app builds every app this package runs)."""
+    return cast("AppServices", node.app)
+
+
+def notify_bug(node: DOMNode, error: BaseException | None, title: str = "aml-tui bug") -> None:
+    """A worker raised: our bug, shown as a lasting pop-up (the message may quote a file, so
+    it is shown plain, through `safe`)."""
+    node.app.notify(
+        safe(f"{type(error).__name__}: {error}", markup=False),
+        title=title,
+        severity="error",
+        timeout=15,
+        markup=False,
+    )

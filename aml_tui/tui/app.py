@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -33,6 +33,7 @@ from aml_tui.terminal import (
     stop_signal_numbers,
     stopped_exit_code,
 )
+from aml_tui.tui.access import AppServices
 from aml_tui.tui.messages import DevicesFound, SweepEnded, SweepLaunched, SweepLaunchFailed
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.confirm import ConfirmScreen
@@ -280,6 +281,11 @@ class AmlTuiApp(App[None]):
             ),
             answered,
         )
+
+
+if TYPE_CHECKING:
+    # mypy checks that the app gives screens all that tui/access.py promises them.
+    _PROVIDES: type[AppServices] = AmlTuiApp
 
 
 def create_app(

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from aml_tui.render.text import safe
+from aml_tui.tui.access import notify_bug
 from aml_tui.tui.messages import CurvesRead
 from aml_tui.tui.run_curves import CurvesReader
 from aml_tui.tui.widgets.curves import CurvesView, shared_prefix
@@ -94,14 +95,7 @@ class CurvesScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.notify(
-                safe(f"{type(error).__name__}: {error}", markup=False),
-                title="aml-tui bug: the curves stopped following",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
+            notify_bug(self, event.worker.error, "aml-tui bug: the curves stopped following")
 
     def on_unmount(self) -> None:
         self.closing.set()

@@ -26,7 +26,7 @@ from aml_tui.core.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std, params_text
 from aml_tui.render.text import format_duration, percent, safe
-from aml_tui.tui.access import aml_app
+from aml_tui.tui.access import aml_app, notify_bug
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
 from aml_tui.tui.run_curves import CurvesReader, RunCurve
 from aml_tui.tui.screens.curves import CurvesScreen
@@ -172,14 +172,7 @@ class SweepScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.notify(
-                safe(f"{type(error).__name__}: {error}", markup=False),
-                title="aml-tui bug: the sweep stopped following",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
+            notify_bug(self, event.worker.error, "aml-tui bug: the sweep stopped following")
 
     def on_unmount(self) -> None:
         self.closing.set()

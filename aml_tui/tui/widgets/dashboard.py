@@ -31,6 +31,7 @@ from aml_tui.core.events import (
     Warned,
 )
 from aml_tui.render.text import epoch_line, format_duration, percent, safe
+from aml_tui.tui.access import notify_bug
 from aml_tui.tui.widgets.plots import MetricPlot
 
 ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupted", "failed"]
@@ -178,13 +179,7 @@ class Dashboard(Vertical):
     def report_bug(self, error: BaseException | None) -> None:
         """A worker of the screen raised: our bug, shown in the log and a pop-up."""
         self.fail(f"internal error: {type(error).__name__}: {error}")
-        self.notify(
-            safe(f"{type(error).__name__}: {error}", markup=False),
-            title="aml-tui bug",
-            severity="error",
-            timeout=15,
-            markup=False,
-        )
+        notify_bug(self, error)
 
     def announce(self, past: bool, text: str, **options: Any) -> None:
         """A pop-up for what happens now; none for events read back from a run's history.
