@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from aml_tui.core.sweeps import (
     SweepRun,
     run_action,
 )
-from aml_tui.errors import ConfigError
+from aml_tui.errors import CheckpointError, ConfigError, first_line
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 POLL_S = 0.2
@@ -141,9 +140,13 @@ class SweepRunner:
     def start(self, run: SweepRun, action: RunAction) -> None:
         """Start `run` in the free job slot with the lowest number."""
         slot = min(set(range(self.jobs)) - {job.slot for job in self.active})
-        folder = self.root / run.run_id
         if action == "restart":  # a folder with nothing saved in it: the run starts over
-            shutil.rmtree(folder)
+            try:
+                RunFolder(self.root / run.run_id).delete()  # claims it first: never a live run
+            except CheckpointError as error:
+                self.failure = self.failure or 2
+                say(f"failed  {run.run_id}: {first_line(error)}")
+                return
         command = [sys.executable, "-m", "aml_tui", "train"]
         if action == "resume":
             command += ["--resume", run.run_id, "--no-ui", "--checkpoints", str(self.root)]

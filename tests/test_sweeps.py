@@ -33,7 +33,7 @@ from aml_tui.core.sweeps import (
 )
 from aml_tui.errors import AmlTuiError, ConfigError
 from aml_tui.render.sweeps import leaderboard_table
-from aml_tui.sweep_runner import train_arguments
+from aml_tui.sweep_runner import SweepRunner, train_arguments
 
 runner = CliRunner()
 
@@ -272,3 +272,24 @@ def test_two_jobs_on_the_cpu_train_at_once_and_both_complete(
     for owner in owners:
         summary = json.loads(owner.with_name("summary.json").read_text())
         assert summary["status"] == "completed"
+
+
+def test_a_run_to_restart_that_another_process_claims_fails_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Restarting removes the folder through RunFolder.delete, which claims the run first: a
+    folder that another process holds is never removed under it, and the sweep notes that run
+    as failed instead of stopping with a traceback."""
+    sweep = plan_sweep("fashion-cnn", {"offline": True}, {}, [0])
+    folder = RunFolder(tmp_path / sweep.runs[0].run_id)
+    folder.path.mkdir()
+    (folder.path / "config.toml").write_text("kept")
+    claim = folder.claim()
+    try:
+        runner_ = SweepRunner(tmp_path, sweep, jobs=1)
+        runner_.start(sweep.runs[0], "restart")
+    finally:
+        claim.release()
+    assert runner_.active == [] and runner_.failure == 2
+    assert (folder.path / "config.toml").read_text() == "kept"
+    assert f"failed  {sweep.runs[0].run_id}:" in capsys.readouterr().out
