@@ -212,6 +212,26 @@ def watch(run: RunArgument, checkpoints: CheckpointsOption = "checkpoints") -> N
     exit_with(application.return_code or 0)  # 129/143/130 after a stop signal, as run_app
 
 
+@app.command()
+@user_errors
+def serve(
+    checkpoints: Annotated[
+        str, typer.Option(help="Folder holding the run folders, for the app.")
+    ] = "checkpoints",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it to this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
+    ] = 8000,
+) -> None:
+    """The app in a browser: open the printed URL (it carries a secret token); each tab runs
+    its own app. Over SSH: ssh -L 8000:127.0.0.1:8000 you@host, then open the URL here."""
+    from aml_tui.serve import run_server  # lazy: aiohttp and textual-serve, for this command only
+
+    exit_with(run_server(checkpoints, host, port))
+
+
 def check_which(checkpoint: str) -> None:
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
@@ -284,6 +304,47 @@ def compare(
     check_comparable(first, second)
     console = Console(highlight=False)
     console.print(comparison_view(first, second, n, disagree, seed, console.width))
+
+
+@app.command()
+@user_errors
+def report(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="RUN",
+            help="A run (id, folder or last), several runs to compare (up to 4), or a sweep id.",
+        ),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", help="File to write. Default: report-<id>.html here."),
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="html (one self-contained file) or md (FILE.md and FILE-figures/). "
+            "Default: md for an -o ending in .md, else html.",
+        ),
+    ] = None,
+    checkpoint: WhichCheckpointOption = "best",
+    checkpoints: CheckpointsOption = "checkpoints",
+    device: DeviceOption = "auto",
+    data_dir: EvalDataDirOption = None,
+    offline: EvalOfflineOption = False,
+) -> None:
+    """Write a report (a run, a comparison or a sweep) as one offline HTML file or Markdown."""
+    from aml_tui.report.gather import resolve  # lazy: imports torch
+    from aml_tui.report.output import write_report  # lazy: imports torch (matplotlib: to draw)
+
+    check_which(checkpoint)
+    root = Path(checkpoints)
+    request = resolve(root, refs)
+    path = write_report(
+        root, request, output, format, checkpoint, device, data_dir, offline or None
+    )
+    typer.echo(str(path))
 
 
 @app.command()

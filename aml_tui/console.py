@@ -32,6 +32,7 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
+from aml_tui.render.colours import WRONG
 from aml_tui.render.text import epoch_line, percent, safe
 
 PLAIN_PROGRESS_STEP = 0.25
@@ -100,7 +101,7 @@ class ConsoleReporter:
                 f"aml-tui: run failed: {safe(event.message, markup=False)}",
                 markup=False,
                 soft_wrap=True,
-                style="bold red",
+                style=f"bold {WRONG}",  # ANSI red is 3.6:1 on black
             )
 
     def _started(self, event: RunStarted) -> None:

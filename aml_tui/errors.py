@@ -36,6 +36,14 @@ class RunBusyError(CheckpointError):
     """Another process trains the run right now (it holds the run's claim)."""
 
 
+class ReportError(AmlTuiError):
+    """A report cannot be made from what was asked (what to report, where to write it)."""
+
+
+class ServeError(AmlTuiError):
+    """`aml-tui serve` cannot listen where asked (a port in use, an unknown host)."""
+
+
 class NonFiniteLossError(AmlTuiError):
     """Training produced a NaN or infinite loss."""
 

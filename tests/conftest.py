@@ -57,6 +57,15 @@ def write_fashion_dir(folder: Path, train: int = 256, test: int = 64, gz: bool =
     return folder
 
 
+@pytest.fixture(autouse=True)
+def true_colour_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app made in the tests sees a true-colour terminal with colours on: the app picks
+    its theme from COLORTERM, TERM and NO_COLOR (tui/themes.py), and snapshots must not
+    depend on the shell that runs the tests. tests/test_contrast.py sets each mode itself."""
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
 @pytest.fixture
 def fashion_dir(tmp_path: Path) -> Path:
     """A folder with a small synthetic FashionMNIST in real IDX .gz files."""

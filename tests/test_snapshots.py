@@ -11,15 +11,16 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import make_evaluation
+from demo_events import demo_run_events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from aml_tui.config import to_toml
-from aml_tui.core.events import BatchProgress, EpochEnded, RunStarted
 from aml_tui.core.experiments import build_config
 from aml_tui.tui.app import create_app
 from aml_tui.tui.messages import EngineReported
@@ -82,26 +83,8 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
         screen.memory_mb = lambda: 512.0  # type: ignore[method-assign]
         await pilot.app.push_screen(screen)
         await pilot.pause()
-        events = [
-            RunStarted("demo", "", "fashion-cnn", "cpu", ("Clothes", "Shoes", "Others"), 4, 1,
-                       60000, 10000, 938, 404483, 404483),
-        ]  # fmt: skip
-        for epoch in (1, 2):
-            for batch in (200, 400, 600, 938):
-                events.append(
-                    BatchProgress(epoch, 4, batch, 938, 0.3 / (epoch + batch / 938),
-                                  0.9 + 0.02 * epoch, 3200.0, 20.0 * epoch, 0.001)
-                )  # fmt: skip
-            events.append(
-                EpochEnded(
-                    epoch=epoch, epochs=4, train_loss=0.1 / epoch, train_acc=0.97 + 0.01 * epoch,
-                    test_loss=0.05 / epoch, test_acc=0.98 + 0.005 * epoch,
-                    scrambled_test_loss=2.0, scrambled_test_acc=0.2 + 0.05 * epoch, lr=0.001,
-                    train_images_per_s=3200.0, epoch_seconds=21.0, elapsed=21.0 * epoch,
-                    is_best=True,
-                )
-            )  # fmt: skip
-        events.append(BatchProgress(3, 4, 469, 938, 0.05, 0.995, 3150.0, 52.0, 0.0009))
+        screen.dashboard.panel.clock = lambda: datetime(2026, 11, 18, 9, 0, 0)  # "ends 09:00"
+        events = demo_run_events()
         for event in events:
             screen.post_message(EngineReported(event))
             await pilot.pause()

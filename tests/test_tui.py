@@ -522,3 +522,125 @@ def test_the_form_takes_a_data_folder_it_cannot_look_up_as_no_folder(typed: str)
     from aml_tui.tui.screens.configure import _is_folder  # the form's own check, in isolation
 
     assert _is_folder(typed) is False
+
+
+# --- small fixes of #16: footer keys, the Scrambled box, screenshots, class names -----------
+
+
+def screen_lines(app: AmlTuiApp) -> list[str]:
+    """The screen as plain text lines, as a terminal shows it."""
+    import io
+
+    from rich.console import Console
+
+    out = Console(file=io.StringIO(), width=app.size.width, height=app.size.height,
+                  color_system=None, force_terminal=True, record=True)  # fmt: skip
+    out.print(app.screen._compositor.render_update(full=True))
+    return out.export_text().splitlines()
+
+
+async def test_home_footer_shows_enter_and_refresh_at_80_columns(in_tmp_cwd: Path) -> None:
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        for key in ("⏎ Open", "r Refresh", "h History", "c Compare", "q Quit"):
+            assert key in footer, footer
+        await pilot.press("enter")  # the highlighted experiment, as the footer says
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
+
+
+async def test_the_scrambled_box_reads_differently_checked_and_not(in_tmp_cwd: Path) -> None:
+    from aml_tui.tui.widgets.tick_box import TickBox
+
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.devices = ["cpu"]
+        app.open_configure("fashion-cnn")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
+        box = app.screen.query_one("#field-scrambled", TickBox)
+        assert not box.value
+
+        def drawn() -> str:
+            row = next(line for line in screen_lines(app) if "train on scrambled" in line)
+            return row[: row.index("train on scrambled")]
+
+        off = drawn()
+        box.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert box.value and app.screen.config is not None and app.screen.config.scrambled
+        on = drawn()
+        assert "X" in on and "X" not in off  # told apart without colour (NO_COLOR)
+        assert box.has_class("-on")  # and by colour (aml_tui.tcss)
+        await pilot.press("space")
+        await pilot.pause()
+        assert drawn() == off
+
+
+async def test_ctrl_s_saves_an_svg_screenshot_and_says_where(in_tmp_cwd: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    root = in_tmp_cwd / "ck"
+    app = create_app(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("saved" in n.message for n in app._notifications))
+        await pilot.press("ctrl+s")  # a second one in the same second keeps the first
+        await wait_for(pilot, lambda: sum("saved" in n.message for n in app._notifications) == 2)
+    shots = sorted(root.glob("aml-tui-home-*.svg"))
+    assert len(shots) == 2
+    said = {n.message for n in app._notifications}
+    assert said == {f"screenshot saved to {shot.resolve()}" for shot in shots}
+    svg = ElementTree.parse(shots[0]).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "Experiments" in shots[0].read_text()  # it shows Home
+    assert not (root / "aml-tui-home").exists()  # files only: Home lists no extra run
+
+
+async def test_a_screenshot_that_cannot_be_written_says_why(in_tmp_cwd: Path) -> None:
+    blocked = in_tmp_cwd / "not-a-folder"
+    blocked.write_text("")
+    app = create_app(blocked)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(app._notifications))
+        (note,) = app._notifications
+        assert note.severity == "error" and note.message.startswith("cannot save the screenshot")
+
+
+FASHION_10 = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+
+def matrix_text(classes: tuple[str, ...], columns: int) -> list[str]:
+    import io
+
+    import torch
+    from rich.console import Console
+
+    from aml_tui.render.tables import confusion_view
+
+    confusion = torch.eye(len(classes), dtype=torch.long) * 900 + 3
+    out = io.StringIO()
+    view = confusion_view(confusion, classes, columns=columns)
+    Console(file=out, width=columns, color_system=None).print(view)
+    return out.getvalue().splitlines()
+
+
+def test_the_matrix_shows_whole_class_names_where_they_fit() -> None:
+    header = matrix_text(("Clothes", "Shoes", "Others"), 78)[1]
+    assert header.split() == ["Clothes", "Shoes", "Others"]  # four letters each, before
+    header = matrix_text(FASHION_10, 118)[1]
+    assert "Trouser" in header and "Pullover" in header and "Sneaker" in header
+
+
+def test_the_matrix_abbreviates_class_names_when_narrow() -> None:
+    lines = matrix_text(FASHION_10, 78)
+    assert len(lines) == 12 and max(map(len, lines)) <= 78  # still a grid, nothing wrapped
+    names = lines[1].split()
+    assert names[:3] == ["T-sh…", "Trou…", "Pull…"] and "Dress" in names and "Bag" in names
+    assert lines[2].startswith("T-shirt/top ")  # row labels keep up to 12 characters

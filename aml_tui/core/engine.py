@@ -53,6 +53,7 @@ from aml_tui.core.listing import run_status
 from aml_tui.core.loop import (
     EpochProgress,
     Evaluation,
+    StepTimer,
     augment_generator,
     batch_count,
     batch_indices,
@@ -297,24 +298,28 @@ class Trainer(TrainingState):
         seen = progress.seen
         started = last_report = time.perf_counter() - progress.seconds
         self.train_model.train()
+        timer = StepTimer(self.device)
         for batch in range(progress.batch, batches):
+            timer.start()
             index = batch_indices(order, batch, batches, size)
             images = train.images[index]
             if augment is not None:
                 images = random_crop_flip(images, 4, augment)
             images = self.transform(images)
             labels = train.labels[index].to(self.device, non_blocking=True)
+            timer.data_ready()
             loss, right = self.train_step(images, labels)
             loss_sum += loss * labels.shape[0]
             correct += right
             seen += labels.shape[0]
             now = time.perf_counter()
+            timer.step_done(now)
             last_batch = batch + 1 == batches
             stopping = self._stopping(loss, epoch, batch)
             if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
                 done = EpochProgress(epoch, batch + 1, loss_sum, int(correct), seen, now - started)
-                self._report(done, batches, now - run_started)
+                self._report(done, batches, now - run_started, timer)
             if stopping and not last_batch:
                 return EpochProgress(
                     epoch, batch + 1, loss_sum.detach().clone(), int(correct), seen,
@@ -376,6 +381,7 @@ class Trainer(TrainingState):
             epoch_seconds=time.perf_counter() - epoch_started,
             elapsed=time.perf_counter() - run_started,
             is_best=is_best,
+            data_share=self.data_share,
         )
 
     def _run_started(self, first: int) -> RunStarted:
@@ -409,9 +415,13 @@ class Trainer(TrainingState):
             )
         return stopping
 
-    def _report(self, position: EpochProgress, batches: int, elapsed: float) -> None:
+    def _report(
+        self, position: EpochProgress, batches: int, elapsed: float, timer: StepTimer
+    ) -> None:
         """Emit BatchProgress for `position`; a single process fails on a non-finite loss here
-        (a few times a second, not per batch: reading the loss waits for the accelerator)."""
+        (a few times a second, not per batch: reading the loss waits for the accelerator, so
+        the timer's CUDA samples are read after it). The epoch's last report leaves its data
+        share in `data_share` for EpochEnded."""
         assert position.loss_sum is not None
         running_loss = float(position.loss_sum) / position.seen
         if self.dist is None and not math.isfinite(running_loss):
@@ -419,6 +429,7 @@ class Trainer(TrainingState):
                 f"the training loss became {running_loss} in epoch {position.epoch}, batch "
                 f"{position.batch}: lower --lr; checkpoints keep the last finite weights"
             )
+        self.data_share = timer.share()
         self.emit(
             BatchProgress(
                 epoch=position.epoch,
@@ -430,6 +441,7 @@ class Trainer(TrainingState):
                 images_per_s=position.seen / max(position.seconds, 1e-9),
                 elapsed=elapsed,
                 lr=self.optimizer.param_groups[0]["lr"],
+                data_share=self.data_share,
             )
         )
 

@@ -53,6 +53,10 @@ class BatchProgress:
     elapsed: float
     lr: float
     """The learning rate in use now."""
+    data_share: float | None = None
+    """Of the epoch's time so far, the share spent making batches (indexing, augmenting,
+    normalising, copying to the device) rather than training on them, 0 to 1 (see
+    loop.StepTimer for how it is measured); None where not measured (older records)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class EpochEnded:
     epoch_seconds: float
     elapsed: float
     is_best: bool
+    data_share: float | None = None
+    """As BatchProgress.data_share, over the whole epoch."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.events import EpochEnded
+from aml_tui.core.events import EpochEnded, RunStarted
 from aml_tui.core.files import (
     UnreadableText,
     read_regular,
@@ -323,11 +323,31 @@ def epoch_history(folder: RunFolder, up_to: int) -> list[EpochEnded]:
 
     For the plots of a resumed run only: a metrics.jsonl that cannot be read gives no
     history (writing to it is what reports the problem)."""
+    epochs, _ = _recorded(folder, up_to)
+    return [epochs[epoch] for epoch in sorted(epochs)]
+
+
+def session_history(folder: RunFolder, up_to: int) -> list[EpochEnded | RunStarted]:
+    """epoch_history with each session's start before the first epoch it trained: what a
+    resumed run's dashboard replays, so it marks every earlier resume too."""
+    epochs, sessions = _recorded(folder, up_to)
+    history: list[tuple[float, EpochEnded | RunStarted]] = [
+        (session.start_epoch - 0.5, session) for session in sessions
+    ]
+    history += [(epoch, event) for epoch, event in epochs.items()]
+    return [event for _, event in sorted(history, key=lambda pair: pair[0])]
+
+
+def _recorded(folder: RunFolder, up_to: int) -> tuple[dict[int, EpochEnded], list[RunStarted]]:
+    """The last record of each epoch up to `up_to`, and the starts of the sessions before."""
     epochs: dict[int, EpochEnded] = {}
+    sessions: list[RunStarted] = []
     follower = MetricsFollower(folder.metrics_path)
     with contextlib.suppress(CheckpointError):
         while (events := follower.poll_some()) is not None:
             for event in events:
                 if isinstance(event, EpochEnded) and event.epoch <= up_to:
                     epochs[event.epoch] = event
-    return [epochs[epoch] for epoch in sorted(epochs)]
+                elif isinstance(event, RunStarted) and event.start_epoch <= up_to:
+                    sessions.append(event)
+    return epochs, sessions

@@ -80,6 +80,8 @@ class TrainingState:
         """Where inside an epoch a resumed run carries on (None: at the start of one)."""
         self.restart_note = ""
         """Why a resumed run could not carry on inside its epoch, to report once it starts."""
+        self.data_share: float | None = None
+        """The current epoch's data share at its latest progress report (loop.StepTimer)."""
 
     def facts(self, weights: Path | None) -> dict[str, Any]:
         """What config.toml's [run] table records about a new run beside its configuration."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aml_tui.core.evaluation import RunEvaluation
+from aml_tui.render.colours import RIGHT, WRONG
 from aml_tui.render.images import HalfBlockImage, image_width_for
 from aml_tui.render.tables import (
     confusion_view,
@@ -57,7 +58,7 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
     probabilities = ev.primary.probabilities
     assert probabilities is not None, "evaluate_run keeps the probabilities"
     if not chosen:
-        return Text("no misclassified test images", style="green")
+        return Text("no misclassified test images", style=RIGHT)
     width = image_width_for(columns, min(len(chosen), max(1, columns // 16)))
     classes = shown(ev.classes)
     cards = []
@@ -66,12 +67,12 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
         label = int(ev.test_split.labels[i])
         confidence = float(probabilities[i, predicted])
         caption = Text()
-        caption.append(f"{classes[label][:width]}\n", style="green")
-        caption.append(f"{classes[predicted][: width - 5]} {100 * confidence:.1f}%", style="red")
+        caption.append(f"{classes[label][:width]}\n", style=RIGHT)
+        caption.append(f"{classes[predicted][: width - 5]} {100 * confidence:.1f}%", style=WRONG)
         cards.append(Group(HalfBlockImage(ev.display_images[i], width), caption))
     title = Text.assemble(
         (f"misclassified ({len(chosen)} most confident): ", "bold"),
-        ("true class", "green"), " / ", ("predicted, confidence", "red"),
+        ("true class", RIGHT), " / ", ("predicted, confidence", WRONG),
     )  # fmt: skip
     return Group(title, Columns(cards, padding=(1, 2)))
 
@@ -100,6 +101,11 @@ def pick_images(
     return pool[order[:count]].tolist()
 
 
+def matrix(ev: RunEvaluation, tag: str, columns: int) -> RenderableType:
+    """One run's confusion matrix, captioned with its tag, in `columns`."""
+    return confusion_view(ev.confusion, ev.classes, title=tag, legend=False, columns=columns)
+
+
 def comparison_view(
     a: RunEvaluation, b: RunEvaluation, count: int = 8, disagree: bool = False, seed: int = 0,
     columns: int = 80,
@@ -107,20 +113,17 @@ def comparison_view(
     """Both runs' accuracies and confusion matrices side by side, then the same test images
     with each model's top-3 probabilities."""
     head = Group(accuracy_lines(a, "A"), accuracy_lines(b, "B"))
-    views = (
-        confusion_view(a.confusion, a.classes, title="A", legend=False, columns=columns),
-        confusion_view(b.confusion, b.classes, title="B", legend=False, columns=columns),
-    )
-    if 2 * grid_width(a.confusion, a.classes) + 4 <= columns:
+    half = (columns - 4) // 2  # two matrices and the gap of 4 between them
+    if max(grid_width(ev.confusion, ev.classes, half) for ev in (a, b)) <= half:
         grid = Table.grid(padding=(0, 4))
-        grid.add_row(*views)
+        grid.add_row(*(matrix(ev, tag, half) for ev, tag in ((a, "A"), (b, "B"))))
         matrices: RenderableType = grid
     else:
-        matrices = Group(views[0], Text(), views[1])
+        matrices = Group(matrix(a, "A", columns), Text(), matrix(b, "B", columns))
     chosen = pick_images(a, b, count, disagree, seed)
     rows: list[RenderableType] = []
     if not chosen and disagree and count > 0:
-        rows.append(Text("the two models agree on every test image", style="green"))
+        rows.append(Text("the two models agree on every test image", style=RIGHT))
     image_width = max(8, min(20, columns // 5))
     names = shown(a.classes)
     label = min(11, max(len(name) for name in names))

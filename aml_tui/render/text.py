@@ -58,9 +58,8 @@ def epoch_line(event: EpochEnded) -> str:
     ]
     if event.scrambled_test_acc is not None:
         parts.append(f"scrambled acc {percent(event.scrambled_test_acc)}")
-    parts += [
-        f"lr {event.lr:.2g}",
-        f"{event.train_images_per_s:,.0f} img/s",
-        f"{event.epoch_seconds:.1f}s",
-    ]
+    parts += [f"lr {event.lr:.2g}", f"{event.train_images_per_s:,.0f} img/s"]
+    if event.data_share is not None:  # the share of the epoch spent making batches
+        parts.append(f"data {100 * event.data_share:.0f}%")
+    parts.append(f"{event.epoch_seconds:.1f}s")
     return " | ".join(parts) + (" *" if event.is_best else "")

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -41,7 +41,9 @@ from aml_tui.tui.screens.home import HomeScreen
 from aml_tui.tui.screens.sweep import SweepScreen
 from aml_tui.tui.screens.train import TrainScreen
 from aml_tui.tui.screens.watch import WatchScreen
+from aml_tui.tui.screenshot import DELIVERY, failed_text, save_screenshot, saved_text
 from aml_tui.tui.sweep_launch import last_line, start_runner
+from aml_tui.tui.themes import ANSI, DARK, terminal_theme
 
 RUNNER_POLL_S = 1.0
 """How often a sweep runner the app started is checked for having exited."""
@@ -56,7 +58,11 @@ class AmlTuiApp(App[None]):
 
     CSS_PATH = "aml_tui.tcss"
     TITLE = "aml-tui"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        # Not in the footers (full at 80 columns): the README and the keys panel (^p) list it.
+        Binding("ctrl+s", "save_screenshot", "Save a screenshot (SVG)", show=False),
+    ]
 
     def __init__(
         self,
@@ -66,7 +72,11 @@ class AmlTuiApp(App[None]):
         watch: Path | None = None,
         sweep: tuple[str, int] | None = None,
     ) -> None:
-        super().__init__()
+        theme = terminal_theme()  # the theme that stays legible in this terminal's colours
+        super().__init__(ansi_color=theme.ansi or None)
+        for each in (DARK, ANSI):
+            self.register_theme(each)
+        self.theme = theme.name
         self.checkpoints = Path(checkpoints)
         """The folder Home lists runs from and new runs are written to."""
         self.start = start
@@ -168,6 +178,20 @@ class AmlTuiApp(App[None]):
         SIGHUP, 143 SIGTERM, 130 SIGINT), else 0."""
         code = 0 if self.stop_signal is None else stopped_exit_code(self.stop_signal)
         self.exit(return_code=code)
+
+    def action_save_screenshot(self) -> None:
+        """The screen as SVG in the checkpoints folder; a pop-up says where once written."""
+        save_screenshot(self, self.checkpoints)
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        if event.name == DELIVERY:
+            self.notify(saved_text(event.path), title="Screenshot", markup=False, timeout=8)
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name == DELIVERY:
+            self.notify(
+                failed_text(event.exception), title="Screenshot", severity="error", markup=False
+            )
 
     def on_devices_found(self, message: DevicesFound) -> None:
         self.devices = message.devices

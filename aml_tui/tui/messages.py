@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from aml_tui.core.events import BatchProgress, Event
+from aml_tui.core.hardware import HardwareSample
 from aml_tui.core.listing import RunInfo
 from aml_tui.tui.run_curves import RunCurve
 from aml_tui.tui.sweep_state import SweepProgress
@@ -33,6 +34,16 @@ class EngineReported(Message):
             and isinstance(message.event, BatchProgress)
             and isinstance(self.event, BatchProgress)
         )
+
+
+class HardwareSampled(Message):
+    """The hardware a run trains on was sampled (in a worker thread)."""
+
+    bubble = False
+
+    def __init__(self, sample: HardwareSample) -> None:
+        super().__init__()
+        self.sample = sample
 
 
 class RunSetupFailed(Message):

@@ -24,6 +24,8 @@ from aml_tui.core.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_values, pla
 from aml_tui.errors import ConfigError
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app
+from aml_tui.tui.widgets.ordered_input import OrderedInput
+from aml_tui.tui.widgets.tick_box import TickBox
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class ConfigureScreen(Screen[None]):
                     value = None  # left to the dataset's default (32, or 224 for imagefolder)
                 with Horizontal(classes="form-row"):
                     yield Label(field.label, classes="form-label")
-                    yield Input(
+                    yield OrderedInput(
                         "" if value is None else str(value),
                         placeholder=field.placeholder,
                         id=f"field-{field.name}",
@@ -106,7 +108,7 @@ class ConfigureScreen(Screen[None]):
             if recipe.scrambles:
                 with Horizontal(classes="form-row"):
                     yield Label("Scrambled", classes="form-label")
-                    yield Checkbox(
+                    yield TickBox(
                         "train on scrambled images",
                         self.initial.scrambled,
                         id="field-scrambled",

@@ -16,10 +16,16 @@ from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from aml_tui.render.text import safe
-from aml_tui.tui.access import notify_bug
+from aml_tui.tui.access import aml_app, notify_bug
 from aml_tui.tui.messages import CurvesRead
 from aml_tui.tui.run_curves import CurvesReader
 from aml_tui.tui.widgets.curves import CurvesView, shared_prefix
+from aml_tui.tui.widgets.report_writer import (
+    REPORT_KEY,
+    ReportWriter,
+    runs_report,
+    sweep_report,
+)
 
 POLL_S = 1.0
 """How often the runs' metrics.jsonl files are read for new epochs."""
@@ -32,6 +38,7 @@ class CurvesScreen(Screen[None]):
         Binding("b", "baseline", "Baseline"),
         Binding("escape", "app.pop_screen", "Back"),
         Binding("q", "app.quit", "Quit"),
+        Binding(REPORT_KEY, "write_report", "Report"),
     ]
 
     def __init__(
@@ -40,9 +47,12 @@ class CurvesScreen(Screen[None]):
         heading: str = "",
         slots: Mapping[str, int] | None = None,
         prefix: str | None = None,
+        sweep_id: str | None = None,
     ) -> None:
         super().__init__()
         self.run_dirs = list(run_dirs)
+        self.sweep_id = sweep_id
+        """The sweep these runs are (its report is the sweep's), else None."""
         self.slots = dict(slots) if slots is not None else None
         """Run id -> colour slot (a sweep's: each run's place in it); else by position."""
         self.prefix = shared_prefix([d.name for d in self.run_dirs]) if prefix is None else prefix
@@ -63,6 +73,7 @@ class CurvesScreen(Screen[None]):
             id="curves-title",
         )
         yield CurvesView(prefix=self.prefix, id="curves")
+        yield ReportWriter()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -99,6 +110,15 @@ class CurvesScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.closing.set()
+
+    def action_write_report(self) -> None:
+        """The HTML report of the sweep, or of the runs shown (compared when several)."""
+        root, runs, sweep_id = aml_app(self).checkpoints, self.run_dirs, self.sweep_id
+        writer = self.query_one(ReportWriter)
+        if sweep_id is not None:
+            writer.write(lambda: sweep_report(root, sweep_id))
+        else:
+            writer.write(lambda: runs_report(root, runs))
 
     def action_baseline(self) -> None:
         view = self.query_one("#curves", CurvesView)

@@ -16,13 +16,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from aml_tui.core.runs import RunFolder
+from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import ComparisonFinished, EvaluationFinished
 from aml_tui.tui.widgets.report import Report
+from aml_tui.tui.widgets.report_writer import REPORT_KEY, ReportWriter, runs_report
 
 if TYPE_CHECKING:
     from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
 
-REPORT_BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit")]
+REPORT_BINDINGS = [
+    Binding("escape", "app.pop_screen", "Back"),
+    Binding("q", "app.quit", "Quit"),
+    Binding(REPORT_KEY, "write_report", "Report"),
+]
 
 
 def evaluate(run_dir: Path, which: str) -> EvaluationFinished:
@@ -66,6 +72,7 @@ class EvaluationScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.report
+        yield ReportWriter()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -92,6 +99,12 @@ class EvaluationScreen(Screen[None]):
 
         if self.evaluation is not None:
             self.report.show(evaluation_view(self.evaluation, report_width(self), gallery_size=8))
+
+    def action_write_report(self) -> None:
+        """The HTML report of this run and checkpoint (its evaluation reused once made)."""
+        root, run_dir, which = aml_app(self).checkpoints, self.run_dir, self.which
+        done = {run_dir: self.evaluation} if self.evaluation is not None else {}
+        self.query_one(ReportWriter).write(lambda: runs_report(root, [run_dir], which, done))
 
     def action_checkpoint(self, which: str) -> None:
         if which != self.which:
@@ -121,6 +134,7 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.report
+        yield ReportWriter()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -147,6 +161,12 @@ class CompareScreen(Screen[None]):
                     first, second, self.count, self.disagree, self.seed, report_width(self)
                 )
             )
+
+    def action_write_report(self) -> None:
+        """The HTML report comparing the two runs (their evaluations reused once made)."""
+        root, runs = aml_app(self).checkpoints, self.runs
+        done = dict(zip(runs, self.pair, strict=True)) if self.pair is not None else {}
+        self.query_one(ReportWriter).write(lambda: runs_report(root, runs, "best", done))
 
     def action_toggle_disagree(self) -> None:
         self.disagree = not self.disagree

@@ -40,7 +40,8 @@ class HomeScreen(Screen[None]):
     """Pick an experiment to configure; see the runs already made."""
 
     BINDINGS = [
-        Binding("enter", "choose", "Open", show=True),
+        # Priority: the lists' own Enter (hidden from the footer) would hide this one.
+        Binding("enter", "choose", "Open", priority=True),
         Binding("h", "history", "History"),
         Binding("m", "mark", "Mark"),
         Binding("space", "mark", "Mark", show=False),
@@ -48,7 +49,7 @@ class HomeScreen(Screen[None]):
         Binding("v", "curves", "Curves", show=False),  # the footer is full at 80 columns
         Binding("u", "resume", "Resume"),
         Binding("delete,x", "delete", "Delete"),
-        Binding("r", "refresh_runs", "Refresh", show=False),
+        Binding("r", "refresh_runs", "Refresh"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -67,7 +68,8 @@ class HomeScreen(Screen[None]):
             yield Label("Experiments", classes="section-title")
             yield OptionList(
                 *[
-                    Option(f"[b]{e.name}[/b]\n  [dim]{e.description}[/dim]", id=e.name)
+                    # No dim: dimmed text on the cursor's light background falls under 4.5:1.
+                    Option(f"[b]{e.name}[/b]\n  {e.description}", id=e.name)
                     for e in EXPERIMENTS.values()
                 ],
                 id="experiments",
@@ -76,7 +78,7 @@ class HomeScreen(Screen[None]):
             yield DataTable(id="sweeps", cursor_type="row", show_header=False)
             yield Label("Recent runs", classes="section-title")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for every key (^p still works)
 
     async def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -323,8 +325,10 @@ class HomeScreen(Screen[None]):
             aml_app(self).open_configure(event.option.id)
 
     def action_choose(self) -> None:
-        options = self.query_one("#experiments", OptionList)
-        if options.highlighted is not None:
-            option = options.get_option_at_index(options.highlighted)
-            if option.id is not None:
-                aml_app(self).open_configure(option.id)
+        """Enter opens what the focused list highlights: an experiment's form, a run's
+        evaluation or a sweep (through the lists' own selection messages)."""
+        focused = self.focused
+        if isinstance(focused, DataTable):
+            focused.action_select_cursor()
+        else:
+            self.query_one("#experiments", OptionList).action_select()

@@ -58,7 +58,9 @@ def sweep_curves(root: Path, progress: SweepProgress) -> CurvesScreen:
     gives them."""
     runs = [root / run for run in progress.started_ids]
     sweep_id = progress.sweep.sweep_id
-    return CurvesScreen(runs, f"sweep {sweep_id}", progress.slots, prefix=f"{sweep_id}-")
+    return CurvesScreen(
+        runs, f"sweep {sweep_id}", progress.slots, prefix=f"{sweep_id}-", sweep_id=sweep_id
+    )
 
 
 class SweepScreen(Screen[None]):

@@ -17,15 +17,16 @@ from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
-from aml_tui.core.events import BatchProgress, Event
-from aml_tui.core.listing import epoch_history
+from aml_tui.core.events import BatchProgress, Event, RunStarted
+from aml_tui.core.hardware import HardwareSampler
+from aml_tui.core.listing import session_history
 from aml_tui.core.runs import RunFolder
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.screens.evaluation import EvaluationScreen
-from aml_tui.tui.widgets.dashboard import Dashboard, ViewStatus, run_buttons
+from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons
 
 
 class TrainScreen(Screen[None]):
@@ -36,6 +37,7 @@ class TrainScreen(Screen[None]):
         Binding("e", "evaluate", "Evaluate"),
         Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit"),
+        *DASHBOARD_BINDINGS,
     ]
 
     def __init__(
@@ -85,7 +87,7 @@ class TrainScreen(Screen[None]):
                 folder = RunFolder(self.resume)
                 overrides = {key: getattr(self.config, key) for key in RESUME_OVERRIDES}
                 trainer = Trainer.resume(folder, [self.report], self.stop_requested, overrides)
-                for event in epoch_history(folder, trainer.epochs_completed):
+                for event in session_history(folder, trainer.epochs_completed):
                     self.post_message(EngineReported(event, past=True))  # plots start with it
             else:
                 trainer = Trainer.create(self.config, [self.report], self.stop_requested)
@@ -99,9 +101,23 @@ class TrainScreen(Screen[None]):
         self.post_message(EngineReported(event))
 
     def on_engine_reported(self, message: EngineReported) -> None:
-        self.dashboard.apply(message.event, past=message.past)
-        if isinstance(message.event, BatchProgress):
-            self.dashboard.memory_mb = self.memory_mb()
+        event = message.event
+        self.dashboard.apply(event, past=message.past)
+        if isinstance(event, RunStarted) and not message.past and self.worker is not None:
+            self.dashboard.sample_hardware(lambda: self.sampler(event.device))
+
+    @staticmethod
+    def sampler(device: str) -> HardwareSampler:
+        """This process, and on CUDA the GPUs (through NVML; without it, the memory torch
+        holds on the run's device). Built in the dashboard's hardware worker."""
+        # loaded by the worker by now; at module level it would slow start-up
+        import torch
+
+        from aml_tui.core.device import memory_in_use  # imports torch, as above
+
+        cuda = device.startswith("cuda")
+        memory = (lambda: memory_in_use(torch.device(device))) if cuda else None
+        return HardwareSampler(gpus=cuda, gpu_memory=memory)
 
     def on_run_setup_failed(self, message: RunSetupFailed) -> None:
         self.dashboard.fail(f"cannot start: {message.text}")
@@ -123,20 +139,27 @@ class TrainScreen(Screen[None]):
             aml_app(self).leave()
 
     def show_status(self, status: ViewStatus) -> None:
-        """The buttons follow the run: Stop while it runs, Evaluate and Back once it ended."""
+        """The buttons and the footer follow the run: Stop while it runs, Evaluate and Back
+        once it ended."""
         running = self.dashboard.running
         self.query_one("#stop", Button).disabled = not running or status == "stopping"
         self.query_one("#back", Button).disabled = running
         self.query_one("#evaluate", Button).disabled = running or self.run_dir is None
+        self.refresh_bindings()
 
-    def memory_mb(self) -> float:
-        """Memory in use on the run's device, in MB (GPU memory on CUDA)."""
-        import torch  # loaded by the worker by now; at module level it would slow start-up
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows a key greyed out while its button is disabled."""
+        if action == "stop":
+            return True if self.running and self.status != "stopping" else None
+        if action == "evaluate":
+            return True if not self.running and self.run_dir is not None else None
+        return True  # Back says why it waits while the run goes on
 
-        from aml_tui.core.device import memory_in_use  # imports torch, as above
+    def action_toggle_log(self) -> None:
+        self.dashboard.toggle_log()
 
-        device = self.dashboard.device
-        return memory_in_use(torch.device(device)) / 2**20 if device else 0.0
+    def action_toggle_zoom(self) -> None:
+        self.dashboard.toggle_zoom()
 
     def refresh_view(self) -> None:
         """Draw what has arrived now instead of at the dashboard's next tick."""

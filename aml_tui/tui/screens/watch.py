@@ -1,6 +1,7 @@
 """Watch and History: the dashboard of a run this app does not train, fed by following its
 metrics.jsonl. Live while another process trains it (a --no-ui run in tmux or under nohup, a
-distributed run), its history once it has ended."""
+distributed run): "watching", with Stop explaining how to stop it and, when that process
+runs on this host, its CPU and GPU use. Its history once it has ended: "history", no Stop."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
+from aml_tui.core.hardware import HardwareSampler
 from aml_tui.core.runs import MetricsFollower, RunFolder
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.evaluation import EvaluationScreen
-from aml_tui.tui.widgets.dashboard import Dashboard, ViewStatus, run_buttons
+from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons
 
 POLL_S = 0.5
 """How often the run's metrics.jsonl is read for new lines."""
@@ -31,6 +33,7 @@ class WatchScreen(Screen[None]):
         Binding("e", "evaluate", "Evaluate"),
         Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit"),
+        *DASHBOARD_BINDINGS,
     ]
 
     def __init__(self, run_dir: Path) -> None:
@@ -39,7 +42,7 @@ class WatchScreen(Screen[None]):
         config, _ = self.folder.read_config()
         self.closing = threading.Event()
         self.worker: Worker[None] | None = None
-        self.dashboard = Dashboard(config, heading=f"watching {self.folder.run_id}: ")
+        self.dashboard = Dashboard(config, heading=self.heading(True))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,6 +70,19 @@ class WatchScreen(Screen[None]):
 
     def on_engine_reported(self, message: EngineReported) -> None:
         self.dashboard.apply(message.event, past=message.past)
+        if not message.past and self.running and not self.dashboard.sampling_hardware:
+            self.dashboard.sample_hardware(self.sampler)
+
+    def sampler(self) -> HardwareSampler | None:
+        """The process that trains the run, when it runs on this host, and the GPUs if it
+        trains on them (in the dashboard's hardware worker: it reads owner.json)."""
+        owner = self.folder.owner()
+        if owner is None or not owner.here or not owner.alive():
+            return None
+        return HardwareSampler(owner.pid, gpus=self.dashboard.device.startswith("cuda"))
+
+    def heading(self, running: bool) -> str:
+        return f"{'watching' if running else 'history'} {self.folder.run_id}: "
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:
@@ -77,10 +93,27 @@ class WatchScreen(Screen[None]):
 
     def show_status(self) -> None:
         """Stop (which explains itself) while the run goes on, Evaluate once it ended; Back
-        always, since leaving stops nothing but the following."""
-        self.query_one("#stop", Button).disabled = not self.running
+        always, since leaving stops nothing but the following. The title says "watching"
+        or "history"."""
+        self.dashboard.heading = self.heading(self.running)
+        self.query_one("#stop", Button).display = self.running
         self.query_one("#evaluate", Button).disabled = self.running or self.run_dir is None
         self.query_one("#back", Button).disabled = False
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers Stop only while the run goes on, Evaluate once it ended."""
+        if action == "stop":
+            return self.running
+        if action == "evaluate":
+            return True if not self.running and self.run_dir is not None else None
+        return True
+
+    def action_toggle_log(self) -> None:
+        self.dashboard.toggle_log()
+
+    def action_toggle_zoom(self) -> None:
+        self.dashboard.toggle_zoom()
 
     @property
     def status(self) -> ViewStatus:

@@ -1,6 +1,10 @@
 """Learning curves of several runs overlaid: test accuracy and test loss per epoch, one colour
 per run, each run's best value marked, one run pinned as the baseline.
 
+As on the dashboard (widgets/plots.py), the y axis follows the data, with ticks that tell
+99.55 from 99.60, and under NO_COLOR each run is drawn with its own marker, which the legend
+shows beside its id.
+
 Attributes down: the screen hands the widget the runs' curves with `show(curves)` and pins
 a baseline with `pin(run_id)`; the widget draws. The legend is a table under the plots (so
 it never covers the data): each run's colour, id, status, best accuracy and its difference
@@ -20,7 +24,7 @@ from textual_plotext import PlotextPlot
 
 from aml_tui.render.text import safe
 from aml_tui.tui.run_curves import CurvePoint, RunCurve
-from aml_tui.tui.widgets.plots import whole_ticks
+from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, follow_range, nice_ticks, whole_ticks
 
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (86, 180, 233), (230, 159, 0), (0, 158, 115), (240, 228, 66),
@@ -31,6 +35,16 @@ comes from its slot, which never changes while the widget lives."""
 
 BEST_MARKER = "◆"
 """Drawn on each run's best point (highest accuracy, lowest loss)."""
+
+NO_COLOR_MARKERS: tuple[tuple[str, str], ...] = (
+    ("braille", "⠤⠒"), ("hd", "▄▀"), ("•", "••"), ("x", "xx"),
+    ("+", "++"), ("o", "oo"), ("*", "**"), ("~", "~~"),
+)  # fmt: skip
+"""Under NO_COLOR, where colours are greys: each slot's plotext marker and its legend sample."""
+
+NO_COLOR_INK = (230, 230, 230)
+"""Every line's colour under NO_COLOR: the markers tell runs apart, and a run colour turned
+grey (some as dark as 118 on the 28 of the background, 3.75:1) would be hard to read."""
 
 
 def colour(slot: int) -> tuple[int, int, int]:
@@ -63,6 +77,7 @@ class CurvePlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(self.title)
+        no_color = self.app.no_color
         ordered = sorted(curves, key=lambda c: c.run_id == baseline)
         epochs: list[int] = []
         values: list[float] = []
@@ -72,6 +87,9 @@ class CurvePlot(PlotextPlot):
                 continue
             rgb = colour(slots[curve.run_id])
             marker = "hd" if curve.run_id == baseline else "braille"
+            if no_color:
+                rgb = NO_COLOR_INK
+                marker = NO_COLOR_MARKERS[slots[curve.run_id] % len(NO_COLOR_MARKERS)][0]
             xs, ys = [p.epoch for p in points], [self.value(p) for p in points]
             plt.plot(xs, ys, color=rgb, marker=marker)
             best = curve.best_acc if self.metric == "acc" else curve.best_loss
@@ -82,9 +100,11 @@ class CurvePlot(PlotextPlot):
         if epochs:
             ticks = whole_ticks(min(epochs), max(epochs))
             plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
-        if values and max(values) - min(values) < 1e-9:  # one value: plotext would spread it
-            pad = 1.0 if self.metric == "acc" else max(abs(values[0]) / 10, 1e-3)
-            plt.ylim(values[0] - pad, values[0] + pad)
+        least = MIN_ACC_SPAN if self.metric == "acc" else 0.02 * max(map(abs, values), default=0)
+        limits = follow_range(values, least)
+        if limits is not None:
+            plt.ylim(*limits)
+            plt.yticks(*nice_ticks(*limits, max(2, (self.size.height - 3) // 3 + 1)))
         self.refresh()
 
 
@@ -151,7 +171,10 @@ class CurvesView(Vertical):
             prefix = shared_prefix([c.run_id for c in self.curves])
         for curve in self.curves:
             pinned = curve.run_id == self.baseline
-            swatch = Text("━━" if pinned else "──", style=style(self.slots[curve.run_id]))
+            slot = self.slots[curve.run_id]
+            swatch = Text("━━" if pinned else "──", style=style(slot))
+            if self.app.no_color:
+                swatch = Text(NO_COLOR_MARKERS[slot % len(NO_COLOR_MARKERS)][1])
             # Run ids and statuses come from folders and files: shown plain, through `safe`.
             shown = "…" + curve.run_id[len(prefix) :] if prefix else curve.run_id
             run = Text(safe(shown, markup=False), style="bold" if pinned else "")

@@ -1,24 +1,29 @@
-"""The dashboard of one run: progress bars and figures, plots, a log; fed the engine's events.
+"""The dashboard of one run: bars, figures and hardware, plots, a log; fed the engine's events.
 
 Train (a run this app trains), Watch (one another process trains) and History (a run read
 back from its folder) show a run with this one widget. Attributes down: the screen hands it
 each event with `apply(event)` and sets what only the screen knows (`status = "stopping"`,
-`memory_mb`, `fail(...)`). Up: the screen follows `status` with Textual's `watch()` to enable
-its buttons; the widget never reaches into its screen. Events are stored as they arrive and
-drawn on one timer, REFRESH_S, so redraws stay a few per second whatever the batch rate.
+`fail(...)`, which process to sample with `sample_hardware`). Up: the screen follows
+`status` with Textual's `watch()` to enable its buttons; the widget never reaches into its
+screen. Events are stored as they arrive and drawn on one timer, REFRESH_S, so redraws stay
+a few per second whatever the batch rate; the hardware is sampled in a thread worker every
+HARDWARE_S while the run goes on.
 """
 
 from __future__ import annotations
 
-import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
-from textual.widgets import Button, Label, Log, ProgressBar
+from textual.widgets import Button, Label
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.events import (
@@ -30,9 +35,13 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
+from aml_tui.core.hardware import HardwareSampler
 from aml_tui.render.text import epoch_line, format_duration, percent, safe
 from aml_tui.tui.access import notify_bug
-from aml_tui.tui.widgets.plots import MetricPlot
+from aml_tui.tui.messages import HardwareSampled
+from aml_tui.tui.widgets.panel import RunPanel
+from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, MetricPlot, PlotBox, resume_mark
+from aml_tui.tui.widgets.wrapping_log import WrappingLog
 
 ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupted", "failed"]
 """Where a shown run stands: the first three while it runs, then how it ended."""
@@ -43,9 +52,18 @@ REFRESH_S = 0.5
 """Bars, figures and changed plots are drawn at most this often (2 Hz): plotext renders in
 Python, and on a small machine every cycle the UI spends is taken from training."""
 
+HARDWARE_S = 2.0
+"""How often the hardware is sampled while a run goes on."""
+
+DASHBOARD_BINDINGS = [
+    Binding("l", "toggle_log", "Log"),
+    Binding("z", "toggle_zoom", "Zoom"),
+]
+"""Keys every screen showing a dashboard binds to its `toggle_log` and `toggle_zoom`."""
+
 
 class Dashboard(Vertical):
-    """Live view of one run: title, epoch and run bars, figures, three plots, a log."""
+    """Live view of one run: title, bars and figures (RunPanel), three plots, a log."""
 
     status: var[ViewStatus] = var[ViewStatus]("starting", init=False)
     """Set by the events applied (and by the screen for a stop request or a failed start);
@@ -62,34 +80,46 @@ class Dashboard(Vertical):
         self.run_dir: Path | None = None
         """The run's folder, once RunStarted has said where it is."""
         self.device = ""
-        self.train_size = 0
         self.progress: BatchProgress | None = None
         """The newest batch progress; drawn on the next tick."""
-        self.memory_mb: float | None = None
-        """Memory in use on the run's device (MB), set by a screen that can see it; None (a
-        run another process trains) leaves it out."""
         self.progress_dirty = False
         self.running_epoch = 0
+        self.sessions = 0
+        """RunStarted events seen: a later one is a resumed session."""
+        self.epochs_seen = 0
+        self.panel = RunPanel(config.epochs, config.batch_size)
+        self.sampling: threading.Event | None = None
+        """Set to stop the hardware worker that runs now, if one does."""
 
     def compose(self) -> ComposeResult:
         yield Label(self.title_text(), id="train-title")
-        with Horizontal(classes="bar-row"):
-            yield Label("epoch", classes="bar-label")
-            yield ProgressBar(id="epoch-bar", show_eta=False)
-            yield Label("", id="epoch-info", classes="bar-info")
-        with Horizontal(classes="bar-row"):
-            yield Label("run", classes="bar-label")
-            yield ProgressBar(total=self.config.epochs, id="run-bar", show_eta=False)
-            yield Label("", id="run-info", classes="bar-info")
-        yield Label("", id="train-stats")
+        yield self.panel
+        # The accuracy that does not pick best.pt gets its own axis when it lies far away.
+        aside = "test" if self.config.scrambled else "scrambled"
         with Horizontal(id="plots"):
-            yield MetricPlot("loss by epoch", whole_x=True, id="loss-plot")
-            yield MetricPlot("accuracy % by epoch", whole_x=True, id="acc-plot")
-            yield MetricPlot("loss, % of this epoch", x_range=(0, 100), id="running-plot")
-        yield Log(id="train-log", max_lines=500)
+            yield PlotBox(
+                "loss by epoch", "loss",
+                MetricPlot(whole_x=True, relative_span=0.02, id="loss-plot"),
+                id="loss-box",
+            )  # fmt: skip
+            yield PlotBox(
+                "accuracy %", "acc %",
+                MetricPlot(whole_x=True, min_span=MIN_ACC_SPAN, aside=aside, id="acc-plot"),
+                id="acc-box",
+            )  # fmt: skip
+            yield PlotBox(
+                "loss, % of this epoch", "loss, % of epoch",
+                MetricPlot(x_range=(0, 100), relative_span=0.02, id="running-plot"),
+                id="running-box",
+            )  # fmt: skip
+        yield WrappingLog(id="train-log", max_lines=500)
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.refresh_view)
+
+    def on_unmount(self) -> None:
+        if self.sampling is not None:
+            self.sampling.set()
 
     @property
     def running(self) -> bool:
@@ -107,6 +137,10 @@ class Dashboard(Vertical):
 
     def watch_status(self) -> None:
         self.query_one("#train-title", Label).update(self.title_text())
+        if not self.running and self.sampling is not None:
+            self.sampling.set()
+            self.sampling = None
+            self.panel.show_hardware(None)
 
     def watch_heading(self) -> None:
         self.query_one("#train-title", Label).update(self.title_text())
@@ -122,6 +156,7 @@ class Dashboard(Vertical):
             self.epoch_ended(event)
         elif isinstance(event, RunFinished):
             self.status = event.status
+            self.panel.ended(event.seconds)
             self.log_line(
                 f"run {event.status}: test accuracy {percent(event.test_acc)}, best "
                 f"{percent(event.best_acc)}, {event.train_images_per_s:,.0f} img/s, "
@@ -132,6 +167,7 @@ class Dashboard(Vertical):
             self.log_line(f"warning: {event.message}")
             self.announce(past, event.message, title="Warning", severity="warning", timeout=10)
         elif isinstance(event, RunFailed):
+            self.panel.ended(event.seconds)
             self.fail(f"run failed: {event.message}")
             self.announce(past, event.message, title="Run failed", severity="error", timeout=10)
 
@@ -146,19 +182,27 @@ class Dashboard(Vertical):
         running.add_point("train", event.batch / event.batches * 100, event.running_loss)
 
     def run_started(self, event: RunStarted) -> None:
+        """A session began: the first, or a resumed one (marked on the epoch plots)."""
         self.run_dir = Path(event.run_dir) if event.run_dir else None
         self.device = event.device
-        self.train_size = event.train_size
         if self.status != "stopping":  # a stop asked for while the run was starting holds
             self.status = "running"
-        self.query_one("#epoch-bar", ProgressBar).update(total=event.batches_per_epoch)
+        if self.sessions or self.epochs_seen or event.start_epoch > 1:
+            for plot in self.query("#loss-plot, #acc-plot").results(MetricPlot):
+                plot.add_mark(resume_mark(event.start_epoch))
+            resumed = f"resumed in epoch {event.start_epoch}: "
+        else:
+            resumed = ""
+        self.sessions += 1
+        self.panel.start(event)
         self.log_line(
-            f"run {event.run_id} on {event.device}: {event.train_size:,} train / "
+            f"{resumed}run {event.run_id} on {event.device}: {event.train_size:,} train / "
             f"{event.test_size:,} test images, {event.trainable_params:,} of "
             f"{event.total_params:,} parameters trainable"
         )
 
     def epoch_ended(self, event: EpochEnded) -> None:
+        self.epochs_seen += 1
         loss = self.query_one("#loss-plot", MetricPlot)
         acc = self.query_one("#acc-plot", MetricPlot)
         loss.add_point("train", event.epoch, event.train_loss)
@@ -167,7 +211,7 @@ class Dashboard(Vertical):
         acc.add_point("test", event.epoch, 100 * event.test_acc)
         if event.scrambled_test_acc is not None:
             acc.add_point("scrambled", event.epoch, 100 * event.scrambled_test_acc)
-        self.query_one("#run-bar", ProgressBar).update(progress=event.epoch)
+        self.panel.epoch_ended(event)
         self.log_line(epoch_line(event))
 
     def fail(self, line: str) -> None:
@@ -188,54 +232,62 @@ class Dashboard(Vertical):
             self.notify(safe(text, markup=False), markup=False, **options)
 
     def log_line(self, text: str) -> None:
-        """Write a line, wrapped at the log's width (a Log does not wrap, and at 80 columns
-        an epoch line is longer than the screen). Lines quote run ids, devices and messages
-        from files: the whole line goes through `safe` (a Log takes no markup)."""
-        text = safe(text, markup=False)
-        log = self.query_one("#train-log", Log)
-        width = log.scrollable_content_region.width - 1
-        if width < 30:  # not laid out yet
-            width = max(30, self.app.size.width - 2)
-        for line in textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [
-            ""
-        ]:
-            log.write_line(line)
+        """Write a line to the log, which wraps it at its width (again after a resize).
+        Lines quote run ids, devices and messages from files: the whole line goes through
+        `safe` (a Log takes no markup)."""
+        self.query_one("#train-log", WrappingLog).write_wrapped(safe(text, markup=False))
+
+    def toggle_log(self) -> None:
+        """A tall log (most of the plots' room) or the usual few lines."""
+        self.toggle_class("-tall-log")
+
+    def toggle_zoom(self) -> None:
+        """Epoch plots follow the recent epochs, or show all of them."""
+        for plot in self.query("#loss-plot, #acc-plot").results(MetricPlot):
+            plot.set_zoom(not plot.zoom)
+        self.redraw_plots()
 
     def refresh_view(self) -> None:
-        """Timer: push the newest progress into the bars and figures, redraw changed plots."""
+        """Timer: push the newest progress into the panel, redraw changed plots."""
         if self.progress_dirty and self.progress is not None:
             self.progress_dirty = False
-            p = self.progress
-            self.query_one("#epoch-bar", ProgressBar).update(total=p.batches, progress=p.batch)
-            done = (p.epoch - 1) + p.batch / p.batches
-            self.query_one("#run-bar", ProgressBar).update(progress=done)
-            rate = p.images_per_s or float("nan")
-            epoch_left = (p.batches - p.batch) * self.config.batch_size / rate
-            run_left = epoch_left + (p.epochs - p.epoch) * self.train_size / rate
-            self.query_one("#epoch-info", Label).update(
-                f"{p.epoch}/{p.epochs} · {p.batch}/{p.batches} · ETA {format_duration(epoch_left)}"
-            )
-            self.query_one("#run-info", Label).update(
-                f"{100 * done / p.epochs:.0f}% · ETA {format_duration(run_left)}"
-            )
-            self.query_one("#train-stats", Label).update(self.stats_text(p))
+            self.panel.show_progress(self.progress)
         self.redraw_plots()
 
     def redraw_plots(self) -> None:
         """Redraw the plots whose data changed."""
-        for plot in self.query(MetricPlot):
-            plot.redraw()
+        for box in self.query(PlotBox):
+            box.redraw()
 
-    def stats_text(self, p: BatchProgress) -> Content:
-        memory = ""
-        if self.memory_mb is not None:
-            where = "GPU memory" if self.device.startswith("cuda") else "memory"
-            memory = f" · {where} {self.memory_mb:,.0f} MB"
-        return Content(
-            f"loss {p.running_loss:.4f} · acc {100 * p.running_acc:.2f}% · "
-            f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g} · {safe(self.device, markup=False)}"
-            + memory
-        )
+    @property
+    def sampling_hardware(self) -> bool:
+        return self.sampling is not None
+
+    def sample_hardware(self, make: Callable[[], HardwareSampler | None]) -> None:
+        """Sample the hardware every HARDWARE_S while the run goes on, with the sampler
+        `make` builds (the screen knows which process trains, and whether on GPUs; None:
+        nothing here to sample)."""
+        if self.sampling is not None:
+            self.sampling.set()
+        self.sampling = threading.Event()
+        self.sample(make, self.sampling)
+
+    @work(thread=True, group="hardware", exit_on_error=False)
+    def sample(self, make: Callable[[], HardwareSampler | None], stop: threading.Event) -> None:
+        """Thin: build the sampler here (NVML takes a moment to start), then sample and
+        post until told to stop."""
+        sampler = make()
+        if sampler is None:
+            return
+        try:
+            while not stop.wait(HARDWARE_S):
+                self.post_message(HardwareSampled(sampler.sample()))
+        finally:
+            sampler.close()
+
+    def on_hardware_sampled(self, message: HardwareSampled) -> None:
+        if self.sampling is not None:  # a sample posted as the run ended is not shown
+            self.panel.show_hardware(message.sample)
 
 
 def run_buttons() -> Horizontal:

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.colours import WRONG
 from aml_tui.render.text import safe
 from aml_tui.tui.messages import EvaluationFailed
 
@@ -58,7 +59,7 @@ class Report(VerticalScroll):
     def on_evaluation_failed(self, message: EvaluationFailed) -> None:
         message.stop()
         text = safe(message.text, markup=False)  # it quotes run ids, paths, class names
-        self.show(Text.assemble((f"{self.failure}:", "red"), " ", text))  # Text: no markup
+        self.show(Text.assemble((f"{self.failure}:", WRONG), " ", text))  # Text: no markup
         self.notify(
             text, title=self.failure.capitalize(), severity="error", timeout=10, markup=False
         )

@@ -1,0 +1,65 @@
+"""How long a run has left, from its events: the ETAs and finish time the dashboard shows.
+
+Plain arithmetic on BatchProgress and EpochEnded, no torch: the app imports it at start-up.
+The epoch's training left comes from the epoch's own throughput so far; every later epoch
+is expected to take as long as the last whole one did (training, evaluation and saving, so
+the run's ETA includes them); before any epoch has ended, an epoch is its training alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aml_tui.core.events import BatchProgress, EpochEnded
+
+
+@dataclass(frozen=True)
+class Eta:
+    """Seconds left, None where nothing is known yet to estimate them from."""
+
+    epoch: float | None
+    """Of the epoch in progress: its training, then its evaluation and saving."""
+    run: float | None
+    """Of the whole run: the epoch in progress and those after it."""
+
+
+def estimate(
+    progress: BatchProgress,
+    batch_size: int,
+    train_size: int,
+    last_epoch: EpochEnded | None = None,
+) -> Eta:
+    """What is left of the epoch and the run at `progress`, for batches of `batch_size` from
+    `train_size` images, `last_epoch` being the latest whole epoch (None before one ended)."""
+    rate = progress.images_per_s
+    if not (rate > 0 and math.isfinite(rate)):
+        return Eta(None, None)
+    training_left = (progress.batches - progress.batch) * batch_size / rate
+    if last_epoch is None:
+        whole = progress.batches * batch_size / rate
+        overhead = 0.0
+    else:
+        whole = last_epoch.epoch_seconds
+        overhead = epoch_overhead(last_epoch, train_size)
+    epoch_left = training_left + overhead
+    return Eta(epoch_left, epoch_left + (progress.epochs - progress.epoch) * whole)
+
+
+def epoch_overhead(epoch: EpochEnded, train_size: int) -> float:
+    """Seconds `epoch` spent after its training (evaluation, checkpoints): its whole time
+    less its training time, which its throughput gives (of the whole job, when several
+    processes trained it, as `train_size` is the whole training set)."""
+    if not epoch.train_images_per_s > 0:
+        return 0.0
+    return max(0.0, epoch.epoch_seconds - train_size / epoch.train_images_per_s)
+
+
+def finish_time(now: datetime, seconds_left: float | None) -> str:
+    """The wall-clock time `seconds_left` from `now`: "14:32", with the day when it is not
+    today ("Sat 09:05"); "--:--" when unknown."""
+    if seconds_left is None or not math.isfinite(seconds_left) or seconds_left > 1e8:
+        return "--:--"
+    end = now + timedelta(seconds=seconds_left)
+    return end.strftime("%H:%M") if end.date() == now.date() else end.strftime("%a %H:%M")

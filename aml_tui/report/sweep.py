@@ -1,0 +1,112 @@
+"""The report of a sweep: the leaderboard (mean ± sample std over the seeds, as `sweep show`
+prints it), each combination's seeds as dots, the runs' test curves overlaid, every run,
+and the settings the sweep shared and swept. Read from the run folders only: nothing is
+evaluated again.
+"""
+
+from __future__ import annotations
+
+from aml_tui.core.leaderboard import leaderboard, ranked
+from aml_tui.core.sweeps import scrambles
+from aml_tui.render.sweeps import mean_std, params_text
+from aml_tui.render.text import percent
+from aml_tui.report import figures
+from aml_tui.report.document import Block, Cell, Document, Figure, Heading, Paragraph, Table
+from aml_tui.report.gather import SweepSubject
+from aml_tui.report.sections import made_at
+
+
+def sweep_document(subject: SweepSubject) -> Document:
+    sweep, results = subject.sweep, subject.results
+    rows = ranked(leaderboard(results))
+    names = {row.config: f"c{row.config} {params_text(row.params)}" for row in rows}
+    done = sum(r.status == "completed" for r in results)
+    with_scrambled = scrambles(sweep)
+    blocks: list[Block] = []
+    if done < len(results):
+        state = "still running" if subject.running else "not finished"
+        blocks.append(
+            Paragraph(
+                f"The sweep is {state}: {done} of {len(results)} runs completed. The "
+                "leaderboard counts completed runs only; the curves show every run as it stood.",
+                "warning",
+            )
+        )
+    header = ["#", "settings", "runs", "test acc (mean ± std)", "min", "max"]
+    header += ["scrambled acc"] if with_scrambled else []
+    header += ["best acc", "images/s"]
+    table_rows = []
+    for row in rows:
+        test = row.test_acc
+        cells = [f"c{row.config}", params_text(row.params), f"{row.finished}/{row.n}",
+                 mean_std(test), percent(test.low if test else None),
+                 percent(test.high if test else None)]  # fmt: skip
+        cells += [mean_std(row.scrambled_test_acc)] if with_scrambled else []
+        speed = f"{row.images_per_s_mean:,.0f}" if row.images_per_s_mean is not None else "-"
+        cells += [percent(row.best_acc_mean), speed]
+        table_rows.append(tuple(Cell(c, strong=i == 3) for i, c in enumerate(cells)))
+    blocks += [
+        Heading("Leaderboard"),
+        Table(tuple(header), tuple(table_rows), numeric_from=2,
+              caption="best mean test accuracy first; ± is the sample standard deviation over "
+              "the seeds, in percentage points"),
+    ]  # fmt: skip
+    if any(row.test_acc is not None for row in rows):
+        blocks.append(
+            Figure(
+                "leaderboard", figures.leaderboard(rows, results, names),
+                alt="each combination's test accuracy: its seeds as dots, mean and standard "
+                "deviation as a diamond with whiskers",
+            )
+        )  # fmt: skip
+    series = [(names[r.run.config], r.run.config - 1, subject.histories[r.run.run_id])
+              for r in results if r.run.run_id in subject.histories]  # fmt: skip
+    blocks += [
+        Heading("Learning curves"),
+        Figure(
+            "curves", figures.curves(series, train=False),
+            alt="test loss and accuracy per epoch of every run, coloured by combination",
+            caption="One line per run; the seeds of a combination share its colour.",
+        ),
+    ]  # fmt: skip
+    blocks += [Heading("Runs"), runs_table(subject, with_scrambled)]
+    blocks += [Heading("Settings"), settings_table(subject)]
+    seeds = ", ".join(str(s) for s in sweep.seeds)
+    return Document(
+        title=f"aml-tui report: sweep {sweep.sweep_id}",
+        subtitle=f"{sweep.experiment}: {done} of {len(results)} runs completed, seeds {seeds} "
+        f"· {made_at()}",
+        running=subject.running,
+        blocks=tuple(blocks),
+    )
+
+
+def runs_table(subject: SweepSubject, with_scrambled: bool) -> Table:
+    header = ["run", "combination", "seed", "status", "epochs", "test acc"]
+    header += ["scrambled acc"] if with_scrambled else []
+    header.append("best acc")
+    rows = []
+    for result in subject.results:
+        history = subject.histories.get(result.run.run_id, ())
+        epochs = result.epochs_completed
+        if epochs is None:
+            epochs = history[-1].epoch if history else 0
+        cells = [result.run.run_id, f"c{result.run.config}", str(result.run.seed), result.status,
+                 str(epochs), percent(result.test_acc)]  # fmt: skip
+        cells += [percent(result.scrambled_test_acc)] if with_scrambled else []
+        cells.append(percent(result.best_acc))
+        rows.append(tuple(Cell(c) for c in cells))
+    return Table(tuple(header), tuple(rows), numeric_from=4,
+                 caption="accuracies from each run's summary.json, once it has ended")  # fmt: skip
+
+
+def settings_table(subject: SweepSubject) -> Table:
+    sweep = subject.sweep
+    rows = [(Cell("experiment"), Cell(sweep.experiment))]
+    rows += [(Cell(key), Cell(f"swept: {', '.join(str(v) for v in values)}", strong=True))
+             for key, values in sweep.grid.items()]  # fmt: skip
+    rows += [(Cell(key), Cell(str(value))) for key, value in sweep.options.items()]
+    rows.append((Cell("seeds"), Cell(", ".join(str(s) for s in sweep.seeds))))
+    if sweep.created:
+        rows.append((Cell("created"), Cell(sweep.created)))
+    return Table(("setting", "value"), tuple(rows), numeric_from=99, kind="fields")
