@@ -6,7 +6,7 @@ each event with `apply(event)` and sets what only the screen knows (`status = "s
 `fail(...)`, which process to sample with `sample_hardware`). Up: the screen follows
 `status` with Textual's `watch()` to enable its buttons; the widget never reaches into its
 screen. Events are stored as they arrive and drawn on one timer, REFRESH_S, so redraws stay
-a few per second whatever the batch rate; the hardware is sampled in a thread worker every
+one a second whatever the batch rate; the hardware is sampled in a thread worker every
 HARDWARE_S while the run goes on.
 """
 
@@ -48,9 +48,11 @@ ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupte
 
 RUNNING: tuple[ViewStatus, ...] = ("starting", "running", "stopping")
 
-REFRESH_S = 0.5
-"""Bars, figures and changed plots are drawn at most this often (2 Hz): plotext renders in
-Python, and on a small machine every cycle the UI spends is taken from training."""
+REFRESH_S = 1.0
+"""Bars, figures and changed plots are drawn at most this often (1 Hz): plotext renders in
+Python, and on a small machine every cycle the UI spends is taken from training (the UI thread's
+CPU from /proc while fashion-cnn trained on 2 cores: 10-12% of a core at 2 Hz with Labels,
+whose updates re-lay the screen out, 4% at 1 Hz with TextLines)."""
 
 HARDWARE_S = 2.0
 """How often the hardware is sampled while a run goes on."""

@@ -5,7 +5,8 @@ share of time spent making batches, CPU or GPU use, memory).
 The Dashboard hands it events and hardware samples (attributes down); it computes nothing
 that costs: the ETAs are arithmetic on the newest progress (core/timing.py), the data share
 is measured by the engine (loop.StepTimer) and the hardware is sampled in a worker thread
-(core/hardware.py), so drawing it on the dashboard's 2 Hz tick is all the app spends.
+(core/hardware.py), so drawing it on the dashboard's tick is all the app spends (its lines are TextLines:
+an update repaints one line, never the layout).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aml_tui.core.events import BatchProgress, EpochEnded, RunStarted
 from aml_tui.core.hardware import GpuLoad, HardwareSample
 from aml_tui.core.timing import estimate, finish_time
 from aml_tui.render.text import format_duration, safe
+from aml_tui.tui.widgets.text_line import TextLine
 
 
 class RunPanel(Vertical):
@@ -47,13 +49,13 @@ class RunPanel(Vertical):
         with Horizontal(classes="bar-row"):
             yield Label("epoch", classes="bar-label")
             yield ProgressBar(id="epoch-bar", show_eta=False)
-            yield Label("", id="epoch-info", classes="bar-info")
+            yield TextLine("", id="epoch-info", classes="bar-info")
         with Horizontal(classes="bar-row"):
             yield Label("run", classes="bar-label")
             yield ProgressBar(total=self.epochs, id="run-bar", show_eta=False)
-            yield Label("", id="run-info", classes="bar-info")
-        yield Label("", id="train-stats")
-        yield Label("", id="hardware")
+            yield TextLine("", id="run-info", classes="bar-info")
+        yield TextLine("", id="train-stats")
+        yield TextLine("", id="hardware")
 
     def start(self, event: RunStarted) -> None:
         """A session of the run began."""
@@ -70,7 +72,7 @@ class RunPanel(Vertical):
         done = (p.epoch - 1) + p.batch / p.batches
         self.query_one("#run-bar", ProgressBar).update(progress=done)
         self.show_times()
-        self.query_one("#train-stats", Label).update(
+        self.query_one("#train-stats", TextLine).update(
             f"loss {p.running_loss:.4f} · acc {100 * p.running_acc:.2f}% · "
             f"{p.images_per_s:,.0f} img/s · lr {p.lr:.2g}"
         )
@@ -96,14 +98,14 @@ class RunPanel(Vertical):
         p = self.progress
         where = f"{p.epoch}/{p.epochs} · {p.batch}/{p.batches}" if p is not None else ""
         if self.took is not None:
-            self.query_one("#epoch-info", Label).update(where)
-            self.query_one("#run-info", Label).update(f"took {format_duration(self.took)}")
+            self.query_one("#epoch-info", TextLine).update(where)
+            self.query_one("#run-info", TextLine).update(f"took {format_duration(self.took)}")
         elif p is not None:
             eta = estimate(p, self.batch_size, self.train_size, self.last_epoch)
-            self.query_one("#epoch-info", Label).update(
+            self.query_one("#epoch-info", TextLine).update(
                 f"{where} · ETA {format_duration(eta.epoch)}"
             )
-            self.query_one("#run-info", Label).update(
+            self.query_one("#run-info", TextLine).update(
                 f"ETA {format_duration(eta.run)} · ends {finish_time(self.clock(), eta.run)}"
             )
 
@@ -115,7 +117,7 @@ class RunPanel(Vertical):
     def show_hardware_line(self) -> None:
         width = self.size.width - 2 if self.size.width > 2 else 78
         line = hardware_line(self.device, self.data_share, self.hardware, width)
-        self.query_one("#hardware", Label).update(Content(line))
+        self.query_one("#hardware", TextLine).update(Content(line))
 
     def on_resize(self) -> None:
         self.show_hardware_line()

@@ -43,8 +43,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.events import Resize
-from textual.widgets import Label
 from textual_plotext import PlotextPlot
+
+from aml_tui.tui.widgets.text_line import TextLine
 
 Range = tuple[float, float]
 Series = tuple[list[float], list[float]]
@@ -327,7 +328,7 @@ class PlotBox(Vertical):
         self.plot = plot
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title, classes="plot-title")
+        yield TextLine(self.title, classes="plot-title")
         yield self.plot
 
     def redraw(self) -> None:
@@ -341,7 +342,7 @@ class PlotBox(Vertical):
 
     def update_title(self) -> None:
         if self.is_mounted:
-            label = self.query_one(".plot-title", Label)
+            label = self.query_one(".plot-title", TextLine)
             label.update(self.title_line(self.size.width - label.styles.gutter.width))
 
     def title_line(self, width: int) -> Content:
