@@ -5,8 +5,8 @@ share of time spent making batches, CPU or GPU use, memory).
 The Dashboard hands it events and hardware samples (attributes down); it computes nothing
 that costs: the ETAs are arithmetic on the newest progress (core/timing.py), the data share
 is measured by the engine (loop.StepTimer) and the hardware is sampled in a worker thread
-(core/hardware.py), so drawing it on the dashboard's tick is all the app spends (its lines are TextLines:
-an update repaints one line, never the layout).
+(core/hardware.py), so drawing it on the dashboard's tick is all the app spends (its lines
+are TextLines: an update repaints one line, never the layout).
 """
 
 from __future__ import annotations
