@@ -311,6 +311,19 @@ async def test_space_marks_runs_and_v_overlays_them_following_the_live_one(
         claim.release()
 
 
+async def test_curves_of_the_same_run_twice_show_it_once(tmp_path: Path) -> None:
+    root = tmp_path / "ck"
+    done = write_run(root, None, "done", [0.70, 0.80])
+    other = write_run(root, None, "other", [0.50])
+    app = create_app(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        twice = [done.path, other.path, done.path]
+        await app.push_screen(CurvesScreen(twice))
+        view = app.screen.query_one("#curves", CurvesView)
+        await wait_for(pilot, lambda: len(legend_rows(view)) == 2)
+        assert [row[1] for row in legend_rows(view)] == ["done", "other"]
+
+
 async def test_a_missing_sweep_says_so(tmp_path: Path) -> None:
     app = create_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

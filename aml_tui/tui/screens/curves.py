@@ -50,7 +50,8 @@ class CurvesScreen(Screen[None]):
         sweep_id: str | None = None,
     ) -> None:
         super().__init__()
-        self.run_dirs = list(run_dirs)
+        self.run_dirs = list({d.name: d for d in run_dirs}.values())
+        """One curve per run id, in the given order: the legend is keyed by it."""
         self.sweep_id = sweep_id
         """The sweep these runs are (its report is the sweep's), else None."""
         self.slots = dict(slots) if slots is not None else None
