@@ -172,29 +172,23 @@ def assert_stopped_in_the_epoch_and_saved(run: Path, seen_batch: int) -> None:
     assert not (run / "owner.json").exists()
 
 
-def test_a_hang_up_stops_the_app_after_the_batch_and_saves(
-    in_tmp_cwd: Path, long_epochs: Path, terminals: Callable[..., Terminal]
+@pytest.mark.parametrize(("name", "more"), [("app-hup", ()), ("cli-hup", ("--no-ui",))])
+def test_a_hang_up_stops_the_run_after_the_batch_and_saves(
+    in_tmp_cwd: Path,
+    long_epochs: Path,
+    terminals: Callable[..., Terminal],
+    name: str,
+    more: tuple[str, ...],
 ) -> None:
-    app = terminals(train_args(long_epochs, "app-hup"), in_tmp_cwd)
-    run = in_tmp_cwd / "checkpoints" / "app-hup"
-    app.read_until(first_batch_recorded(run))
+    """The app, and a headless run on a terminal: there the reporter draws a live progress
+    bar, its writes fail after the hang-up, and what stdout still holds at exit must not
+    turn 129 into 120."""
+    terminal = terminals(train_args(long_epochs, name, *more), in_tmp_cwd)
+    run = in_tmp_cwd / "checkpoints" / name
+    terminal.read_until(first_batch_recorded(run))
     seen = recorded_batch(run)
-    app.hang_up()
-    assert app.wait() == 129
-    assert_stopped_in_the_epoch_and_saved(run, seen)
-
-
-def test_a_hang_up_stops_a_headless_run_and_it_still_exits_129(
-    in_tmp_cwd: Path, long_epochs: Path, terminals: Callable[..., Terminal]
-) -> None:
-    """On a terminal the reporter draws a live progress bar; after the hang-up its writes
-    fail, and what stdout still holds at exit must not turn 129 into 120."""
-    headless = terminals(train_args(long_epochs, "cli-hup", "--no-ui"), in_tmp_cwd)
-    run = in_tmp_cwd / "checkpoints" / "cli-hup"
-    headless.read_until(first_batch_recorded(run))
-    seen = recorded_batch(run)
-    headless.hang_up()
-    assert headless.wait() == 129
+    terminal.hang_up()
+    assert terminal.wait() == 129
     assert_stopped_in_the_epoch_and_saved(run, seen)
 
 
