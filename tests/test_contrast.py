@@ -19,8 +19,6 @@ graphics, with their own lower bar (3:1) that the tests here do not hold them to
 from __future__ import annotations
 
 import io
-import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import NamedTuple
 
 import pytest
 from conftest import make_evaluation
-from demo_events import demo_run_events
+from demo import demo_run_events, demo_runs
 from rich.color import Color, ColorSystem, ColorType
 from rich.console import Console, RenderableType
 from rich.segment import Segment
@@ -39,7 +37,6 @@ from textual.constants import DIM_FACTOR
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from aml_tui.config import to_toml
 from aml_tui.core.experiments import build_config
 from aml_tui.tui.app import AmlTuiApp, create_app
 from aml_tui.tui.messages import EngineReported
@@ -193,22 +190,6 @@ def app_segments(app: AmlTuiApp) -> list[Segment]:
     return list(console._record_buffer)
 
 
-FIXED_TIME = 1_795_000_000
-
-
-def runs_folder(root: Path) -> Path:
-    """Two runs for Home to list (one scrambled)."""
-    for i, (status, best) in enumerate([("completed", 0.9974), ("interrupted", 0.9921)]):
-        run = root / f"fashion-cnn-2026111{i}-0900{i}0"
-        run.mkdir(parents=True)
-        config = build_config("fashion-cnn", scrambled=bool(i))
-        (run / "config.toml").write_text(to_toml(config, {}))
-        summary = {"status": status, "epochs_completed": 15 - 5 * i, "best_acc": best}
-        (run / "summary.json").write_text(json.dumps(summary))
-        os.utime(run / "config.toml", (FIXED_TIME + i * 3600, FIXED_TIME + i * 3600))
-    return root
-
-
 async def home(pilot: Pilot, root: Path) -> None:
     await pilot.pause()
 
@@ -318,7 +299,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    root = runs_folder(tmp_path / "checkpoints")
+    root = demo_runs(tmp_path / "checkpoints")
     made = make_sweep(root)
     for run_id, accs in ACCS.items():
         write_run(root, made, run_id, accs)

@@ -7,8 +7,6 @@ Update the stored SVGs after an intended change with `pytest --snapshot-update`.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -16,33 +14,23 @@ from pathlib import Path
 
 import pytest
 from conftest import make_evaluation
-from demo_events import demo_run_events
+from demo import demo_run_events, demo_runs
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from aml_tui.config import to_toml
 from aml_tui.core.experiments import build_config
 from aml_tui.tui.app import create_app
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.train import TrainScreen
 
 SIZES = [(80, 24), (120, 36)]
-FIXED_TIME = 1_795_000_000  # 2026-11-18 08:26:40 UTC
 
 
 @pytest.fixture
 def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    root = tmp_path / "checkpoints"
-    for i, (status, best) in enumerate([("completed", 0.9974), ("interrupted", 0.9921)]):
-        run = root / f"fashion-cnn-2026111{i}-0900{i}0"
-        run.mkdir(parents=True)
-        config = build_config("fashion-cnn", scrambled=bool(i))
-        (run / "config.toml").write_text(to_toml(config, {}))
-        summary = {"status": status, "epochs_completed": 15 - 5 * i, "best_acc": best}
-        (run / "summary.json").write_text(json.dumps(summary))
-        os.utime(run / "config.toml", (FIXED_TIME + i * 3600, FIXED_TIME + i * 3600))
+    root = demo_runs(tmp_path / "checkpoints")
     yield root
     monkeypatch.delenv("TZ")
     time.tzset()

@@ -1,9 +1,32 @@
-"""The events of a made-up fashion-cnn run two epochs into four, fed to a dashboard by the
-snapshot and contrast tests so both draw the same screen."""
+"""What the snapshot and contrast tests both show, so both draw the same screens: a folder of
+two finished runs for Home, and the events of a made-up fashion-cnn run two epochs into four
+for a dashboard."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
+from aml_tui.config import to_toml
 from aml_tui.core.events import BatchProgress, EpochEnded, Event, RunStarted
+from aml_tui.core.experiments import build_config
+
+FIXED_TIME = 1_795_000_000  # 2026-11-18 11:06:40 UTC
+
+
+def demo_runs(root: Path) -> Path:
+    """`root` with two runs for Home to list: one completed, one interrupted and scrambled,
+    started an hour apart from FIXED_TIME."""
+    for i, (status, best) in enumerate([("completed", 0.9974), ("interrupted", 0.9921)]):
+        run = root / f"fashion-cnn-2026111{i}-0900{i}0"
+        run.mkdir(parents=True)
+        config = build_config("fashion-cnn", scrambled=bool(i))
+        (run / "config.toml").write_text(to_toml(config, {}))
+        summary = {"status": status, "epochs_completed": 15 - 5 * i, "best_acc": best}
+        (run / "summary.json").write_text(json.dumps(summary))
+        os.utime(run / "config.toml", (FIXED_TIME + i * 3600, FIXED_TIME + i * 3600))
+    return root
 
 
 def demo_run_events() -> list[Event]:
