@@ -7,6 +7,7 @@ Pilot tests of the widgets, snapshots at 80×24 and 120×40.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -153,7 +154,17 @@ def test_eta_counts_the_epochs_left_with_their_evaluation() -> None:
     last = ended(1, 0.99, 0.99)  # 60,000 images at 3,200/s = 18.75 s of its 21 s trained
     later = estimate(progress, 64, 60000, last)
     assert later.epoch == pytest.approx(469 * 64 / 3200 + 2.25)
-    assert later.run == pytest.approx(later.epoch + 2 * 21.0)
+    assert later.run == pytest.approx(later.epoch + 2 * (938 * 64 / 3200 + 2.25))
+    # Training slowed to half the last epoch's pace (another job started): every epoch left
+    # trains at the new pace, and still evaluates as long as the last one did.
+    slower = dataclasses.replace(progress, images_per_s=1600.0)
+    halved = estimate(slower, 64, 60000, last)
+    assert halved.epoch == pytest.approx(469 * 64 / 1600 + 2.25)
+    assert halved.run == pytest.approx(halved.epoch + 2 * (938 * 64 / 1600 + 2.25))
+    # A paused last epoch (its whole time 10 minutes, 2.25 s of it evaluating and saving, as
+    # the engine measured) does not make later epochs last 10 minutes.
+    paused = dataclasses.replace(last, epoch_seconds=600.0, after_training_seconds=2.25)
+    assert estimate(progress, 64, 60000, paused).run == pytest.approx(later.run)
     stalled = BatchProgress(2, 4, 0, 938, 0.05, 0.99, 0.0, 40.0, 0.001)
     assert estimate(stalled, 64, 60000, last).run is None
 
@@ -234,15 +245,19 @@ def test_training_reports_the_data_share(tmp_path: Path, fashion_dir: Path) -> N
     assert progress and all(0 < (p.data_share or 0) < 1 for p in progress)
     assert epoch.data_share == progress[-1].data_share
     assert f"| data {100 * (epoch.data_share or 0):.0f}% |" in epoch_line(epoch)
+    # The time after training (evaluating both test sets, saving) is measured apart, for ETAs.
+    assert 0 < (epoch.after_training_seconds or 0) < epoch.epoch_seconds
     (metrics,) = (tmp_path / "ck").rglob("metrics.jsonl")
     assert '"data_share": 0.' in metrics.read_text()
+    assert '"after_training_seconds": ' in metrics.read_text()
 
 
 def test_records_without_a_data_share_still_read() -> None:
     record = event_record(ended(1, 0.99, 0.99))
-    del record["data_share"]
+    del record["data_share"], record["after_training_seconds"]
     old = event_from_record(record)
     assert isinstance(old, EpochEnded) and old.data_share is None
+    assert old.after_training_seconds is None
     record = event_record(BatchProgress(1, 2, 3, 4, 0.5, 0.6, 100.0, 1.0, 0.001, 0.25))
     assert event_from_record(record) == BatchProgress(1, 2, 3, 4, 0.5, 0.6, 100.0, 1.0, 0.001, 0.25)
 

@@ -296,6 +296,7 @@ class Trainer(TrainingState):
     ) -> EpochEnded:
         """After a whole epoch: evaluate every split, step the scheduler, keep the best
         accuracy on the selection split, save last.pt (and best.pt); returns the event."""
+        trained = time.perf_counter()
         epoch = progress.epoch
         assert progress.loss_sum is not None
         if self.dist is not None:
@@ -329,6 +330,7 @@ class Trainer(TrainingState):
             elapsed=time.perf_counter() - run_started,
             is_best=is_best,
             data_share=self.data_share,
+            after_training_seconds=time.perf_counter() - trained,
         )
 
     def _run_started(self, first: int) -> RunStarted:

@@ -78,6 +78,9 @@ class EpochEnded:
     is_best: bool
     data_share: float | None = None
     """As BatchProgress.data_share, over the whole epoch."""
+    after_training_seconds: float | None = None
+    """Of epoch_seconds, the time after the training: evaluation, scheduler and checkpoints
+    (None in run folders written before aml-tui recorded it)."""
 
 
 @dataclass(frozen=True)

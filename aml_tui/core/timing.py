@@ -1,9 +1,13 @@
 """How long a run has left, from its events: the ETAs and finish time the dashboard shows.
 
 Plain arithmetic on BatchProgress and EpochEnded, no torch: the app imports it at start-up.
-The epoch's training left comes from the epoch's own throughput so far; every later epoch
-is expected to take as long as the last whole one did (training, evaluation and saving, so
-the run's ETA includes them); before any epoch has ended, an epoch is its training alone.
+Training time comes from the epoch's own throughput so far, for the rest of this epoch and
+for every later one, so the ETAs follow the machine as it is now (another job started, a
+resumed run on other hardware); each epoch then adds what the last whole one spent after its
+training (evaluation and saving), nothing before any epoch has ended. The last epoch's whole
+time is not the measure: a resumed epoch's counts only its last session, and a run paused
+(SIGSTOP, a suspended laptop) counts the pause; the engine measures the time after training
+itself (EpochEnded.after_training_seconds).
 """
 
 from __future__ import annotations
@@ -37,20 +41,19 @@ def estimate(
     if not (rate > 0 and math.isfinite(rate)):
         return Eta(None, None)
     training_left = (progress.batches - progress.batch) * batch_size / rate
-    if last_epoch is None:
-        whole = progress.batches * batch_size / rate
-        overhead = 0.0
-    else:
-        whole = last_epoch.epoch_seconds
-        overhead = epoch_overhead(last_epoch, train_size)
+    overhead = 0.0 if last_epoch is None else epoch_overhead(last_epoch, train_size)
     epoch_left = training_left + overhead
+    whole = progress.batches * batch_size / rate + overhead
     return Eta(epoch_left, epoch_left + (progress.epochs - progress.epoch) * whole)
 
 
 def epoch_overhead(epoch: EpochEnded, train_size: int) -> float:
-    """Seconds `epoch` spent after its training (evaluation, checkpoints): its whole time
-    less its training time, which its throughput gives (of the whole job, when several
-    processes trained it, as `train_size` is the whole training set)."""
+    """Seconds `epoch` spent after its training (evaluation, checkpoints), as the engine
+    measured them; for a run folder from before that, its whole time less its training time,
+    which its throughput gives (of the whole job, when several processes trained it, as
+    `train_size` is the whole training set)."""
+    if epoch.after_training_seconds is not None:
+        return max(0.0, epoch.after_training_seconds)
     if not epoch.train_images_per_s > 0:
         return 0.0
     return max(0.0, epoch.epoch_seconds - train_size / epoch.train_images_per_s)
