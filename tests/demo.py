@@ -48,7 +48,7 @@ def demo_run_events() -> list[Event]:
                 test_loss=0.05 / epoch, test_acc=0.98 + 0.005 * epoch,
                 scrambled_test_loss=2.0, scrambled_test_acc=0.2 + 0.05 * epoch, lr=0.001,
                 train_images_per_s=3200.0, epoch_seconds=21.0, elapsed=21.0 * epoch,
-                is_best=True,
+                is_best=True, after_training_seconds=2.25,
             )
         )  # fmt: skip
     events.append(BatchProgress(3, 4, 469, 938, 0.05, 0.995, 3150.0, 52.0, 0.0009))

@@ -22,6 +22,7 @@ import pytest
 from rich.text import Text
 from textual import constants
 from textual.app import App, ComposeResult
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Button, Label
 
@@ -57,6 +58,7 @@ from aml_tui.tui.widgets.plots import (
     nice_ticks,
     recent_window,
 )
+from aml_tui.tui.widgets.text_line import TextLine
 from aml_tui.tui.widgets.wrapping_log import WrappingLog
 
 CANVAS_DOTS = 7 * 4
@@ -161,6 +163,12 @@ def test_eta_counts_the_epochs_left_with_their_evaluation() -> None:
     halved = estimate(slower, 64, 60000, last)
     assert halved.epoch == pytest.approx(469 * 64 / 1600 + 2.25)
     assert halved.run == pytest.approx(halved.epoch + 2 * (938 * 64 / 1600 + 2.25))
+    # Early in an epoch its pace is noise (the first report comes 0.25 s in): the epochs
+    # after it keep the last epoch's pace until a tenth of it has run.
+    early = dataclasses.replace(progress, batch=5, images_per_s=6400.0)
+    jumpy = estimate(early, 64, 60000, last)
+    assert jumpy.epoch == pytest.approx(933 * 64 / 6400 + 2.25)
+    assert jumpy.run == pytest.approx(jumpy.epoch + 2 * (60000 / 3200 + 2.25))
     # A paused last epoch (its whole time 10 minutes, 2.25 s of it evaluating and saving, as
     # the engine measured) does not make later epochs last 10 minutes.
     paused = dataclasses.replace(last, epoch_seconds=600.0, after_training_seconds=2.25)
@@ -260,6 +268,39 @@ def test_records_without_a_data_share_still_read() -> None:
     assert old.after_training_seconds is None
     record = event_record(BatchProgress(1, 2, 3, 4, 0.5, 0.6, 100.0, 1.0, 0.001, 0.25))
     assert event_from_record(record) == BatchProgress(1, 2, 3, 4, 0.5, 0.6, 100.0, 1.0, 0.001, 0.25)
+
+
+class TwoLines(App[None]):
+    CSS = "#auto { width: auto; }"
+
+    def compose(self) -> ComposeResult:
+        yield TextLine("loss 0.1", id="fixed")
+        yield TextLine("short", id="auto")
+
+
+async def test_a_text_line_repaints_only_what_changed() -> None:
+    app = TwoLines()
+    async with app.run_test(size=(40, 4)) as pilot:
+        fixed, auto = app.query_one("#fixed", TextLine), app.query_one("#auto", TextLine)
+        calls: list[bool] = []
+        original = TextLine.refresh
+
+        def counted(self: TextLine, *args: Any, layout: bool = False, **kwargs: Any) -> Any:
+            calls.append(layout)
+            return original(self, *args, layout=layout, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(TextLine, "refresh", counted)
+            fixed.update("loss 0.1")  # the same text: nothing to do
+            assert calls == []
+            fixed.update("loss 0.2")  # new text: its line repainted, no new layout
+            assert calls == [False]
+            fixed.update(Content.assemble(("loss 0.2", "bold")))  # same text, new style
+            assert calls == [False, False]
+            auto.update("a longer line")  # CSS made its width follow the text: a layout
+            assert calls == [False, False, True]
+        await pilot.pause()
+        assert str(fixed.render()) == "loss 0.2" and auto.size.width == len("a longer line")
 
 
 # --- hardware -------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 Plain arithmetic on BatchProgress and EpochEnded, no torch: the app imports it at start-up.
 Training time comes from the epoch's own throughput so far, for the rest of this epoch and
-for every later one, so the ETAs follow the machine as it is now (another job started, a
-resumed run on other hardware); each epoch then adds what the last whole one spent after its
-training (evaluation and saving), nothing before any epoch has ended. The last epoch's whole
-time is not the measure: a resumed epoch's counts only its last session, and a run paused
-(SIGSTOP, a suspended laptop) counts the pause; the engine measures the time after training
-itself (EpochEnded.after_training_seconds).
+(once a tenth of it has run) for every later one, so the ETAs follow the machine as it is now
+(another job started, a resumed run on other hardware); each epoch then adds what the last
+whole one spent after its training (evaluation and saving), nothing before any epoch has
+ended. The last epoch's whole time is not the measure: a resumed epoch's counts only its last
+session, and a run paused (SIGSTOP, a suspended laptop) counts the pause; the engine measures
+the time after training itself (EpochEnded.after_training_seconds).
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aml_tui.core.events import BatchProgress, EpochEnded
+
+SETTLED = 0.1
+"""Share of an epoch after which its own pace estimates the epochs after it; before, the
+last epoch's pace does (the first batches of an epoch, after evaluation, are the noisiest)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ def estimate(
     training_left = (progress.batches - progress.batch) * batch_size / rate
     overhead = 0.0 if last_epoch is None else epoch_overhead(last_epoch, train_size)
     epoch_left = training_left + overhead
-    whole = progress.batches * batch_size / rate + overhead
+    training = progress.batches * batch_size / rate
+    unsettled = progress.batch < SETTLED * progress.batches
+    if unsettled and last_epoch is not None and last_epoch.train_images_per_s > 0:
+        training = train_size / last_epoch.train_images_per_s  # the whole job's, as train_size
+    whole = training + overhead
     return Eta(epoch_left, epoch_left + (progress.epochs - progress.epoch) * whole)
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="Trainer")
 
 
-def setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
+def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
     """The recipe, the torchrun job (if any) and this process's device, for a new or resumed run."""
     experiment = get_experiment(config.experiment)
     experiment.check(config)
@@ -51,7 +51,7 @@ def create_trainer(
 ) -> T:
     """A `cls` for a new run of `config`: the device resolved, the data and weights loaded,
     the model built, then (with `write_run`, on rank 0) the run folder made and claimed."""
-    experiment, distributed, device = setup(config)
+    experiment, distributed, device = _setup(config)
     weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
     data = experiment.load_data(config, True)
     if distributed is not None and not distributed.is_main:
@@ -79,7 +79,7 @@ def resume_trainer(
     assert set(overrides) <= set(RESUME_OVERRIDES), overrides
     moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
     config = dataclasses.replace(config, **moved)
-    experiment, distributed, device = setup(config)
+    experiment, distributed, device = _setup(config)
     main = distributed is None or distributed.is_main
     claim = folder.claim() if main else None
     try:

@@ -22,18 +22,16 @@ class TextLine(Label):
     }
     """
 
-    def __init__(self, content: VisualType = "", **kwargs: object) -> None:
-        super().__init__(content, **kwargs)  # type: ignore[arg-type]
-        self.shown: object = _key(content)
-
     def update(self, content: VisualType = "", *, layout: bool = False) -> None:
-        """Show `content` if it differs from what is shown (text or styles); its size is
-        fixed, so no new layout unless `layout` asks for one."""
-        key = _key(content)
-        if key == self.shown and not layout:
+        """Show `content` if it differs from what is shown (text or styles). No new layout
+        unless `layout` asks for one, or CSS made this line's size follow its text."""
+        if not layout and _key(content) == _key(self.content):
             return
-        self.shown = key
-        super().update(content, layout=layout)
+        sized = all(
+            scalar is not None and not scalar.is_auto
+            for scalar in (self.styles.width, self.styles.height)
+        )
+        super().update(content, layout=layout or not sized)
 
 
 def _key(content: VisualType) -> object:
