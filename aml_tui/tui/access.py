@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 
 from aml_tui.render.text import safe
 
@@ -41,13 +42,20 @@ def aml_app(node: DOMNode) -> AppServices:
     return cast("AppServices", node.app)
 
 
-def notify_bug(node: DOMNode, error: BaseException | None, title: str = "aml-tui bug") -> None:
-    """A worker raised: our bug, shown as a lasting pop-up (the message may quote a file, so
-    it is shown plain, through `safe`)."""
+def notify_plain(
+    node: DOMNode,
+    text: str,
+    title: str = "",
+    severity: SeverityLevel = "information",
+    timeout: float | None = None,
+) -> None:
+    """A pop-up whose text may quote a file, a run id or an error: shown as it is (through
+    `safe`, never read as markup)."""
     node.app.notify(
-        safe(f"{type(error).__name__}: {error}", markup=False),
-        title=title,
-        severity="error",
-        timeout=15,
-        markup=False,
+        safe(text, markup=False), title=title, severity=severity, timeout=timeout, markup=False
     )
+
+
+def notify_bug(node: DOMNode, error: BaseException | None, title: str = "aml-tui bug") -> None:
+    """A worker raised: our bug, shown as a lasting pop-up."""
+    notify_plain(node, f"{type(error).__name__}: {error}", title, "error", 15)

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.sweeps import Sweep, create_sweep
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.text import safe
 from aml_tui.terminal import (
     flush_before_exit,
     leave_terminal,
     stop_signal_numbers,
     stopped_exit_code,
 )
-from aml_tui.tui.access import AppServices
+from aml_tui.tui.access import AppServices, notify_plain
 from aml_tui.tui.messages import DevicesFound, SweepEnded, SweepLaunched, SweepLaunchFailed
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.confirm import ConfirmScreen
@@ -202,13 +202,12 @@ class AmlTuiApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.warm_up_worker and event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.notify(
-                safe(f"{type(error).__name__}: {error}", markup=False)
-                + "; the form offers the device auto only",
-                title="Cannot list the devices",
-                severity="error",
-                timeout=15,
-                markup=False,
+            notify_plain(
+                self,
+                f"{type(error).__name__}: {error}; the form offers the device auto only",
+                "Cannot list the devices",
+                "error",
+                15,
             )
             self.post_message(DevicesFound([]))
 
@@ -251,22 +250,10 @@ class AmlTuiApp(App[None]):
         screen = self.screen
         if not (isinstance(screen, SweepScreen) and screen.sweep_id == message.sweep_id):
             self.push_screen(SweepScreen(message.sweep_id))
-        self.notify(
-            safe(
-                f"sweep {message.sweep_id} started: it goes on if you quit; s stops it",
-                markup=False,
-            ),
-            markup=False,
-        )
+        notify_plain(self, f"sweep {message.sweep_id} started: it goes on if you quit; s stops it")
 
     def on_sweep_launch_failed(self, message: SweepLaunchFailed) -> None:
-        self.notify(
-            safe(message.text, markup=False),
-            title="Sweep not started",
-            severity="error",
-            timeout=15,
-            markup=False,
-        )
+        notify_plain(self, message.text, "Sweep not started", "error", 15)
 
     def on_sweep_ended(self, message: SweepEnded) -> None:
         if message.code == stopped_exit_code(signal.SIGINT):  # its Stop: the runs are saved
@@ -274,12 +261,8 @@ class AmlTuiApp(App[None]):
         else:
             ended = "completed" if message.code == 0 else f"ended (exit {message.code})"
             said = f"{ended}: {message.last}"
-        self.notify(
-            safe(f"sweep {message.sweep_id} {said}", markup=False),
-            severity="information" if message.code == 0 else "warning",
-            timeout=10,
-            markup=False,
-        )
+        severity: SeverityLevel = "information" if message.code == 0 else "warning"
+        notify_plain(self, f"sweep {message.sweep_id} {said}", severity=severity, timeout=10)
 
     def training_screen(self) -> TrainScreen | None:
         """The screen of a run this app trains, while it runs."""

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from aml_tui.render.text import safe
-from aml_tui.tui.access import aml_app, notify_bug
+from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import CurvesRead
 from aml_tui.tui.run_curves import CurvesReader
 from aml_tui.tui.widgets.curves import CurvesView, shared_prefix
@@ -98,12 +98,7 @@ class CurvesScreen(Screen[None]):
         for curve in message.curves:
             if curve.problem and curve.run_id not in self.told:
                 self.told.add(curve.run_id)
-                self.notify(
-                    safe(f"{curve.run_id}: {curve.problem}", markup=False),
-                    title="Cannot read a run",
-                    severity="error",
-                    markup=False,
-                )
+                notify_plain(self, f"{curve.run_id}: {curve.problem}", "Cannot read a run", "error")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:

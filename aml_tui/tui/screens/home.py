@@ -23,7 +23,7 @@ from aml_tui.core.runs import RunFolder
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std
 from aml_tui.render.text import percent, safe
-from aml_tui.tui.access import aml_app
+from aml_tui.tui.access import aml_app, notify_plain
 from aml_tui.tui.messages import RunsListed, SweepsListed
 from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.curves import CurvesScreen
@@ -180,7 +180,7 @@ class HomeScreen(Screen[None]):
     def tell(self, text: str, **options: Any) -> None:
         """A pop-up; its text quotes run ids and statuses, so it is plain text through
         `safe`, never markup."""
-        self.notify(safe(text, markup=False), markup=False, **options)
+        notify_plain(self, text, **options)
 
     def highlighted_run(self) -> str | None:
         table = self.query_one("#runs", DataTable)

@@ -26,7 +26,7 @@ from aml_tui.core.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std, params_text
 from aml_tui.render.text import format_duration, percent, safe
-from aml_tui.tui.access import aml_app, notify_bug
+from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
 from aml_tui.tui.run_curves import CurvesReader, RunCurve
 from aml_tui.tui.screens.curves import CurvesScreen
@@ -164,13 +164,7 @@ class SweepScreen(Screen[None]):
 
     def on_sweep_unreadable(self, message: SweepUnreadable) -> None:
         self.query_one("#sweep-info", Label).update(Content("cannot read the sweep"))
-        self.notify(
-            safe(message.text, markup=False),
-            title="Cannot read the sweep",
-            severity="error",
-            timeout=15,
-            markup=False,
-        )
+        notify_plain(self, message.text, "Cannot read the sweep", "error", 15)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:
@@ -200,13 +194,10 @@ class SweepScreen(Screen[None]):
         """Stop the runner this app started: its running runs save and end interrupted."""
         process = aml_app(self).sweep_runners.get(self.sweep_id)
         if process is None or process.poll() is not None:
-            self.notify(
-                safe(
-                    f"no runner of sweep {self.sweep_id} started here is running: a sweep run "
-                    "elsewhere stops there (Ctrl+C)",
-                    markup=False,
-                ),
-                markup=False,
+            notify_plain(
+                self,
+                f"no runner of sweep {self.sweep_id} started here is running: a sweep run "
+                "elsewhere stops there (Ctrl+C)",
             )
             return
         process.send_signal(signal.SIGINT)

@@ -22,8 +22,7 @@ from aml_tui.core.hardware import HardwareSampler
 from aml_tui.core.listing import session_history
 from aml_tui.core.runs import RunFolder
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.text import safe
-from aml_tui.tui.access import aml_app
+from aml_tui.tui.access import aml_app, notify_plain
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
 from aml_tui.tui.screens.evaluation import EvaluationScreen
 from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons
@@ -121,13 +120,7 @@ class TrainScreen(Screen[None]):
 
     def on_run_setup_failed(self, message: RunSetupFailed) -> None:
         self.dashboard.fail(f"cannot start: {message.text}")
-        self.notify(
-            safe(message.text, markup=False),
-            title="Cannot start",
-            severity="error",
-            timeout=10,
-            markup=False,
-        )
+        notify_plain(self, message.text, "Cannot start", "error", 10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:

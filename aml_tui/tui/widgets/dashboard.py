@@ -37,7 +37,7 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.hardware import HardwareSampler
 from aml_tui.render.text import epoch_line, format_duration, percent, safe
-from aml_tui.tui.access import notify_bug
+from aml_tui.tui.access import notify_bug, notify_plain
 from aml_tui.tui.messages import HardwareSampled
 from aml_tui.tui.widgets.panel import RunPanel
 from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, MetricPlot, PlotBox, resume_mark
@@ -231,7 +231,7 @@ class Dashboard(Vertical):
         """A pop-up for what happens now; none for events read back from a run's history.
         `text` may quote a file (a watched run's messages): shown plain, through `safe`."""
         if not past:
-            self.notify(safe(text, markup=False), markup=False, **options)
+            notify_plain(self, text, **options)
 
     def log_line(self, text: str) -> None:
         """Write a line to the log, which wraps it at its width (again after a resize).

@@ -20,8 +20,7 @@ from textual.worker import Worker, WorkerState
 from aml_tui.core.runs import RunFolder
 from aml_tui.core.sweeps import read_sweep
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.text import safe
-from aml_tui.tui.access import notify_bug
+from aml_tui.tui.access import notify_bug, notify_plain
 
 if TYPE_CHECKING:
     from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
@@ -95,22 +94,11 @@ class ReportWriter(Widget):
 
     def on_report_writer_written(self, message: ReportWriter.Written) -> None:
         message.stop()
-        self.notify(
-            safe(f"written to {message.path.resolve()}", markup=False),
-            title="Report",
-            timeout=10,
-            markup=False,
-        )
+        notify_plain(self, f"written to {message.path.resolve()}", "Report", timeout=10)
 
     def on_report_writer_refused(self, message: ReportWriter.Refused) -> None:
         message.stop()
-        self.notify(
-            safe(message.text, markup=False),
-            title="Cannot write the report",
-            severity="error",
-            timeout=10,
-            markup=False,
-        )
+        notify_plain(self, message.text, "Cannot write the report", "error", 10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.worker and event.state == WorkerState.ERROR:
