@@ -24,15 +24,22 @@ from aml_tui.cli_common import (
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.leaderboard import sweep_json, sweep_results
+from aml_tui.core.sweep_grid import PATH_FIELDS
 from aml_tui.core.sweeps import (
     BOOL_WORDS,
+    MAX_JOBS,
+    MAX_RUNS,
     SWEEPABLE,
+    Sweep,
+    check_jobs,
     create_sweep,
+    location_problem,
     parse_seeds,
     parse_values,
     plan_sweep,
     read_sweep,
     scrambles,
+    sweep_path,
 )
 from aml_tui.errors import ConfigError
 
@@ -93,100 +100,143 @@ def sweep_option(name: str, default: str = "") -> Any:
     return typer.Option(metavar=metavar, help=f"{text} A comma-separated list sweeps it.")
 
 
+# The options of `sweep start`, one alias each, so the command's signature stays a list.
+ExperimentArg = Annotated[
+    str | None, typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume).")
+]
+NoUiOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-ui", help="Run headless, reporting to this terminal or log (default: the app)."
+    ),
+]
+ResumeOption = Annotated[
+    str | None,
+    typer.Option(help="Carry on a stopped sweep: completed runs stay, stopped ones resume."),
+]
+SeedsOption = Annotated[
+    str,
+    typer.Option(
+        help=f"Seeds each combination runs with: 0,1,2 or a range 0-4 (up to {MAX_RUNS})."
+    ),
+]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores."
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
+    ),
+]
+EpochsList = Annotated[str | None, sweep_option("epochs", per_experiment(lambda e: e.epochs))]
+BatchSizeList = Annotated[
+    str | None, sweep_option("batch_size", per_experiment(lambda e: e.batch_size))
+]
+LrList = Annotated[str | None, sweep_option("lr", per_experiment(lambda e: e.lr))]
+ScrambledList = Annotated[str | None, sweep_option("scrambled", "false")]
+PermutationSeedList = Annotated[str | None, sweep_option("permutation_seed")]
+TrainLimitList = Annotated[str | None, sweep_option("train_limit")]
+TestLimitList = Annotated[str | None, sweep_option("test_limit")]
+DatasetList = Annotated[
+    str | None, sweep_option("dataset", per_experiment(lambda e: e.datasets[0]))
+]
+ImageSizeList = Annotated[str | None, sweep_option("image_size", "ResNet 32, 224 for imagefolder")]
+AugmentList = Annotated[str | None, sweep_option("augment", "true")]
+AmpList = Annotated[str | None, sweep_option("amp", "true")]
+CompileList = Annotated[str | None, sweep_option("compile", "false")]
+SweepDeviceOption = Annotated[
+    str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
+]
+DataDirOption = Annotated[
+    str | None, typer.Option(envvar="AML_TUI_DATA", help=field_help("data_dir"))
+]
+OfflineOption = Annotated[
+    bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help=field_help("offline"))
+]
+SweepCheckpointsOption = Annotated[str, typer.Option(help=field_help("checkpoints"))]
+WeightsOption = Annotated[str | None, typer.Option(help=field_help("weights"))]
+
+
 @sweep_app.command("start")
 @user_errors
 def sweep_start(
     ctx: typer.Context,
-    experiment: Annotated[
-        str | None,
-        typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume)."),
-    ] = None,
-    no_ui: Annotated[
-        bool,
-        typer.Option(
-            "--no-ui", help="Run headless, reporting to this terminal or log (default: the app)."
-        ),
-    ] = False,
-    resume: Annotated[
-        str | None,
-        typer.Option(help="Carry on a stopped sweep: completed runs stay, stopped ones resume."),
-    ] = None,
-    seeds: Annotated[
-        str, typer.Option(help="Seeds each combination runs with: 0,1,2 or a range 0-4.")
-    ] = "0",
-    jobs: Annotated[
-        int, typer.Option(help="Runs at once: one GPU each, or a share of the CPU cores.", min=1)
-    ] = 1,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
-        ),
-    ] = None,
-    epochs: Annotated[
-        str | None, sweep_option("epochs", per_experiment(lambda e: e.epochs))
-    ] = None,
-    batch_size: Annotated[
-        str | None, sweep_option("batch_size", per_experiment(lambda e: e.batch_size))
-    ] = None,
-    lr: Annotated[str | None, sweep_option("lr", per_experiment(lambda e: e.lr))] = None,
-    scrambled: Annotated[str | None, sweep_option("scrambled", "false")] = None,
-    permutation_seed: Annotated[str | None, sweep_option("permutation_seed")] = None,
-    train_limit: Annotated[str | None, sweep_option("train_limit")] = None,
-    test_limit: Annotated[str | None, sweep_option("test_limit")] = None,
-    dataset: Annotated[
-        str | None, sweep_option("dataset", per_experiment(lambda e: e.datasets[0]))
-    ] = None,
-    image_size: Annotated[
-        str | None, sweep_option("image_size", "ResNet 32, 224 for imagefolder")
-    ] = None,
-    augment: Annotated[str | None, sweep_option("augment", "true")] = None,
-    amp: Annotated[str | None, sweep_option("amp", "true")] = None,
-    compile: Annotated[str | None, sweep_option("compile", "false")] = None,
-    device: Annotated[
-        str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
-    ] = "auto",
-    data_dir: Annotated[
-        str | None, typer.Option(envvar="AML_TUI_DATA", help=field_help("data_dir"))
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help=field_help("offline"))
-    ] = False,
-    checkpoints: Annotated[str, typer.Option(help=field_help("checkpoints"))] = "checkpoints",
-    weights: Annotated[str | None, typer.Option(help=field_help("weights"))] = None,
+    experiment: ExperimentArg = None,
+    no_ui: NoUiOption = False,
+    resume: ResumeOption = None,
+    seeds: SeedsOption = "0",
+    jobs: JobsOption = 1,
+    name: NameOption = None,
+    epochs: EpochsList = None,
+    batch_size: BatchSizeList = None,
+    lr: LrList = None,
+    scrambled: ScrambledList = None,
+    permutation_seed: PermutationSeedList = None,
+    train_limit: TrainLimitList = None,
+    test_limit: TestLimitList = None,
+    dataset: DatasetList = None,
+    image_size: ImageSizeList = None,
+    augment: AugmentList = None,
+    amp: AmpList = None,
+    compile: CompileList = None,
+    device: SweepDeviceOption = "auto",
+    data_dir: DataDirOption = None,
+    offline: OfflineOption = False,
+    checkpoints: SweepCheckpointsOption = "checkpoints",
+    weights: WeightsOption = None,
 ) -> None:
     """Train each combination of the listed settings with each seed, or --resume a sweep."""
+    check_jobs(jobs)  # before anything is written
     root = Path(checkpoints)
     if resume is not None:
-        given = [
-            param.opts[0] if param.opts[0].startswith("--") else param.name.upper()
-            for param in ctx.command.params
-            if param.name not in ("resume", "jobs", "checkpoints", "no_ui")
-            and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE"
-        ]  # fmt: skip
-        if given:
-            raise ConfigError(
-                f"--resume carries on with the sweep's saved settings: drop {', '.join(given)}"
-            )
-        sweep = read_sweep(root, resume)
+        sweep = resumed(ctx, root, resume)
     elif experiment is None:
         raise ConfigError(
             "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
         )
     else:
-        grid = {key: parse_values(key, ctx.params[key]) for key in SWEEPABLE
-                if ctx.params[key] is not None}  # fmt: skip
-        fixed = {"device": device, "data_dir": data_dir, "offline": offline,
-                 "checkpoints": checkpoints, "weights": weights}  # fmt: skip
-        sweep = plan_sweep(experiment, fixed, grid, parse_seeds(seeds), name)
-    if resume is None:
-        create_sweep(root, sweep)
+        sweep = create_sweep(root, planned(ctx, experiment, seeds, name))
     if not no_ui:  # the app runs the same runner in a process of its own, on the Sweep screen
         run_app(checkpoints, sweep=(sweep.sweep_id, jobs))
         return
     from aml_tui.sweep_runner import run_sweep  # lazy: imports torch
 
     exit_with(run_sweep(root, sweep, jobs))
+
+
+def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -> Sweep:
+    """The new sweep the command line's lists and single values make (not recorded yet)."""
+    grid = {key: parse_values(key, ctx.params[key]) for key in SWEEPABLE
+            if ctx.params[key] is not None}  # fmt: skip
+    fixed = {key: ctx.params[key] for key in (*PATH_FIELDS, "device", "offline")}
+    return plan_sweep(experiment, fixed, grid, parse_seeds(seeds), name)
+
+
+def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
+    """The recorded sweep to carry on: only --jobs and --checkpoints may be given with it,
+    and its record must name `root` as its runs' folder (else they would train elsewhere)."""
+    given = [
+        param.opts[0] if param.opts[0].startswith("--") else param.name.upper()
+        for param in ctx.command.params
+        if param.name not in ("resume", "jobs", "checkpoints", "no_ui")
+        and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE"
+    ]  # fmt: skip
+    if given:
+        raise ConfigError(
+            f"--resume carries on with the sweep's saved settings: drop {', '.join(given)}"
+        )
+    sweep = read_sweep(root, sweep_id)
+    problem = location_problem(sweep, root)
+    if problem is not None:
+        raise ConfigError(
+            f"{problem}: carry it on with --checkpoints {sweep.checkpoints}, or set "
+            f"checkpoints under [options] in {sweep_path(root, sweep.sweep_id)} to this folder"
+        )
+    return sweep
 
 
 @sweep_app.command("show")
@@ -201,6 +251,9 @@ def sweep_show(
     """A sweep's leaderboard: per combination mean ± sample std, min, max of test accuracy."""
     root = Path(checkpoints)
     sweep = read_sweep(root, sweep_id)
+    problem = location_problem(sweep, root)
+    if problem is not None:  # the runs listed are the ones beside the record
+        typer.echo(f"aml-tui: note: {problem}; showing the runs in {root}", err=True)
     results = sweep_results(root, sweep)
     if json_output:
         typer.echo(json.dumps(sweep_json(sweep, results), allow_nan=False))

@@ -36,6 +36,10 @@ class RunBusyError(CheckpointError):
     """Another process trains the run right now (it holds the run's claim)."""
 
 
+class SweepBusyError(CheckpointError):
+    """Another process carries the sweep on right now (it holds the sweep's claim)."""
+
+
 class ReportError(AmlTuiError):
     """A report cannot be made from what was asked (what to report, where to write it)."""
 

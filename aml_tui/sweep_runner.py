@@ -11,6 +11,11 @@ only; it forwards the signal once to each child (which saves last.pt and ends in
 waits for them, and exits 128 + the signal. A second Ctrl+C is forwarded too: the children
 quit at once, as `train` does. Each child's output goes to a log beside the sweep record.
 
+One runner drives a sweep at a time (it holds the sweep's claim, core/claim.py), and each
+run's folder is looked at again just before the run starts: the plan is as old as the runs
+before it. A run killed by a signal (SIGKILL: the kernel's out-of-memory killer, say) is
+a failed run, exit code 2, like a run that ran out of memory.
+
 It imports torch (to count GPUs): the command line imports it inside the sweep command.
 """
 
@@ -24,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -41,6 +46,9 @@ from aml_tui.core.sweeps import (
     RunAction,
     Sweep,
     SweepRun,
+    check_jobs,
+    claim_driver,
+    remove_unsaved,
     run_action,
 )
 from aml_tui.errors import CheckpointError, ConfigError, first_line
@@ -48,6 +56,10 @@ from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 POLL_S = 0.2
 """How often the runner looks for runs that ended."""
+
+KILLED_EXIT = 2
+"""The sweep's exit code when a run died of a signal it was not sent by the sweep (SIGKILL
+from the out-of-memory killer, say): a failure to fix, as out of memory is for `train`."""
 
 
 @dataclass
@@ -89,9 +101,8 @@ class SweepRunner:
     """Runs a sweep's runs that are not done, `jobs` at once, in child processes."""
 
     def __init__(self, root: Path, sweep: Sweep, jobs: int) -> None:
-        if jobs < 1:
-            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-        self.root = Path(root)
+        check_jobs(jobs)
+        self.root = Path(os.path.abspath(root))
         self.sweep = sweep
         self.jobs = jobs
         self.logs = self.root / SWEEPS_FOLDER / sweep.sweep_id
@@ -116,9 +127,17 @@ class SweepRunner:
         return actions
 
     def run(self) -> int:
-        """Train every run not done. Returns 0 when all completed, 128 + the signal when
-        stopped, else the exit code of the first run that failed."""
-        todo = [(run, action) for run, action in self.plan() if action != "done"]
+        """Train every run not done, holding the sweep's claim (SweepBusyError when another
+        process carries it on). Returns 0 when all completed, 128 + the signal when stopped,
+        else the exit code of the first run that failed (KILLED_EXIT for one killed)."""
+        claim = claim_driver(self.root, self.sweep.sweep_id)
+        try:
+            return self.drive()
+        finally:
+            claim.release()
+
+    def drive(self) -> int:
+        todo = [run for run, action in self.plan() if action != "done"]
         total = len(self.sweep.runs)
         where = (
             f"{min(self.jobs, self.gpus)} GPU(s)" if self.gpus else f"cpu, {self.threads} thread(s)"
@@ -132,26 +151,22 @@ class SweepRunner:
         with self.forward_signals():
             while (todo and not self.stop.is_set()) or self.active:
                 while todo and len(self.active) < self.jobs and not self.stop.is_set():
-                    self.start(*todo.pop(0))
+                    self.start(todo.pop(0))
                 self.stop.wait(POLL_S)
                 self.reap()
         return self.finish(time.monotonic() - started)
 
-    def start(self, run: SweepRun, action: RunAction) -> None:
-        """Start `run` in the free job slot with the lowest number."""
+    def start(self, run: SweepRun) -> None:
+        """Start `run` in the free job slot with the lowest number, as its folder is now."""
+        action = self.action_now(run)
+        if action is None:
+            return
         slot = min(set(range(self.jobs)) - {job.slot for job in self.active})
-        if action == "restart":  # a folder with nothing saved in it: the run starts over
-            try:
-                RunFolder(self.root / run.run_id).delete()  # claims it first: never a live run
-            except CheckpointError as error:
-                self.failure = self.failure or 2
-                say(f"failed  {run.run_id}: {first_line(error)}")
-                return
         command = [sys.executable, "-m", "aml_tui", "train"]
         if action == "resume":
             command += ["--resume", run.run_id, "--no-ui", "--checkpoints", str(self.root)]
-        else:
-            config = self.sweep.run_config(run)
+        else:  # its folder is the one this runner looks in, whatever the record says
+            config = replace(self.sweep.run_config(run), checkpoints=str(self.root))
             device = f"cuda:{slot % self.gpus}" if self.gpus else config.device
             command += [config.experiment, "--no-ui", *train_arguments(config)]
             command += ["--device", device]
@@ -166,6 +181,36 @@ class SweepRunner:
         verb = {"resume": "resume", "restart": "restart"}.get(action, "start")
         say(f"{verb:<8}{run.run_id}" + (f"  (cuda:{slot % self.gpus})" if self.gpus else ""))
 
+    def action_now(self, run: SweepRun) -> RunAction | None:
+        """What to do with `run` now (None: nothing): the plan was made before the runs
+        ahead of it, and another process may have trained it since. A folder to restart is
+        deleted here, under the run's claim and after a last look (core: remove_unsaved)."""
+        folder = RunFolder(self.root / run.run_id)
+        try:
+            action = run_action(folder)
+            if action == "restart":
+                if remove_unsaved(folder):
+                    return action
+                action = run_action(folder)  # it saved something meanwhile
+        except CheckpointError as error:
+            self.failed(run, first_line(error))
+            return None
+        if action == "done":
+            say(f"done    {run.run_id}  (already)")
+        elif action == "running":
+            self.failed(run, "another process trains it right now: stop it, then --resume")
+        elif action == "restart":  # kept by remove_unsaved, yet nothing to resume from
+            self.failed(run, "its folder has a summary.json but no last.pt: look at it, then "
+                        "delete it to train the run again")  # fmt: skip
+        else:
+            return action
+        return None
+
+    def failed(self, run: SweepRun, why: str) -> None:
+        """`run` could not start: the sweep goes on, and ends with exit code 2."""
+        self.failure = self.failure or 2
+        say(f"failed  {run.run_id}: {why}")
+
     def reap(self) -> None:
         """Note the runs that ended."""
         for job in [job for job in self.active if job.process.poll() is not None]:
@@ -178,6 +223,13 @@ class SweepRunner:
                 continue
             if self.stop.is_set() and (code < 0 or code >= 128):  # stopped by our signal
                 say(f"stopped {job.run.run_id}  (saved: carry on with --resume)")
+                continue
+            if code < 0:  # a signal the sweep did not send: SIGKILL, say
+                self.failure = self.failure or KILLED_EXIT
+                say(
+                    f"failed  {job.run.run_id}  (killed by {signal_name(-code)}: out of "
+                    "memory, or killed by hand?): carry the sweep on with --resume"
+                )
                 continue
             self.failure = self.failure or code
             say(f"failed  {job.run.run_id}  (exit {code}): {last_line(job.log.name)}")
@@ -221,6 +273,13 @@ class SweepRunner:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def last_line(path: str) -> str:

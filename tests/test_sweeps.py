@@ -87,12 +87,15 @@ def test_a_bad_combination_is_refused_before_any_run_and_names_it() -> None:
 
 
 def test_the_record_reads_back_and_is_not_a_run(tmp_path: Path) -> None:
-    sweep = plan_sweep("fashion-cnn", {"epochs": 1}, {"lr": [0.1, 0.2]}, [0, 1], name="rec")
-    create_sweep(tmp_path, sweep)
+    planned = plan_sweep("fashion-cnn", {"epochs": 1}, {"lr": [0.1, 0.2]}, [0, 1], name="rec")
+    sweep = create_sweep(tmp_path, planned)
+    assert sweep.options == {"epochs": 1, "checkpoints": str(tmp_path)}  # recorded absolute
     assert read_sweep(tmp_path, "rec") == sweep == read_sweep(tmp_path, "last")
     assert [s.sweep_id for s in list_sweeps(tmp_path)] == ["rec"]
     assert list_runs(tmp_path) == []
-    assert sweep_membership(tmp_path)["rec-c2-s1"] == "rec"
+    for run_id in ("rec-c2-s1", "rec-c3-s1", "rec-c1-s2", "rec-c01-s1", "other-c1-s0"):
+        (tmp_path / run_id).mkdir()
+    assert sweep_membership(tmp_path) == {"rec-c2-s1": "rec"}  # only the sweep's own runs
     with pytest.raises(AmlTuiError, match="already exists"):
         create_sweep(tmp_path, sweep)
     with pytest.raises(ConfigError, match="no sweep 'other'"):
@@ -277,9 +280,9 @@ def test_two_jobs_on_the_cpu_train_at_once_and_both_complete(
 def test_a_run_to_restart_that_another_process_claims_fails_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Restarting removes the folder through RunFolder.delete, which claims the run first: a
-    folder that another process holds is never removed under it, and the sweep notes that run
-    as failed instead of stopping with a traceback."""
+    """Restarting removes the folder under the run's claim (core: remove_unsaved): a folder
+    that another process holds is never removed under it, and the sweep notes that run as
+    failed instead of stopping with a traceback."""
     sweep = plan_sweep("fashion-cnn", {"offline": True}, {}, [0])
     folder = RunFolder(tmp_path / sweep.runs[0].run_id)
     folder.path.mkdir()
@@ -287,7 +290,7 @@ def test_a_run_to_restart_that_another_process_claims_fails_alone(
     claim = folder.claim()
     try:
         runner_ = SweepRunner(tmp_path, sweep, jobs=1)
-        runner_.start(sweep.runs[0], "restart")
+        runner_.start(sweep.runs[0])
     finally:
         claim.release()
     assert runner_.active == [] and runner_.failure == 2

@@ -13,6 +13,9 @@ another process (its start time differs), makes it stale, and it never blocks an
 lock decides. A release removes both files; a claimant that locked a lock file just removed
 so checks, after locking, that the path still names the file it locked, and tries again.
 
+A sweep's driver claims its sweep the same way (`claim_sweep`, on `.sweeps/<sweep-id>/`), so
+one process at a time carries a sweep on.
+
 On NFS, Linux takes flock locks on the server, so a claim holds across hosts; the server
 drops the lock of a host that went down (NFSv4: when the host's lease expires, about 90 s).
 """
@@ -27,6 +30,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +43,7 @@ from aml_tui.core.files import (
     remove_temp_files,
     write_atomic,
 )
-from aml_tui.errors import CheckpointError, RunBusyError
+from aml_tui.errors import AmlTuiError, CheckpointError, RunBusyError, SweepBusyError
 
 LOCK_NAME, OWNER_NAME = "owner.lock", "owner.json"
 
@@ -168,15 +172,30 @@ def claim_run(folder: Path) -> RunClaim:
     Raises RunBusyError naming the holder when another process has it, CheckpointError
     when the folder cannot hold the lock (permissions, a full disk, a file system without
     locks)."""
-    folder = Path(folder)
+    return _claim(
+        Path(folder), f"run {Path(folder).name}", lambda: RunBusyError(busy_message(folder))
+    )
+
+
+def claim_sweep(folder: Path, sweep_id: str) -> RunClaim:
+    """Take the claim on driving sweep `sweep_id` (its folder `.sweeps/<sweep-id>`, which
+    exists): as `claim_run`, but SweepBusyError names the process that carries it on."""
+    return _claim(
+        Path(folder),
+        f"sweep {sweep_id}",
+        lambda: SweepBusyError(sweep_busy_message(folder, sweep_id)),
+    )
+
+
+def _claim(folder: Path, what: str, busy: Callable[[], AmlTuiError]) -> RunClaim:
     for _ in range(LOCK_TRIES):
-        handle = _lock(folder)
+        handle = _lock(folder, what, busy)
         if handle is not None:
             break
     else:
         raise CheckpointError(
-            f"cannot claim run {folder.name}: its {LOCK_NAME} keeps being replaced: stop the "
-            "other programs that write the run folder"
+            f"cannot claim {what}: its {LOCK_NAME} keeps being replaced: stop the "
+            "other programs that write its folder"
         )
     claim = RunClaim(folder, handle)
     try:
@@ -184,14 +203,14 @@ def claim_run(folder: Path) -> RunClaim:
         remove_temp_files(folder)
     except OSError as error:
         claim.release()
-        raise _lock_error(folder, error) from None
+        raise _lock_error(folder, what, error) from None
     except BaseException:  # CheckpointError from writing owner.json (a full disk)
         claim.release()
         raise
     return claim
 
 
-def _lock(folder: Path) -> io.FileIO | None:
+def _lock(folder: Path, what: str, busy: Callable[[], AmlTuiError]) -> io.FileIO | None:
     """owner.lock opened and locked; None when it was released (removed) meanwhile, so the
     file locked is not the one the path names any more."""
     lock = folder / LOCK_NAME
@@ -199,15 +218,13 @@ def _lock(folder: Path) -> io.FileIO | None:
         # O_NOFOLLOW: a planted symlink never makes us create or lock a file elsewhere.
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
     except OSError as error:
-        raise _lock_error(folder, error) from None
+        raise _lock_error(folder, what, error) from None
     handle = io.FileIO(fd, "r+")  # owns fd from here: closing it drops the lock
     try:
         locked = os.fstat(fd)
         kind = file_kind(locked.st_mode)
         if kind is not None:
-            raise CheckpointError(
-                f"cannot claim run {folder.name}: {lock} is {kind}, not a file: delete it"
-            )
+            raise CheckpointError(f"cannot claim {what}: {lock} is {kind}, not a file: delete it")
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             named = os.stat(lock, follow_symlinks=False)
@@ -215,10 +232,10 @@ def _lock(folder: Path) -> io.FileIO | None:
             named = None
     except BlockingIOError:
         handle.close()
-        raise RunBusyError(busy_message(folder)) from None
+        raise busy() from None
     except OSError as error:
         handle.close()
-        raise _lock_error(folder, error) from None
+        raise _lock_error(folder, what, error) from None
     except BaseException:
         handle.close()
         raise
@@ -243,7 +260,7 @@ def _write_owner(path: Path) -> None:
     write_atomic(path, write)
 
 
-def _lock_error(folder: Path, error: OSError) -> CheckpointError:
+def _lock_error(folder: Path, what: str, error: OSError) -> CheckpointError:
     if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
         fix = "put --checkpoints on a file system with locks (a local disk, NFS with locking)"
     elif error.errno in (errno.ELOOP, errno.EISDIR):
@@ -251,18 +268,25 @@ def _lock_error(folder: Path, error: OSError) -> CheckpointError:
     else:
         fix = "fix the folder's permissions or free disk space"
     return CheckpointError(
-        f"cannot claim run {folder.name}: {error.filename or folder} ({error.strerror}): {fix}"
+        f"cannot claim {what}: {error.filename or folder} ({error.strerror}): {fix}"
     )
+
+
+def _wait_for_owner(folder: Path) -> Owner | None:
+    """owner.json of a claim just refused, waiting a little for a holder that has only
+    just claimed it to write it."""
+    owner = read_owner(folder / OWNER_NAME)
+    deadline = time.monotonic() + OWNER_WAIT_S
+    while owner is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        owner = read_owner(folder / OWNER_NAME)
+    return owner
 
 
 def busy_message(folder: Path) -> str:
     """Why the run cannot be trained now, naming who trains it (from owner.json)."""
     run = folder.name
-    owner = read_owner(folder / OWNER_NAME)
-    deadline = time.monotonic() + OWNER_WAIT_S
-    while owner is None and time.monotonic() < deadline:  # it has just claimed the run
-        time.sleep(0.01)
-        owner = read_owner(folder / OWNER_NAME)
+    owner = _wait_for_owner(folder)
     watch = f"watch it with 'aml-tui watch {run}'"
     if owner is None:
         return (
@@ -283,4 +307,17 @@ def busy_message(folder: Path) -> str:
         f"run {run} is being trained right now by {owner.describe()}: {watch}, or stop it "
         f"there first; if {owner.host} went down, its file server drops the claim when the "
         "host's lock lease runs out (NFSv4: about 90 s), then resume"
+    )
+
+
+def sweep_busy_message(folder: Path, sweep_id: str) -> str:
+    """Why the sweep cannot be carried on now, naming the process that carries it on."""
+    owner = _wait_for_owner(Path(folder))
+    follow = f"follow it with 'aml-tui sweep show {sweep_id}'"
+    if owner is None or (owner.here and not owner.alive()):
+        return f"sweep {sweep_id} is being carried on right now by another process: {follow}"
+    stop = f"kill -INT {owner.pid}" if owner.here else f"Ctrl+C on {owner.host}"
+    return (
+        f"sweep {sweep_id} is being carried on right now by {owner.describe()}: {follow}, "
+        f"or stop it first ({stop}: its runs save and end interrupted)"
     )

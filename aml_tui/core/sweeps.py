@@ -1,40 +1,50 @@
-"""Sweeps: many ordinary runs over a grid of settings × seeds, and their leaderboard.
+"""Sweeps: many ordinary runs over a grid of settings × seeds (sweep_grid.py plans them), the
+record that keeps each, and carrying one on.
 
 A sweep is recorded in `<checkpoints>/.sweeps/<sweep-id>.toml` (a dot name is never a run
 id, so run listings are unaffected). Each combination × seed is an ordinary run folder named
 `<sweep-id>-c<k>-s<seed>`, whose config.toml [run] table records `sweep`. Where a sweep
 stands is read from its runs' summary.json files; nothing else is kept.
 
+Records are shared files like run folders: they are read as run files are (regular files
+only, size-capped), every field is checked on every read, and one that cannot be read is
+listed as such. One process drives a sweep at a time: it holds the sweep's claim
+(`.sweeps/<sweep-id>/owner.lock`, see claim.py) for as long as it carries the sweep on.
+
 No torch here: planning, status and statistics are plain Python, so `sweep show` is quick.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+import os
+import re
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
 import tomli_w
 
-from aml_tui.config import MAX_NAME, MAX_SEED, TrainConfig
-from aml_tui.core.experiments import build_config, get_experiment
+from aml_tui.core.claim import RunClaim, claim_sweep
+from aml_tui.core.experiments import get_experiment
 from aml_tui.core.files import write_atomic
 from aml_tui.core.listing import resume_refusal, run_status
-from aml_tui.core.runs import RunFolder
-from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError
+from aml_tui.core.runs import RunFolder, printable_name
 
-SWEEPABLE = (
-    "epochs", "batch_size", "lr", "scrambled", "permutation_seed", "train_limit",
-    "test_limit", "dataset", "image_size", "augment", "amp", "compile",
-)  # fmt: skip
-"""TrainConfig fields a sweep may give as a comma-separated list: what a run learns. Where
-and how the runs run (device, data_dir, offline, checkpoints, weights) takes one value;
-the seed is swept by --seeds, the name names the sweep."""
+# Re-exported (`X as X`): the front ends import sweeps from here.
+from aml_tui.core.sweep_grid import BOOL_WORDS as BOOL_WORDS
+from aml_tui.core.sweep_grid import MAX_JOBS as MAX_JOBS
+from aml_tui.core.sweep_grid import MAX_RUNS as MAX_RUNS
+from aml_tui.core.sweep_grid import SWEEPABLE as SWEEPABLE
+from aml_tui.core.sweep_grid import Sweep as Sweep
+from aml_tui.core.sweep_grid import SweepRun as SweepRun
+from aml_tui.core.sweep_grid import check_jobs as check_jobs
+from aml_tui.core.sweep_grid import parse_seeds as parse_seeds
+from aml_tui.core.sweep_grid import parse_values as parse_values
+from aml_tui.core.sweep_grid import plan_sweep as plan_sweep
+from aml_tui.core.sweep_record import MAX_RECORD_BYTES as MAX_RECORD_BYTES
+from aml_tui.core.sweep_record import load_record
+from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError, first_line
 
 SWEEP_ENV = "AML_TUI_SWEEP"
 """Set in the environment of a run a sweep starts: the sweep id its config.toml records."""
@@ -45,258 +55,180 @@ THREADS_ENV = "AML_TUI_THREADS"
 SWEEPS_FOLDER = ".sweeps"
 """Folder under --checkpoints that holds one `<sweep-id>.toml` per sweep."""
 
-_TYPES = {field.name: str(field.type) for field in fields(TrainConfig)}
-BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-"""Words a true/false field's list may use (any case)."""
+_RUN_ID = re.compile(r"(.+)-c([1-9][0-9]*)-s(0|[1-9][0-9]*)")
+"""A sweep run's id: the sweep's id, its combination and its seed (see sweep_grid.run_id)."""
 
-
-def parse_values(field: str, text: str) -> list[Any]:
-    """`text`, a comma-separated list, as typed values of TrainConfig field `field`
-    ("0.001,0.0003" -> [0.001, 0.0003]); a value of the wrong kind or a repeat is a
-    ConfigError that names the option."""
-    option = "--" + field.replace("_", "-")
-    items = [item.strip() for item in text.split(",")]
-    if any(not item for item in items):
-        raise ConfigError(f"{option} {text!r}: an empty value in the list: e.g. {option} 1,2")
-    kind = _TYPES[field].removesuffix(" | None")
-    values = [_parse_one(option, kind, item) for item in items]
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{option} {text!r} repeats a value: give each value once")
-    return values
-
-
-def _parse_one(option: str, kind: str, item: str) -> Any:
-    try:
-        if kind == "int":
-            return int(item)
-        if kind == "float":
-            value = float(item)
-            if not math.isfinite(value):
-                raise ValueError(item)
-            return value
-    except ValueError:
-        what = "a whole number" if kind == "int" else "a number"
-        raise ConfigError(f"{option}: {item!r} is not {what}") from None
-    if kind == "bool":
-        if item.lower() not in BOOL_WORDS:
-            raise ConfigError(f"{option}: {item!r} is not true or false")
-        return BOOL_WORDS[item.lower()]
-    return item
-
-
-def parse_seeds(text: str) -> list[int]:
-    """--seeds: "0,1,2", a range "0-4" (both ends included), or both ("0-2,7")."""
-    seeds: list[int] = []
-    for item in (part.strip() for part in text.split(",")):
-        low, dash, high = item.partition("-")
-        if not (low.isdigit() and (not dash or high.isdigit())):
-            raise ConfigError(
-                f"--seeds {text!r}: {item!r} is not a seed or a range: e.g. --seeds 0,1,2 or 0-4"
-            )
-        first, last = int(low), int(high) if dash else int(low)
-        if first > last or last > MAX_SEED:
-            raise ConfigError(f"--seeds {text!r}: {item!r} must run upwards, up to {MAX_SEED}")
-        seeds.extend(range(first, last + 1))
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r} repeats a seed: give each seed once")
-    return seeds
-
-
-@dataclass(frozen=True)
-class SweepRun:
-    """One run of a sweep: a combination of the swept settings and a seed."""
-
-    run_id: str
-    config: int
-    """Index of its combination, from 1."""
-    seed: int
-    params: dict[str, Any]
-    """The swept settings of its combination, by field name."""
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A sweep as recorded: what each of its runs trains."""
-
-    sweep_id: str
-    experiment: str
-    options: dict[str, Any]
-    """TrainConfig fields every run shares (None values left out)."""
-    grid: dict[str, list[Any]]
-    """The swept fields, each with its values, in TrainConfig's field order."""
-    seeds: list[int]
-    created: str = ""
-    """When the sweep was planned (ISO, seconds)."""
-
-    @property
-    def combinations(self) -> list[dict[str, Any]]:
-        """Every combination of the grid, in order (one empty combination for no grid)."""
-        names = list(self.grid)
-        return [dict(zip(names, values, strict=True)) for values in itertools.product(
-            *self.grid.values()
-        )]  # fmt: skip
-
-    @property
-    def runs(self) -> list[SweepRun]:
-        """Every run, combination by combination, each over the seeds."""
-        return [
-            SweepRun(f"{self.sweep_id}-c{index}-s{seed}", index, seed, params)
-            for index, params in enumerate(self.combinations, start=1)
-            for seed in self.seeds
-        ]
-
-    def run_config(self, run: SweepRun) -> TrainConfig:
-        """The run's full configuration, checked against its experiment."""
-        options = {**self.options, **run.params, "seed": run.seed, "name": run.run_id}
-        return build_config(self.experiment, **options)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.sweep_id,
-            "experiment": self.experiment,
-            "created": self.created,
-            "seeds": self.seeds,
-            "options": self.options,
-            "grid": self.grid,
-            "runs": [
-                {"id": r.run_id, "config": r.config, "seed": r.seed, "params": r.params}
-                for r in self.runs
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str) -> Sweep:
-        try:
-            sweep = cls(
-                sweep_id=str(data["id"]),
-                experiment=str(data["experiment"]),
-                options=dict(data.get("options", {})),
-                grid={str(k): list(v) for k, v in dict(data.get("grid", {})).items()},
-                seeds=[int(s) for s in data["seeds"]],
-                created=str(data.get("created", "")),
-            )
-            for run in sweep.runs:
-                sweep.run_config(run)
-        except (KeyError, TypeError, ValueError, ConfigError) as error:
-            raise ConfigError(
-                f"{source} is not a sweep record ({error}): fix or delete it"
-            ) from None
-        return sweep
-
-
-def plan_sweep(
-    experiment: str,
-    options: Mapping[str, Any],
-    grid: Mapping[str, Sequence[Any]],
-    seeds: Sequence[int],
-    name: str | None = None,
-    now: datetime | None = None,
-) -> Sweep:
-    """A new sweep; every run's configuration is built (and so checked) here, before any run
-    starts. Fields of `grid` with a single value join the shared `options`."""
-    unknown = sorted(set(grid) - set(SWEEPABLE))
-    if unknown:
-        raise ConfigError(f"{', '.join(unknown)} cannot be swept: give one value")
-    order = [f.name for f in fields(TrainConfig)]
-    swept = {k: list(grid[k]) for k in order if k in grid and len(grid[k]) > 1}
-    shared = {k: v for k, v in options.items() if v is not None}
-    shared.update({k: next(iter(v)) for k, v in grid.items() if len(v) == 1})
-    now = now or datetime.now()
-    sweep_id = name or f"{experiment}-sweep-{now.strftime('%Y%m%d-%H%M%S')}"
-    sweep = Sweep(
-        sweep_id, experiment, shared, swept, list(seeds), now.isoformat(timespec="seconds")
-    )
-    _check_name(sweep)
-    for run in sweep.runs:
-        try:
-            sweep.run_config(run)
-        except ConfigError as error:
-            where = ", ".join(f"{k}={v}" for k, v in run.params.items())
-            raise ConfigError(
-                f"{error}" + (f" (in the combination {where})" if where else ""), error.field
-            ) from None
-    return sweep
-
-
-def _check_name(sweep: Sweep) -> None:
-    longest = max(len(run.run_id) for run in sweep.runs)
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-    if not sweep.sweep_id or sweep.sweep_id.startswith(".") or not set(sweep.sweep_id) <= allowed:
-        raise ConfigError(
-            f"sweep name {sweep.sweep_id[:40]!r} must be letters, digits, '-', '_' or '.', "
-            "and not start with '.': fix --name"
-        )
-    if longest > MAX_NAME:
-        room = MAX_NAME - (longest - len(sweep.sweep_id))
-        raise ConfigError(f"sweep name is too long for its run ids: use at most {room} characters")
+_ID = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
+"""What a sweep id may be (the letters of a run id, not starting with a dot)."""
 
 
 def sweep_path(root: Path, sweep_id: str) -> Path:
     return Path(root) / SWEEPS_FOLDER / f"{sweep_id}.toml"
 
 
-def create_sweep(root: Path, sweep: Sweep) -> None:
-    """Record a new sweep; refused when it, or a folder one of its runs would use, exists."""
+def create_sweep(root: Path, sweep: Sweep) -> Sweep:
+    """Record a new sweep, its runs' folder being `root` (absolute); refused when it, or a
+    folder one of its runs would use, exists. Returns the sweep as recorded. The sweep's
+    claim is held while it is written, so of two processes that create it at once, one
+    does and the other is refused."""
+    recorded = replace(sweep, options={**sweep.options, "checkpoints": os.path.abspath(root)})
     path = sweep_path(root, sweep.sweep_id)
-    if path.exists():
-        raise CheckpointError(
-            f"sweep {sweep.sweep_id} already exists in {root}: choose another --name, or "
-            f"carry it on with 'aml-tui sweep --resume {sweep.sweep_id} --no-ui'"
-        )
-    taken = [run.run_id for run in sweep.runs if (Path(root) / run.run_id).exists()]
+    if os.path.lexists(path):
+        raise _exists(root, sweep.sweep_id)
+    taken = [run.run_id for run in recorded.runs if os.path.lexists(Path(root) / run.run_id)]
     if taken:
         raise CheckpointError(f"run {taken[0]} already exists in {root}: choose another --name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(
-            f"cannot create {path.parent} ({error.strerror}): pass --checkpoints DIR with a "
-            "writable folder"
-        ) from None
-    text = tomli_w.dumps(sweep.to_dict()).encode()
+    text = tomli_w.dumps(recorded.to_dict()).encode()
+    if len(text) > MAX_RECORD_BYTES:
+        raise ConfigError(
+            f"sweep {sweep.sweep_id}'s record would be {len(text):,} bytes, more than the "
+            f"{MAX_RECORD_BYTES:,} a record may have: shorten its values, or make fewer runs"
+        )
 
     def write(handle: BinaryIO) -> None:
         handle.write(text)
 
-    write_atomic(path, write)
+    claim = claim_driver(root, sweep.sweep_id)
+    try:
+        if os.path.lexists(path):  # made meanwhile by a process that has given its claim back
+            raise _exists(root, sweep.sweep_id)
+        write_atomic(path, write)
+    finally:
+        claim.release()
+    return recorded
+
+
+def _exists(root: Path, sweep_id: str) -> CheckpointError:
+    return CheckpointError(
+        f"sweep {sweep_id} already exists in {root}: choose another --name, or "
+        f"carry it on with 'aml-tui sweep --resume {sweep_id} --no-ui'"
+    )
+
+
+def claim_driver(root: Path, sweep_id: str) -> RunClaim:
+    """Claim the driving of sweep `sweep_id` for this process: SweepBusyError, naming the
+    holder, when another process carries it on (or is creating it)."""
+    folder = Path(root) / SWEEPS_FOLDER / sweep_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot create {printable_name(str(folder))} ({error.strerror}): pass "
+            "--checkpoints DIR with a writable folder"
+        ) from None
+    return claim_sweep(folder, sweep_id)
+
+
+def is_sweep_id(text: str) -> bool:
+    """Whether `text` could name a sweep record (never a path out of .sweeps)."""
+    return _ID.fullmatch(text) is not None
 
 
 def read_sweep(root: Path, sweep_id: str) -> Sweep:
-    """The sweep recorded under `root` (`last`: the newest); a missing or broken record is a
-    one-line error."""
-    if sweep_id == "last" and not sweep_path(root, sweep_id).exists():
-        newest = list_sweeps(root)
-        if not newest:
-            raise ConfigError(f"no sweeps under {root}: start one with aml-tui sweep EXPERIMENT")
-        return newest[0]
+    """The sweep recorded under `root` (`last`: the newest), every field and every run's
+    configuration checked; a missing or broken record is a one-line error."""
+    if not is_sweep_id(sweep_id):
+        raise ConfigError(
+            f"no sweep {sweep_id[:60]!r} under {root}: a sweep id is letters, digits, '-', "
+            "'_' and '.' (aml-tui runs shows them in its sweep column)"
+        )
     path = sweep_path(root, sweep_id)
+    if sweep_id == "last" and not os.path.lexists(path):
+        listed = scan_sweeps(root)
+        first = listed[0] if listed else None
+        if isinstance(first, Sweep):
+            return first
+        if first is not None:  # only records that cannot be read
+            raise ConfigError(f"no readable sweep under {root}: {first.problem}")
+        raise ConfigError(f"no sweeps under {root}: start one with aml-tui sweep EXPERIMENT")
     try:
-        data = tomllib.loads(path.read_text())
+        return load_record(path)
     except FileNotFoundError:
         known = ", ".join(s.sweep_id for s in list_sweeps(root)[:5]) or "none"
         raise ConfigError(
             f"no sweep {sweep_id!r} under {root} (sweeps there: {known}): check --checkpoints"
         ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {path} ({error}): fix or delete it") from None
-    return Sweep.from_dict(data, str(path))
+
+
+@dataclass(frozen=True)
+class UnreadableSweep:
+    """A sweep record that cannot be read: its id (the file's name) and why, in one line."""
+
+    sweep_id: str
+    problem: str
+
+
+def _record_paths(root: Path) -> list[Path]:
+    folder = Path(root) / SWEEPS_FOLDER
+    try:
+        return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    except OSError:  # a folder that cannot be searched: no records to list
+        return []
+
+
+def scan_sweeps(root: Path) -> list[Sweep | UnreadableSweep]:
+    """Every sweep record under `root`, read in full: the readable ones newest first, then
+    the ones that cannot be read, with why. None of them can make the listing fail or hang."""
+    sweeps: list[Sweep] = []
+    unreadable: list[UnreadableSweep] = []
+    for path in _record_paths(root):
+        try:
+            sweeps.append(load_record(path))
+        except FileNotFoundError:  # deleted meanwhile
+            continue
+        except AmlTuiError as error:
+            unreadable.append(UnreadableSweep(path.name.removesuffix(".toml"), first_line(error)))
+    newest = sorted(sweeps, key=lambda s: (s.created, s.sweep_id), reverse=True)
+    return [*newest, *unreadable]
 
 
 def list_sweeps(root: Path) -> list[Sweep]:
     """Every readable sweep under `root`, newest first."""
-    folder = Path(root) / SWEEPS_FOLDER
-    sweeps = []
-    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-        try:
-            sweeps.append(read_sweep(root, path.stem))
-        except AmlTuiError:
-            continue
-    return sorted(sweeps, key=lambda s: (s.created, s.sweep_id), reverse=True)
+    return [sweep for sweep in scan_sweeps(root) if isinstance(sweep, Sweep)]
 
 
 def sweep_membership(root: Path) -> dict[str, str]:
-    """Run id -> the id of the sweep it belongs to, for every sweep under `root`."""
-    return {run.run_id: sweep.sweep_id for sweep in list_sweeps(root) for run in sweep.runs}
+    """Run id -> the id of the sweep it belongs to, for the run folders under `root`. Each
+    record is read and its fields checked, but no grid is expanded: a run's id names its
+    combination and seed, so the cost follows the folders and the records' sizes, never how
+    many runs a grid makes. A record that cannot be read claims no run."""
+    sweeps: dict[str, tuple[int, set[int]]] = {}
+    for path in _record_paths(root):
+        try:
+            sweep = load_record(path, every_run=False)
+        except (FileNotFoundError, AmlTuiError):
+            continue
+        sweeps[sweep.sweep_id] = (sweep.combination_count, set(sweep.seeds))
+    try:
+        names = [entry.name for entry in os.scandir(root)] if sweeps else []
+    except OSError:
+        return {}
+    membership = {}
+    for name in names:
+        match = _RUN_ID.fullmatch(name)
+        if match is None or match[1] not in sweeps:
+            continue
+        combinations, seeds = sweeps[match[1]]
+        if int(match[2]) <= combinations and int(match[3]) in seeds:
+            membership[name] = match[1]
+    return membership
+
+
+def location_problem(sweep: Sweep, root: Path) -> str | None:
+    """None when the sweep's record names `root` (where it was found) as its runs' folder;
+    else that it names another folder (a checkpoints folder moved or copied), in one line."""
+    recorded = sweep.checkpoints
+    if os.path.realpath(recorded) == os.path.realpath(root):
+        return None
+    try:
+        if os.path.samefile(recorded, root):
+            return None
+    except OSError:
+        pass
+    return (
+        f"sweep {sweep.sweep_id} records its runs in {printable_name(recorded)}, not in "
+        f"{printable_name(os.path.abspath(root))} where its record is (was the folder moved?)"
+    )
 
 
 def record_sweep(folder: RunFolder, sweep_id: str) -> None:
@@ -321,6 +253,29 @@ def run_action(folder: RunFolder) -> RunAction:
     if refusal is None:
         return "resume"
     return {"running": "running", "completed": "done", "no_checkpoint": "restart"}[refusal]  # type: ignore[return-value]
+
+
+def remove_unsaved(folder: RunFolder) -> bool:
+    """Delete a run folder that has nothing saved (killed before its first checkpoint), so
+    its run can start over. The run's claim is taken first (a run being trained is never
+    deleted: RunBusyError), then, under the claim, the folder is checked once more: one that
+    has a summary.json or a checkpoint now is kept, and False returned. A plan made before
+    another process finished the run can so never delete it."""
+    claim = folder.claim()
+    try:
+        kept = (folder.summary_path, folder.last_path, folder.best_path)
+        if any(os.path.lexists(path) for path in kept):
+            return False
+        shutil.rmtree(folder.path)
+    except OSError as error:
+        where = printable_name(str(error.filename or folder.path))
+        raise CheckpointError(
+            f"could not delete run {printable_name(folder.run_id)} to start it over: {where} "
+            f"({error.strerror}): fix the permissions, or delete the folder"
+        ) from None
+    finally:
+        claim.release()
+    return True
 
 
 def scrambles(sweep: Sweep) -> bool:

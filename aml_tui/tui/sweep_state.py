@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aml_tui.core.leaderboard import ConfigStats, RunResult, leaderboard, ranked, sweep_results
 from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import Sweep, list_sweeps
+from aml_tui.core.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class SweepProgress:
     """Completed runs: seconds from writing config.toml to writing summary.json."""
     fractions: dict[str, float] = field(default_factory=dict)
     """Running runs: the share of their epochs done (the Sweep screen reads their curves)."""
+    unreadable: str | None = None
+    """Why the sweep's record cannot be read (then `sweep` holds its id only), in one line."""
+    elsewhere: str | None = None
+    """That the record names another folder for its runs (a moved checkpoints folder)."""
 
     @property
     def total(self) -> int:
@@ -81,11 +85,16 @@ class SweepProgress:
         return work / len(self.running_ids)
 
     def summary(self) -> str:
-        """One line: "3/4 completed, 1 running, 1 failed" (the counts that are not zero)."""
+        """One line: "3/4 completed, 1 running, 1 failed" (the counts that are not zero), or
+        why the record cannot be read."""
+        if self.unreadable is not None:
+            return f"unreadable: {self.unreadable}"
         parts = [f"{self.count('completed')}/{self.total} completed"]
         for status in ("running", "failed", "interrupted"):
             if self.count(status):
                 parts.append(f"{self.count(status)} {status}")
+        if self.elsewhere is not None:
+            parts.append("recorded for another folder")
         return ", ".join(parts)
 
 
@@ -103,8 +112,17 @@ def sweep_progress(root: Path, sweep: Sweep) -> SweepProgress:
 
 
 def list_sweep_progress(root: Path) -> list[SweepProgress]:
-    """Every readable sweep under `root`, newest first, with its results (no run times)."""
-    return [SweepProgress(sweep, tuple(sweep_results(root, sweep))) for sweep in list_sweeps(root)]
+    """Every sweep under `root` with its results (no run times), newest first; then each
+    sweep whose record cannot be read, as `unreadable` with why (as Home lists runs)."""
+    listed = []
+    for sweep in scan_sweeps(root):
+        if isinstance(sweep, UnreadableSweep):
+            blank = Sweep(sweep.sweep_id, "?", {}, {}, [])
+            listed.append(SweepProgress(blank, (), unreadable=sweep.problem))
+            continue
+        results = tuple(sweep_results(root, sweep))
+        listed.append(SweepProgress(sweep, results, elsewhere=location_problem(sweep, root)))
+    return listed
 
 
 def _mtime(path: Path) -> float | None:

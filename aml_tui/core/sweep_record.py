@@ -1,0 +1,173 @@
+"""Reading one sweep record (`.sweeps/<sweep-id>.toml`) as a run file is read, every field
+checked on every read.
+
+A record is a shared file: another program, a hand edit or a planted FIFO may have made it.
+Only a regular file of at most MAX_RECORD_BYTES is read, and each field is checked for its
+type and its limits (sweep_grid: MAX_RUNS, the id's letters) before any run is made from it,
+so a record that lies fails in one line naming the file and the field, and a grid of a
+billion runs is refused by counting, never by expanding it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from aml_tui.config import MAX_SEED, TrainConfig
+from aml_tui.core.experiments import EXPERIMENTS
+from aml_tui.core.files import UnreadableText, read_regular
+from aml_tui.core.runs import printable_name
+from aml_tui.core.sweep_grid import MAX_RUNS, SWEEPABLE, Sweep, fits, limit_problem
+from aml_tui.errors import ConfigError, first_line
+
+MAX_RECORD_BYTES = 1 << 20
+"""Largest sweep record read (or written). A record holds the values and seeds given, a
+few KB even at MAX_RUNS (an older one that lists its runs: about 100 KB); a larger file is
+not one aml-tui wrote, and is not read."""
+
+RECORD_FIELDS = ("id", "experiment", "created", "seeds", "options", "grid", "runs")
+
+_OPTIONS = {f.name for f in fields(TrainConfig)} - {"experiment", "name", "seed"}
+"""Settings a record's options may hold: the record's own fields give the rest."""
+
+_KINDS = {
+    "bool": ("true or false", "true or false values"), "int": ("a whole number", "whole numbers"),
+    "float": ("a number", "numbers"), "str": ("text", "text values"),
+}  # fmt: skip
+"""What a field of each type holds, for messages: one value, and a list's."""
+
+
+def _wrong(source: str, field: str, problem: str) -> ConfigError:
+    return ConfigError(f"sweep record {source}: {field} {problem}: fix it or delete the record")
+
+
+def _key(name: object) -> str:
+    """A key from the file, for a message: as it is when it is a plain field name."""
+    text = str(name)
+    return text if text.isidentifier() and len(text) <= 40 else repr(text[:40])
+
+
+def _kind(field: str, plural: bool = False) -> str:
+    kind = str(TrainConfig.__dataclass_fields__[field].type).removesuffix(" | None")
+    return _KINDS[kind][plural]
+
+
+def load_record(path: Path, every_run: bool = True) -> Sweep:
+    """The sweep the record at `path` holds, its fields checked; with `every_run`, each
+    run's configuration is built and checked too (at most MAX_RUNS of them). Without it,
+    no run is made: what a listing needs, at a cost that never grows with the grid.
+
+    Raises FileNotFoundError when there is no record, else a ConfigError that names the
+    file and what is wrong: not a regular file, too large, not TOML, a field's value."""
+    source = printable_name(str(path))
+    try:
+        data = read_regular(path, MAX_RECORD_BYTES)
+    except UnreadableText as error:
+        raise ConfigError(f"sweep record {source} {error.problem}: delete it") from None
+    try:
+        record = tomllib.loads(data.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
+        raise ConfigError(
+            f"sweep record {source} is not valid TOML ({first_line(error)}): fix or delete it"
+        ) from None
+    sweep = _checked(record, source, path.name.removesuffix(".toml"))
+    if every_run:
+        _check_every_run(sweep, record.get("runs"), source)
+    return sweep
+
+
+def _checked(record: dict[str, Any], source: str, stem: str) -> Sweep:
+    """The record's fields as a Sweep, each checked; its runs are counted, not made."""
+    unknown = [key for key in record if key not in RECORD_FIELDS]
+    if unknown:
+        raise _wrong(source, _key(unknown[0]), "is not a field of a sweep record")
+    sweep_id = record.get("id")
+    if sweep_id != stem:
+        raise _wrong(source, "id", f"must be the file's name, {stem!r}")
+    experiment = record.get("experiment")
+    if not (isinstance(experiment, str) and experiment in EXPERIMENTS):
+        raise _wrong(source, "experiment", f"must be one of {', '.join(EXPERIMENTS)}")
+    created = record.get("created", "")
+    if not (isinstance(created, str) and len(created) <= 40 and created.isprintable()):
+        raise _wrong(source, "created", "must be a time such as 2025-01-02T03:04:05")
+    grid = _grid(record.get("grid", {}), source)
+    sweep = Sweep(
+        stem,
+        experiment,
+        _options(record.get("options"), grid, source),
+        grid,
+        _seeds(record.get("seeds"), source),
+        created,
+    )
+    problem = limit_problem(sweep)
+    if problem is not None:
+        raise _wrong(source, *problem)
+    runs = record.get("runs")
+    if runs is not None and not (isinstance(runs, list) and len(runs) == sweep.count):
+        raise _wrong(source, "runs", f"must list the {sweep.count} runs of its grid and seeds")
+    return sweep
+
+
+def _seeds(value: object, source: str) -> list[int]:
+    if not (isinstance(value, list) and 1 <= len(value) <= MAX_RUNS):
+        raise _wrong(source, "seeds", f"must be a list of 1 to {MAX_RUNS} seeds")
+    if not all(type(seed) is int and 0 <= seed <= MAX_SEED for seed in value):
+        raise _wrong(source, "seeds", f"must be whole numbers from 0 to {MAX_SEED}")
+    if len(set(value)) != len(value):
+        raise _wrong(source, "seeds", "repeats a seed")
+    return list(value)
+
+
+def _grid(value: object, source: str) -> dict[str, list[Any]]:
+    if not isinstance(value, dict):
+        raise _wrong(source, "grid", "must be a table of the swept settings")
+    grid = {}
+    for key, values in value.items():
+        field = f"grid.{_key(key)}"
+        if key not in SWEEPABLE:
+            raise _wrong(source, field, f"cannot be swept: sweep one of {', '.join(SWEEPABLE)}")
+        if not (isinstance(values, list) and 2 <= len(values) <= MAX_RUNS):
+            raise _wrong(source, field, f"must be a list of 2 to {MAX_RUNS} values")
+        if not all(fits(key, item) for item in values):
+            raise _wrong(source, field, f"must hold only {_kind(key, plural=True)}")
+        if len(set(values)) != len(values):
+            raise _wrong(source, field, "repeats a value")
+        grid[key] = list(values)
+    return grid
+
+
+def _options(value: object, grid: dict[str, list[Any]], source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong(source, "options", "must be a table of the settings every run shares")
+    for key, item in value.items():
+        field = f"options.{_key(key)}"
+        if key not in _OPTIONS:
+            raise _wrong(source, field, "is not a setting a sweep's runs share")
+        if key in grid:
+            raise _wrong(source, field, "is in grid too: give it in one of them")
+        if not fits(key, item):
+            raise _wrong(source, field, f"must be {_kind(key)}")
+    if "checkpoints" not in value:
+        raise _wrong(source, "options.checkpoints", "is missing: the folder of the sweep's runs")
+    return dict(value)
+
+
+def _check_every_run(sweep: Sweep, runs: object, source: str) -> None:
+    """Build every run's configuration (ranges, the experiment's own checks); the record's
+    list of runs, when it has one, must be the one its grid and seeds make."""
+    for run in sweep.runs:
+        try:
+            sweep.run_config(run)
+        except ConfigError as error:
+            name = error.field or ""
+            where = "grid" if name in sweep.grid else "options"
+            field = f"{where}.{name}" if name else where
+            params = ", ".join(f"{k}={v}" for k, v in run.params.items())
+            problem = first_line(ConfigError(error.problem))
+            raise _wrong(source, field, problem + (f" (in {params})" if params else "")) from None
+    rows = [{"id": r.run_id, "config": r.config, "seed": r.seed, "params": r.params}
+            for r in sweep.runs]  # fmt: skip
+    if runs is not None and runs != rows:  # an older record lists them
+        raise _wrong(source, "runs", "is not the list its grid and seeds make")
