@@ -1,5 +1,7 @@
 """Sweeps: lists and seeds parsed, the grid expanded, the leaderboard's statistics, the command
-line's errors, and real sweeps in subprocesses (complete, stopped and resumed, two at once)."""
+line's errors, and real sweeps in subprocesses (complete, stopped and resumed, two at once,
+carried on from another folder, a second driver refused, a run killed); restarts re-checked
+against a stale plan. Hostile records are in test_hostile_sweeps.py."""
 
 from __future__ import annotations
 
@@ -11,27 +13,33 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import write_fashion_dir
 from typer.testing import CliRunner
 
+from aml_tui import sweep_runner
 from aml_tui.cli import app
 from aml_tui.cli_sweep import flag_values
 from aml_tui.core.leaderboard import leaderboard, sweep_json, sweep_results
 from aml_tui.core.listing import list_runs
 from aml_tui.core.runs import RunFolder
 from aml_tui.core.sweeps import (
+    claim_driver,
     create_sweep,
     list_sweeps,
     parse_seeds,
     parse_values,
     plan_sweep,
     read_sweep,
+    remove_unsaved,
     run_action,
     sweep_membership,
+    sweep_path,
 )
-from aml_tui.errors import AmlTuiError, ConfigError
+from aml_tui.errors import AmlTuiError, ConfigError, RunBusyError, SweepBusyError
 from aml_tui.render.sweeps import leaderboard_table
 from aml_tui.sweep_runner import SweepRunner, train_arguments
 
@@ -296,3 +304,171 @@ def test_a_run_to_restart_that_another_process_claims_fails_alone(
     assert runner_.active == [] and runner_.failure == 2
     assert (folder.path / "config.toml").read_text() == "kept"
     assert f"failed  {sweep.runs[0].run_id}:" in capsys.readouterr().out
+
+
+# --- where runs train, one driver per sweep, restarts and killed runs --------------------------
+
+
+def quiet_env() -> dict[str, str]:
+    """This environment without the data and offline variables a developer may have set."""
+    env = dict(os.environ)
+    for name in ("AML_TUI_DATA", "AML_TUI_OFFLINE"):
+        env.pop(name, None)
+    return env
+
+
+def test_resume_from_another_folder_trains_where_the_sweep_was_recorded(tmp_path: Path) -> None:
+    """A relative --checkpoints and --data-dir are recorded absolute: carried on from
+    another working folder, the runs train (and read) where the sweep began, and carrying
+    it on from there again trains nothing twice."""
+    first_cwd, other_cwd = tmp_path / "a", tmp_path / "b"
+    first_cwd.mkdir(), other_cwd.mkdir()
+    command = sweep_command("fashion-cnn", "--seeds", "0,1", "--epochs", "1", "--data-dir",
+                            "data", *QUICK, "--name", "mv", "--no-ui")  # fmt: skip
+    first = subprocess.run(command, cwd=first_cwd, env=quiet_env(), capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert first.returncode == 2 and "data folder" in first.stdout, first.stdout + first.stderr
+    write_fashion_dir(first_cwd / "data")  # the data arrives; the sweep is carried on elsewhere
+    resumed = subprocess.run(
+        sweep_command("--resume", "mv", "--no-ui", "--checkpoints", "../a/checkpoints"),
+        cwd=other_cwd, env=quiet_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert list(other_cwd.iterdir()) == []  # no checkpoints, no data looked for here
+    for seed in (0, 1):
+        summary = first_cwd / "checkpoints" / f"mv-c1-s{seed}" / "summary.json"
+        assert json.loads(summary.read_text())["status"] == "completed"
+    again = subprocess.run(
+        sweep_command("--resume", "mv", "--no-ui"), cwd=first_cwd, env=quiet_env(),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0 and "2 done, 0 to train" in again.stdout, again.stdout
+
+
+def test_a_record_of_a_moved_folder_says_so_in_one_line(tmp_path: Path) -> None:
+    old, new = tmp_path / "old" / "ck", tmp_path / "new" / "ck"
+    create_sweep(old, plan_sweep("fashion-cnn", {"offline": True}, {}, [0], name="mv"))
+    new.parent.mkdir()
+    old.rename(new)
+    carried = runner.invoke(app, ["sweep", "--resume", "mv", "--no-ui", "--checkpoints", str(new)])
+    assert carried.exit_code == 2 and len(carried.output.strip().splitlines()) == 1
+    assert f"records its runs in {old}, not in {new}" in carried.output
+    assert f"--checkpoints {old}" in carried.output  # the fixes: there, or edit the record
+    shown = subprocess.run(sweep_command("show", "mv", "--checkpoints", str(new)),
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0 and "records its runs in" in shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1
+    assert not old.exists()
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert process.poll() is None, f"the sweep ended before {what}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def started(metrics: Path) -> bool:
+    return metrics.exists() and '"run_started"' in metrics.read_text()
+
+
+def long_sweep(name: str, fashion_dir: Path) -> list[str]:
+    """A one-run sweep whose run trains for far longer than a test waits."""
+    return sweep_command("fashion-cnn", "--epochs", "5000", "--data-dir", str(fashion_dir),
+                         *QUICK, "--name", name, "--no-ui")  # fmt: skip
+
+
+def test_a_second_driver_of_a_sweep_is_refused_naming_the_first(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    first = subprocess.Popen(long_sweep("two", fashion_dir), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_until(lambda: started(in_tmp_cwd / "checkpoints" / "two-c1-s0" / "metrics.jsonl"),
+                   first, "its run started")  # fmt: skip
+        second = subprocess.run(sweep_command("--resume", "two", "--no-ui"),
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert second.returncode == 2, second.stdout + second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"carried on right now by process {first.pid}" in lines[0]
+        assert second.stdout == ""  # it planned nothing, started nothing
+    finally:
+        first.send_signal(signal.SIGINT)
+        output = first.communicate(timeout=120)[0]
+    assert first.returncode == 130, output
+
+
+def test_a_run_killed_by_sigkill_makes_the_sweep_exit_2(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    """247 (-9 as an exit code) is in no list of exit codes: a run that died of a signal the
+    sweep did not send is a failure to fix, as out of memory is: exit 2."""
+    sweep = subprocess.Popen(long_sweep("kill", fashion_dir), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    run = in_tmp_cwd / "checkpoints" / "kill-c1-s0"
+    wait_until(lambda: started(run / "metrics.jsonl"), sweep, "its run started")
+    os.kill(json.loads((run / "owner.json").read_text())["pid"], signal.SIGKILL)
+    output = sweep.communicate(timeout=120)[0]
+    assert sweep.returncode == 2, output
+    assert "failed  kill-c1-s0  (killed by SIGKILL" in output
+
+
+def test_a_restart_planned_before_the_run_completed_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stale plan of two drivers at once: planned as a restart (a folder with nothing
+    saved), completed meanwhile by another process, then started. The run is looked at
+    again before it starts, and once more under its claim before anything is deleted."""
+    sweep = create_sweep(tmp_path, plan_sweep("fashion-cnn", {"offline": True}, {}, [0], name="st"))
+    run = sweep.runs[0]
+    folder = RunFolder(tmp_path / run.run_id)
+    folder.path.mkdir()
+    folder.write_config(sweep.run_config(run), {"sweep": "st"})
+    runner_ = SweepRunner(tmp_path, sweep, jobs=1)
+    assert runner_.plan() == [(run, "restart")]
+    folder.write_summary({"status": "completed", "epochs_completed": 1})
+    folder.last_path.write_bytes(b"kept")
+    runner_.start(run)
+    assert "done    st-c1-s0  (already)" in capsys.readouterr().out
+    # Staler still: completed between the last look and the delete (the look says restart).
+    looks = iter(["restart"])
+    real = sweep_runner.run_action
+    monkeypatch.setattr(sweep_runner, "run_action", lambda f: next(looks, None) or real(f))
+    runner_.start(run)
+    assert "done    st-c1-s0  (already)" in capsys.readouterr().out
+    assert runner_.active == [] and runner_.failure == 0
+    assert folder.last_path.read_bytes() == b"kept" and folder.summary_path.exists()
+
+
+def test_only_a_folder_with_nothing_saved_is_removed_for_a_restart(tmp_path: Path) -> None:
+    for saved in ("summary.json", "last.pt", "best.pt"):
+        folder = RunFolder(tmp_path / saved)
+        folder.path.mkdir()
+        (folder.path / saved).write_text("{}")
+        assert not remove_unsaved(folder) and (folder.path / saved).exists()
+    empty = RunFolder(tmp_path / "empty")
+    empty.path.mkdir()
+    (empty.path / "config.toml").write_text("x")
+    claim = empty.claim()
+    try:
+        with pytest.raises(RunBusyError):  # a run being trained is never deleted
+            remove_unsaved(empty)
+    finally:
+        claim.release()
+    assert empty.path.exists() and remove_unsaved(empty) and not empty.path.exists()
+
+
+def test_a_held_sweep_cannot_be_driven_or_created(tmp_path: Path) -> None:
+    sweep = create_sweep(tmp_path, plan_sweep("fashion-cnn", {"offline": True}, {}, [0], name="h"))
+    held = [claim_driver(tmp_path, "h"), claim_driver(tmp_path, "g")]  # "g": being created
+    try:
+        with pytest.raises(SweepBusyError, match=f"carried on right now by process {os.getpid()}"):
+            SweepRunner(tmp_path, sweep, jobs=1).run()
+        with pytest.raises(SweepBusyError):
+            create_sweep(tmp_path, plan_sweep("fashion-cnn", {}, {}, [0], name="g"))
+    finally:
+        for claim in held:
+            claim.release()
+    assert not (tmp_path / sweep.runs[0].run_id).exists()
+    assert not sweep_path(tmp_path, "g").exists()
