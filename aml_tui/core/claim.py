@@ -172,9 +172,8 @@ def claim_run(folder: Path) -> RunClaim:
     Raises RunBusyError naming the holder when another process has it, CheckpointError
     when the folder cannot hold the lock (permissions, a full disk, a file system without
     locks)."""
-    return _claim(
-        Path(folder), f"run {Path(folder).name}", lambda: RunBusyError(busy_message(folder))
-    )
+    path = Path(folder)
+    return _claim(path, f"run {path.name}", lambda: RunBusyError(busy_message(path)))
 
 
 def claim_sweep(folder: Path, sweep_id: str) -> RunClaim:
@@ -188,6 +187,8 @@ def claim_sweep(folder: Path, sweep_id: str) -> RunClaim:
 
 
 def _claim(folder: Path, what: str, busy: Callable[[], AmlTuiError]) -> RunClaim:
+    """The claim on `folder` (`what` names it in messages; `busy()` is the error when
+    another process holds it)."""
     for _ in range(LOCK_TRIES):
         handle = _lock(folder, what, busy)
         if handle is not None:
