@@ -224,12 +224,15 @@ def serve(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
     ] = 8000,
+    max_apps: Annotated[
+        int, typer.Option(min=1, max=64, help="Apps (browser tabs) at once, ~300 MB each.")
+    ] = 8,
 ) -> None:
     """The app in a browser: open the printed URL (it carries a secret token); each tab runs
     its own app. Over SSH: ssh -L 8000:127.0.0.1:8000 you@host, then open the URL here."""
     from aml_tui.serve import run_server  # lazy: aiohttp and textual-serve, for this command only
 
-    exit_with(run_server(checkpoints, host, port))
+    exit_with(run_server(checkpoints, host, port, max_apps))
 
 
 def check_which(checkpoint: str) -> None:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
+import stat
 import sys
+import threading
 from typing import TextIO
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -65,3 +68,45 @@ def flush_before_exit() -> None:
             to_devnull(stream)
             with contextlib.suppress(OSError, ValueError):  # closed: nothing is left to flush
                 stream.flush()
+
+
+INPUT_END_POLL_MS = 1000
+"""How often the input-end watcher looks: a run stops at most a second after its input ends."""
+
+
+def hang_up_when_input_ends() -> threading.Thread | None:
+    """Treat the end of stdin as a hang-up: send this process SIGHUP, which saves and stops
+    a run it trains as a dropped SSH connection does, and the process exits 129.
+
+    A terminal that hangs up sends SIGHUP itself, but a pipe does not: when `aml-tui serve`
+    is killed, its apps' stdin pipes end and nothing else tells them, so an idle app would
+    live on and a training one train on with no screen. poll() reports the hang-up of a pipe
+    or a terminal without reading from it, so the app's own input reader loses nothing.
+    Standard input that never hangs up (/dev/null, a file) is never watched. Returns the
+    daemon thread that watches, or None where there is nothing to watch."""
+    stdin = sys.__stdin__
+    try:
+        descriptor = stdin.fileno() if stdin is not None else -1
+        if descriptor < 0 or not (os.isatty(descriptor) or _is_pipe(descriptor)):
+            return None
+    except (OSError, ValueError):  # closed, or no descriptor at all
+        return None
+    watcher = threading.Thread(
+        target=_wait_for_input_end, args=(descriptor,), name="aml-tui-input-end", daemon=True
+    )
+    watcher.start()
+    return watcher
+
+
+def _is_pipe(descriptor: int) -> bool:
+    return stat.S_ISFIFO(os.fstat(descriptor).st_mode)
+
+
+def _wait_for_input_end(descriptor: int) -> None:
+    poller = select.poll()
+    poller.register(descriptor, 0)  # no events asked for: POLLHUP and POLLERR always come
+    ended = select.POLLHUP | select.POLLERR | select.POLLNVAL
+    while True:
+        if any(events & ended for _, events in poller.poll(INPUT_END_POLL_MS)):
+            os.kill(os.getpid(), signal.SIGHUP)
+            return

@@ -216,6 +216,40 @@ def test_a_hang_up_with_nothing_training_quits_the_app_at_once(
     assert not (in_tmp_cwd / "ck").exists()
 
 
+def test_the_app_whose_input_pipe_ends_saves_its_run_and_stops(
+    in_tmp_cwd: Path, long_epochs: Path
+) -> None:
+    """The app as `aml-tui serve` runs it (textual-serve's web driver on pipes), training,
+    when the server is killed with SIGKILL: its input pipe ends and no SIGHUP comes. The app
+    takes the end of its input as a hang-up: the run stops after its batch with its files
+    saved, and the app exits 129 instead of training on with no screen."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AML_TUI")}
+    env.update(TEXTUAL_DRIVER="textual.drivers.web_driver:WebDriver", COLUMNS="100", ROWS="30")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "aml_tui", *train_args(long_epochs, "web-eof")],
+        cwd=in_tmp_cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
+    assert app.stdin is not None and app.stdout is not None
+    try:
+        run = in_tmp_cwd / "checkpoints" / "web-eof"
+        deadline = time.monotonic() + 180
+        while not first_batch_recorded(run)():
+            assert app.poll() is None and time.monotonic() < deadline, "no batch trained"
+            select.select([app.stdout], [], [], 0.1)  # a server reads what the app writes
+            if select.select([app.stdout], [], [], 0)[0]:
+                os.read(app.stdout.fileno(), 65536)
+        seen = recorded_batch(run)
+        app.stdin.close()  # the server is gone: both of its ends of the pipes close
+        app.stdout.close()
+        assert app.wait(timeout=120) == 129
+        assert_stopped_in_the_epoch_and_saved(run, seen)
+    finally:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait(timeout=30)
+
+
 CHILD = """
 import sys, time
 from aml_tui.terminal import flush_before_exit

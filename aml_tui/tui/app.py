@@ -29,6 +29,7 @@ from aml_tui.core.sweeps import Sweep, create_sweep
 from aml_tui.errors import AmlTuiError
 from aml_tui.terminal import (
     flush_before_exit,
+    hang_up_when_input_ends,
     leave_terminal,
     stop_signal_numbers,
     stopped_exit_code,
@@ -126,7 +127,8 @@ class AmlTuiApp(App[None]):
         does. Python runs the handler in the main thread, between two steps of the event
         loop's work, so it only notes the signal, leaves a hung-up terminal (every write to
         it fails from now on) and has the loop stop the run. Only the main thread can take
-        signals: an app run in another thread leaves them alone."""
+        signals: an app run in another thread leaves them alone. The end of stdin counts as
+        a hang-up (terminal.hang_up_when_input_ends)."""
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -142,6 +144,8 @@ class AmlTuiApp(App[None]):
 
         for number in stop_signal_numbers():
             self.previous_handlers[number] = signal.signal(number, on_signal)
+        if not self.is_headless:  # a test's app has no input to end
+            hang_up_when_input_ends()  # a killed `serve` ends our stdin pipe, and no SIGHUP comes
 
     def on_unmount(self) -> None:
         self.closing.set()

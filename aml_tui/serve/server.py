@@ -1,19 +1,11 @@
-"""`aml-tui serve`: the app in a browser through textual-serve, behind a secret token.
+"""The server of `aml-tui serve`: textual-serve's Server behind the token and the guard.
 
 textual-serve runs the app command once per browser connection (a websocket) and relays the
-terminal to xterm.js in the page. Three things are ours:
-
-- A token, as Jupyter has one. On a shared GPU box every user can reach 127.0.0.1, and the
-  app starts, stops and deletes runs. The URL printed first carries `?token=`; that request
-  sets an HttpOnly SameSite=Strict cookie that the page's assets and websocket then carry.
-  Every other request is refused with 403, and so is one whose Origin is another page's
-  (another port on the same host is the same *site*, so SameSite alone would let it in).
-- URLs on the host and port the browser used: an SSH tunnel may forward another local port,
-  and cookies are per host name, so the page's websocket must go where the page came from.
-- An app whose browser went away (tab closed, laptop asleep, server stopped) is ended as a
-  hang-up ends it: SIGTERM, so a run it trains stops after its batch with its files saved,
-  then SIGKILL if it has not ended after STOP_GRACE_S. textual-serve's own "quit" closes
-  the app at once, without the Stop that saves a run it trains.
+terminal to xterm.js in the page. What is ours: the token and the checks of guard.py, at most
+`max_apps` apps at once (a clear page past that), URLs on the host and port the browser used
+(an SSH tunnel may forward another local port, and cookies are per host name), a page that
+ends its app when the browser leaves it (even into the back/forward cache), and apps ended
+as a hang-up ends them (session.py) when their page goes or the server stops.
 """
 
 from __future__ import annotations
@@ -22,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import hmac
+import ipaddress
 import re
 import secrets
 import shlex
@@ -29,39 +22,87 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from aml_tui.errors import ServeError
+from aml_tui.serve.guard import (
+    ACCEPT_BACKLOG,
+    REQUEST_TIMEOUT_S,
+    ConnectionLimit,
+    QuietAcceptErrors,
+    add_security_headers,
+    connection_limit,
+    started_elsewhere,
+)
+from aml_tui.serve.session import (
+    MAX_MESSAGE_BYTES,
+    AppSession,
+    clamped,
+    query_size,
+    relay_messages,
+)
 from aml_tui.terminal import leave_terminal, stop_signal_numbers
 
 TOKEN_PARAMETER = "token"
-STOP_GRACE_S = 30.0
-"""Seconds an app gets after SIGTERM to stop its run (the batch, then last.pt) and exit."""
+MAX_APPS = 8
+"""Apps at once by default: each is a process of its own of about 300 MB (12 tabs took
+3.6 GB); eight is more tabs than one person watches, and `--max-apps` sets another number."""
+HEARTBEAT_S = 15.0
+"""A websocket is pinged this often and closed when no pong comes within half of it: a page
+whose machine slept or whose network went ends its app within about 25 s."""
 OUTSIDE_LINK = re.compile(r"<link\b[^>]*\bhref=[\"']https?://[^>]*>", re.IGNORECASE)
 """A <link> (stylesheet, preconnect) to another site in textual-serve's page."""
+LEAVE_ENDS_APP = """<script>
+(() => {
+  // Leaving the page ends its app, even when the browser keeps the page in its back/forward
+  // cache with the websocket open; coming back to such a page starts a new app.
+  const sockets = [];
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); sockets.push(this); }
+  };
+  addEventListener("pagehide", () => sockets.forEach((socket) => socket.close()));
+  addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
+})();
+</script>
+"""
+"""Put before textual.js in the page, so the websocket it opens is one `sockets` holds."""
 REFUSAL = "aml-tui serve: open the URL with ?token= that `aml-tui serve` printed.\n"
 
 
-def run_server(checkpoints: str, host: str, port: int) -> int:
+def full_text(max_apps: int) -> str:
+    return (
+        f"aml-tui serve: {max_apps} apps are open, the most this server runs at once; "
+        "close another aml-tui tab, then reload this page.\n"
+    )
+
+
+def run_server(checkpoints: str, host: str, port: int, max_apps: int = MAX_APPS) -> int:
     """Serve the app on `host`:`port` (0: any free port) until SIGINT, SIGTERM or SIGHUP,
     then end every browser's app; the exit code is 0, as stopping is how a server ends."""
     listener = listen(host, port)
-    port = listener.getsockname()[1]
+    address, port = listener.getsockname()[:2]
     server = TokenServer(app_command(checkpoints), host, port, secrets.token_urlsafe(32))
+    server.max_apps = max_apps
     # First line, flushed: a script (or a test) reads the URL from it at once.
     print(server.token_url(), flush=True)
     print(
-        f"The aml-tui app for {shlex.quote(checkpoints)}, one app per browser tab. "
-        "Anyone with this URL can drive it; Ctrl+C stops the server.",
+        f"The aml-tui app for {shlex.quote(checkpoints)}, one app per browser tab "
+        f"(at most {max_apps}). Anyone with this URL can drive it; Ctrl+C stops the server.",
         flush=True,
     )
+    if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+        print(
+            f"aml-tui serve: listening on {host}, not only on this machine: every host that "
+            "can reach it and holds the URL can drive the app; --host 127.0.0.1 with an SSH "
+            "tunnel keeps it to this machine.",
+            file=sys.stderr,
+            flush=True,
+        )
     asyncio.run(server.run(listener))
     return 0
 
@@ -92,7 +133,7 @@ def listen(host: str, port: int) -> socket.socket:
         # on Linux it never lets two servers listen on one port.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)
-        listener.listen(128)
+        listener.listen(ACCEPT_BACKLOG)
     except OSError as error:
         listener.close()
         if error.errno == errno.EADDRINUSE:
@@ -114,27 +155,22 @@ def token_matches(given: str | None, token: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode())
 
 
-def same_origin(request: web.Request) -> bool:
-    """No Origin (a navigation, a classic script), or the page's own: a page from elsewhere
-    (even another port of this host) must not open the websocket with the cookie."""
-    origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
-
-
 async def no_icon(request: web.Request) -> web.Response:
     """No content: textual-serve has no icon, and a 404 would be an error in the console."""
     return web.Response(status=204)
 
 
 class TokenServer(Server):
-    """textual-serve's Server behind the token, with URLs that follow the browser's host,
-    sessions the shutdown can end, and our own start-up lines instead of its banner."""
+    """textual-serve's Server behind the token and the guard, with URLs that follow the
+    browser's host, sessions the shutdown can end, and our own start-up lines instead of its
+    banner."""
 
     def __init__(self, command: str, host: str, port: int, token: str) -> None:
         super().__init__(command, host=host, port=port, title="aml-tui")
         self.token = token
         self.cookie = f"aml-tui-token-{port}"
         """Per port: cookies ignore ports, and two servers on one host must not clash."""
+        self.max_apps = MAX_APPS
         self.sessions: dict[AppSession, web.WebSocketResponse] = {}
 
     def token_url(self) -> str:
@@ -146,17 +182,25 @@ class TokenServer(Server):
         """Serve on `listener` until a stop signal; then end the apps and close."""
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(QuietAcceptErrors())
         for number in stop_signal_numbers():
             loop.add_signal_handler(number, self.on_stop_signal, number, stopped)
         application = await self._make_app()
-        application.middlewares.append(self.require_token)
         application.router.add_get("/favicon.ico", no_icon)
-        runner = web.AppRunner(application, handle_signals=False, access_log=None)
+        limit = ConnectionLimit(connection_limit())
+        application.middlewares[:0] = [limit.tracking, self.require_token]
+        application.on_response_prepare.append(secured)
+        runner = web.AppRunner(
+            application, handle_signals=False, access_log=None, keepalive_timeout=REQUEST_TIMEOUT_S
+        )
         await runner.setup()
+        assert runner.server is not None
+        limit.make_handler = runner.server
+        server = await loop.create_server(limit, sock=listener, backlog=ACCEPT_BACKLOG)
         try:
-            await web.SockSite(runner, listener).start()
             await stopped.wait()
         finally:
+            server.close()
             await self.end_sessions()
             await runner.cleanup()
 
@@ -176,11 +220,13 @@ class TokenServer(Server):
 
     @web.middleware
     async def require_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """403 unless the request carries the token (`?token=`, else the cookie) and comes from
-        no other page's origin; `?token=` also sets the cookie for what the page loads next."""
+        """403 unless the request carries the token (`?token=`, else the cookie) and no other
+        page is behind it; `?token=` also sets the cookie for what the page loads next."""
         from_query = request.query.get(TOKEN_PARAMETER)
         given = from_query if from_query is not None else request.cookies.get(self.cookie)
-        if not (token_matches(given, self.token) and same_origin(request)):
+        if not token_matches(given, self.token) or started_elsewhere(
+            request, token_in_url=from_query is not None
+        ):
             raise web.HTTPForbidden(text=REFUSAL)
         response = await handler(request)
         if from_query is not None and not response.prepared:
@@ -190,29 +236,44 @@ class TokenServer(Server):
     async def on_startup(self, app: web.Application) -> None:
         """Nothing: run_server has printed the URL with its token, which must come first."""
 
+    def full(self) -> bool:
+        return len(self.sessions) >= self.max_apps
+
     async def handle_index(self, request: web.Request) -> web.Response:
         """The page, with its websocket on the host and port the browser asked for (not the
         ones served here: a tunnel may forward another port) and its assets on this origin;
         without the web font textual-serve's page fetches from another site (the browser
-        would tell that site who opens aml-tui, and offline the request fails)."""
+        would tell that site who opens aml-tui, and offline the request fails). Never kept
+        in a cache: the page starts an app, and a cached one would start another."""
+        if self.full():
+            return web.Response(status=503, text=full_text(self.max_apps))
         router = request.app.router
         scheme = "wss" if request.secure else "ws"
         context = {
-            "font_size": to_int(request.query.get("fontsize", "16"), 16),
+            "font_size": clamped(to_int(request.query.get("fontsize", "16"), 16), 16, 64),
             "app_websocket_url": f"{scheme}://{request.host}{router['websocket'].url_for()}",
             "config": {"static": {"url": str(router["static"].url_for(filename="/"))}},
             "application": {"name": self.title},
         }
-        page = aiohttp_jinja2.render_string("app_index.html", request, context)
-        return web.Response(text=OUTSIDE_LINK.sub("", page), content_type="text/html")
+        page = OUTSIDE_LINK.sub(
+            "", aiohttp_jinja2.render_string("app_index.html", request, context)
+        )
+        page = page.replace("<script src=", LEAVE_ENDS_APP + "    <script src=", 1)
+        response = web.Response(text=page, content_type="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """One browser connection: its own app process, tracked so the shutdown can end it,
-        and ended as a hang-up when the page goes away (AppSession.stop)."""
-        websocket = web.WebSocketResponse(heartbeat=15)
-        width = to_int(request.query.get("width", "80"), 80)
-        height = to_int(request.query.get("height", "24"), 24)
+        and ended as a hang-up when the page goes away (AppSession.stop). Past `max_apps`,
+        the page's terminal says so and the connection closes."""
+        websocket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
+        width, height = query_size(request)
         await websocket.prepare(request)
+        if self.full():
+            await websocket.send_bytes(full_text(self.max_apps).replace("\n", "\r\n").encode())
+            await websocket.close()
+            return websocket
         session = AppSession(
             self.command,
             write_bytes=websocket.send_bytes,
@@ -223,7 +284,7 @@ class TokenServer(Server):
         self.sessions[session] = websocket
         try:
             await session.start(width, height)
-            await self._process_messages(websocket, session)
+            await relay_messages(websocket, session)
         finally:
             self.sessions.pop(session, None)
             await session.stop()
@@ -231,33 +292,6 @@ class TokenServer(Server):
         return websocket
 
 
-class AppSession(AppService):
-    """One connection's app process, stopped as a hang-up stops the app in a terminal."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ending: asyncio.Future[None] | None = None
-
-    async def stop(self) -> None:
-        """SIGTERM (the app saves a run it trains and exits 143), SIGKILL after STOP_GRACE_S.
-        The page's handler and the shutdown may both call it: the second waits for the first."""
-        if self._ending is None:
-            self._ending = asyncio.ensure_future(self._end())
-        await asyncio.shield(self._ending)
-
-    async def _end(self) -> None:
-        # textual-serve keeps the process and its reader task private; we need both.
-        process, reader = self._process, self._task
-        if process is None or reader is None:
-            return
-        await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # it has just exited
-                process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-        await reader
-        self._task = None
+async def secured(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response, refusals too, carries the security headers."""
+    add_security_headers(response)
