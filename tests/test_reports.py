@@ -9,6 +9,7 @@ import base64
 import html.parser
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -32,6 +33,18 @@ from aml_tui.core.runs import RunFolder
 from aml_tui.render.text import percent
 from aml_tui.report.document import Cell, Document, Heading, Paragraph, Table
 from aml_tui.report.html import to_html
+from aml_tui.report.limits import (
+    CURVE_SPANS,
+    FIGURE_POINTS,
+    LINES_PER_RUN,
+    MAX_ROWS,
+    MIN_SPANS,
+    capped,
+    curve_spans,
+    curves_note,
+    most_points,
+    thin,
+)
 from aml_tui.report.markdown import to_markdown
 
 runner = CliRunner()
@@ -199,6 +212,74 @@ def test_a_running_run_is_reported_as_it_stands(root: Path, tmp_path: Path) -> N
     check_offline_html(text)
     assert '<span class="badge">running</span>' in text
     assert "was still training when this report was made" in text
+
+
+def write_long_run(root: Path, name: str, epochs: int) -> Path:
+    """FIRST's folder (its checkpoint and test images) as a run of `epochs` recorded epochs,
+    far longer than any trained in a test."""
+    run = root / name
+    shutil.copytree(root / FIRST, run)
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(re.sub(r"(?m)^epochs = \d+$", f"epochs = {epochs}", config))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    first = next(record for record in records if record["event"] == "epoch_ended")
+    with (run / "metrics.jsonl").open("w") as handle:
+        for epoch in range(1, epochs + 1):
+            falling = 1 / math.sqrt(epoch)
+            record = {**first, "epoch": epoch, "epochs": epochs, "train_loss": falling,
+                      "test_loss": 1.2 * falling, "test_acc": 1 - 0.6 * falling}  # fmt: skip
+            handle.write(json.dumps(record) + "\n")
+    return run
+
+
+def test_a_run_of_100000_epochs_makes_a_small_report_that_says_what_it_left_out(
+    root: Path, tmp_path: Path
+) -> None:
+    """Once 85 MB (a point and a marker per epoch per line, in an SVG): now a few hundred
+    kB, in both formats."""
+    write_long_run(root, "long", 100_000)
+    try:
+        text = report(root, tmp_path / "long.html", "long")
+        report(root, tmp_path / "long.md", "long")
+    finally:
+        shutil.rmtree(root / "long")
+    check_offline_html(text)
+    assert (tmp_path / "long.html").stat().st_size < 1_000_000
+    assert (tmp_path / "long-figures" / "curves.svg").stat().st_size < 500_000
+    assert "Showing at most 402 of 100,000 epochs a line" in text
+    assert "100000 of 100000" in text  # the summary still counts every epoch
+
+
+def test_thinning_keeps_the_first_the_last_and_every_extreme() -> None:
+    xs = list(range(1, 100_001))
+    ys = [1 / x for x in xs]
+    ys[54_320], ys[77_776] = 50.0, 1e-9  # a spike and a dip, one epoch each
+    ys[10:20] = [math.nan] * 10
+    kept_x, kept_y = thin(xs, ys, 200)
+    assert len(kept_x) <= most_points(200) == 402 and kept_x == sorted(set(kept_x))
+    assert kept_x[0] == 1 and kept_x[-1] == 100_000
+    assert 54_321 in kept_x and 77_777 in kept_x
+    assert max(kept_y) == 50.0 and min(kept_y) == 1e-9
+    assert kept_y == [ys[x - 1] for x in kept_x]  # real points, not averages
+    assert thin(xs[:402], ys[:402], 200) == (xs[:402], ys[:402])  # short: as it is
+    gap_x, gap_y = thin(xs[:2000], [math.nan] * 1000 + [1.0] * 1000, 10)
+    assert any(math.isnan(y) for y in gap_y[1:]) and len(gap_x) <= most_points(10)
+
+
+def test_a_figure_of_many_runs_shares_one_budget_of_points() -> None:
+    assert curve_spans(1) == CURVE_SPANS
+    for runs in (1, 4, 100, 400):
+        points = most_points(curve_spans(runs)) * LINES_PER_RUN * runs
+        assert points <= FIGURE_POINTS + 2 * LINES_PER_RUN * runs  # + each line's first/last
+    assert curve_spans(100_000) == MIN_SPANS
+    assert curves_note([400, 90]) == ""
+
+
+def test_long_tables_are_cut_and_say_so() -> None:
+    rows, note = capped(list(range(1234)), MAX_ROWS, "runs", "sweep show has them all")
+    assert rows == tuple(range(MAX_ROWS))
+    assert note == f"showing the first {MAX_ROWS} of 1,234 runs; sweep show has them all"
+    assert capped([1, 2], MAX_ROWS, "runs", "x") == ((1, 2), "")
 
 
 @pytest.mark.parametrize(

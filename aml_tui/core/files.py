@@ -3,7 +3,9 @@
 Writes go through `write_atomic`, shared by checkpoints and the run folder's text files: a
 reader sees the old file or the new one, never a part. Reads of files that other people and
 programs may have touched go through `read_regular`: only a regular file is opened (a FIFO
-would block, a device would never end), and never more than a given size is read.
+would block, a device would never end), and never more than a given size is read. Files a
+user names to be written (a report's -o) go through `write_file`: as `write_atomic`, but
+never over anything that is not a regular file (a FIFO, a device, a symlink).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Callable
@@ -205,3 +208,142 @@ def _read_at(fd: int, offset: int, limit: int) -> bytes:
         offset += len(chunk)
         limit -= len(chunk)
     return b"".join(chunks)
+
+
+REGULAR = "a file"
+"""What `what_is_at` calls a regular file."""
+
+NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK)
+"""link(2) errors of a filesystem that cannot hard-link (FAT, some network mounts)."""
+
+
+class RefusedTarget(Exception):
+    """A path `write_file` will not write over, and what is there (`problem`, e.g. "a
+    FIFO"); callers name the path and the fix."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def what_is_at(path: Path | str, dir_fd: int | None = None) -> str | None:
+    """What is at `path` itself, a symlink not followed: None when nothing is, else "a
+    file", "a directory", "a symbolic link", "a FIFO", ... (`dir_fd`: the folder a bare
+    name is in). OSError when it cannot be looked at (a name too long, no permission)."""
+    try:
+        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return file_kind(mode) or REGULAR
+
+
+def open_folder(
+    path: Path | str, dir_fd: int | None = None, create: bool = False, follow: bool = True
+) -> int:
+    """A descriptor of the folder at `path` for `write_file`: what is written through it
+    lands in that folder even if its name is moved or replaced meanwhile. With `create`,
+    a missing folder is made; unless `follow`, a symlink there is refused.
+
+    RefusedTarget when something other than a folder is there, OSError when it cannot be
+    opened (missing, no permission, a name too long)."""
+    if create:
+        with contextlib.suppress(FileExistsError):  # something is there: looked at below
+            os.mkdir(path, dir_fd=dir_fd)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno not in (errno.ENOTDIR, errno.ELOOP, errno.EMLINK):
+            raise
+    kind = what_is_at(path, dir_fd)
+    raise RefusedTarget(kind if kind not in (None, "a directory") else "not a folder")
+
+
+def write_file(path: Path, write: Callable[[BinaryIO], None], folder: int | None = None) -> None:
+    """Write `path` as `write_atomic` does, but only as a new file or over a regular one.
+
+    Anything else there (a FIFO, a device, a folder, a symlink, which is not followed)
+    is RefusedTarget, and stays as it was. What is there is looked at before writing and
+    again just before the rename, since it may have changed meanwhile; a new name is
+    hard-linked into place, which fails rather than replace what appeared. `folder`: a
+    descriptor of path's folder (`open_folder`), else path.parent is opened. Failures to
+    write are CheckpointError, as in `write_atomic`.
+    """
+    path = Path(path)
+    if folder is None:
+        try:
+            folder = open_folder(path.parent)
+        except OSError as error:
+            raise _write_error(path, error) from None
+        except RefusedTarget:
+            missing = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            raise _write_error(path, missing) from None
+        try:
+            return write_file(path, write, folder)
+        finally:
+            os.close(folder)
+    try:
+        _refuse_unless_regular(path.name, folder)
+        fd, tmp_name = _create_temp(path.name, folder)
+    except OSError as error:
+        raise _write_error(path, error) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _put_in_place(tmp_name, path.name, folder)
+    except BaseException as error:
+        # Not written: the temp file goes (a failed unlink must not hide why).
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name, dir_fd=folder)
+        if not isinstance(error, RefusedTarget) and (
+            isinstance(error, OSError | RuntimeError) or _os_error_in(error) is not None
+        ):
+            raise _write_error(path, error) from None
+        raise
+    with contextlib.suppress(OSError):  # as _fsync_dir: the file is written either way
+        os.fsync(folder)
+
+
+def _refuse_unless_regular(name: str, folder: int) -> bool:
+    """Whether `name` exists in `folder` (a regular file); RefusedTarget if it is not one."""
+    kind = what_is_at(name, folder)
+    if kind not in (None, REGULAR):
+        raise RefusedTarget(kind)
+    return kind is not None
+
+
+def _create_temp(name: str, folder: int) -> tuple[int, str]:
+    """A new temp file beside `name`, named as write_atomic's, with `name` shortened
+    where the temp's name would pass the filesystem's limit."""
+    try:
+        longest = os.fpathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    room = max(1, longest - len(TEMP_PREFIX) - len(TEMP_SUFFIX) - 10)
+    stem = os.fsdecode(os.fsencode(name)[:room])
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        tmp_name = f"{TEMP_PREFIX}{stem}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        with contextlib.suppress(FileExistsError):  # a name taken: draw another
+            return os.open(tmp_name, flags, 0o666, dir_fd=folder), tmp_name
+
+
+def _put_in_place(tmp_name: str, name: str, folder: int) -> None:
+    """Rename the temp file to `name` if that is still a regular file or nothing."""
+    if not _refuse_unless_regular(name, folder):
+        try:
+            os.link(tmp_name, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+        except OSError as error:
+            if error.errno != errno.EEXIST and error.errno not in NO_HARD_LINKS:
+                raise
+            # Something appeared since it was looked at, or no hard links: look again.
+            _refuse_unless_regular(name, folder)
+        else:
+            with contextlib.suppress(OSError):  # written; a stray temp file is harmless
+                os.unlink(tmp_name, dir_fd=folder)
+            return
+    os.rename(tmp_name, name, src_dir_fd=folder, dst_dir_fd=folder)

@@ -23,6 +23,7 @@ from aml_tui.core.events import EpochEnded
 from aml_tui.core.leaderboard import ConfigStats, RunResult
 from aml_tui.render.text import safe
 from aml_tui.report.document import Drawn
+from aml_tui.report.limits import MARKERS_UP_TO, curve_spans, thin
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -105,7 +106,8 @@ def curves(series: Sequence[Series], train: bool = True) -> Drawn:
     accuracy axis that also holds a scrambled curve near 10% draws them as one line. Train
     (dashed), test (solid), scrambled test (dotted). One run: a colour per split; several: a
     colour per label (runs, or a sweep's combinations sharing one over their seeds), the
-    splits told apart by line style."""
+    splits told apart by line style. A long run's lines are thinned (limits.thin); the
+    caller's caption says so (limits.curves_note)."""
     one = len({label for label, _, _ in series}) == 1
     splits = ["train"] if train else []
     splits.append("test")
@@ -123,14 +125,16 @@ def curves(series: Sequence[Series], train: bool = True) -> Drawn:
         from matplotlib.ticker import FuncFormatter  # lazy: as matplotlib (loaded by render)
 
         loss, acc = figure.subplots(1, 2)
+        spans = curve_spans(len(series))
         for _, slot, history in series:
             epochs = [e.epoch for e in history]
             for index, split in enumerate(splits):
                 colour = PALETTE[(index if one else slot) % len(PALETTE)]
-                style = dict(color=colour, linestyle=SPLIT_STYLES[split], marker="o",
-                             markersize=3, linewidth=1.5)  # fmt: skip
-                loss.plot(epochs, values(history, split, "loss"), **style)
-                acc.plot(epochs, values(history, split, "acc"), **style)
+                for axes, what in ((loss, "loss"), (acc, "acc")):
+                    xs, ys = thin(epochs, values(history, split, what), spans)
+                    marker = "o" if len(xs) <= MARKERS_UP_TO else ""
+                    axes.plot(xs, ys, color=colour, linestyle=SPLIT_STYLES[split],
+                              marker=marker, markersize=3, linewidth=1.5)  # fmt: skip
         for axes, title, unit in (
             (loss, "Loss", "cross-entropy loss (nats per image, log scale)"),
             (acc, "Error rate", "error = 100 − accuracy (%, log scale)"),

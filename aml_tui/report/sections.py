@@ -23,6 +23,7 @@ from aml_tui.report import figures
 from aml_tui.report.document import Block, Cell, Columns, Document, Figure, Heading, Paragraph
 from aml_tui.report.document import Table as DocTable
 from aml_tui.report.gather import RunPart, RunsSubject, agreement, compared_images
+from aml_tui.report.limits import MAX_ROWS, capped, curves_note
 
 MISTAKES = 12
 """Most confident mistakes shown per run."""
@@ -169,13 +170,15 @@ def comparison(subject: RunsSubject, tags: Sequence[str]) -> list[Block]:
 def curves(parts: Sequence[RunPart], tags: Sequence[str]) -> Figure:
     series = [(f"{tag}: {p.run_id}" if tag else p.run_id, i, p.history)
               for i, (tag, p) in enumerate(zip(tags, parts, strict=True))]  # fmt: skip
+    caption = ("Error rate is 100% minus accuracy, on a log scale so that 99.5% and 99.8% "
+               "stand apart; an epoch with no error is drawn at 0.01%. Train loss and accuracy "
+               "are each epoch's running figures, measured while the weights change; test ones "
+               "are measured after the epoch.")  # fmt: skip
+    note = curves_note([len(p.history) for p in parts])
     return Figure(
         "curves", figures.curves(series),
         alt="loss and error rate per epoch on the training and test images",
-        caption="Error rate is 100% minus accuracy, on a log scale so that 99.5% and 99.8% "
-        "stand apart; an epoch with no error is drawn at 0.01%. Train loss and accuracy are "
-        "each epoch's running figures, measured while the weights change; test ones are "
-        "measured after the epoch.",
+        caption=f"{caption} {note}".strip(),
     )  # fmt: skip
 
 
@@ -207,12 +210,15 @@ def run_details(part: RunPart, narrow: bool) -> tuple[Block, ...]:
 
 def per_class(part: RunPart) -> DocTable:
     """As the terminal's table: one-vs-rest accuracy says which accuracy it is."""
+    where = f"aml-tui eval {part.run_id} --json has them all"
+    shown, note = capped(part.evaluation.per_class, MAX_ROWS, "classes", where)
     rows = tuple(
         (Cell(m.name), Cell(percent(m.precision)), Cell(percent(m.recall)),
          Cell(percent(m.accuracy)), Cell(f"{m.support:,}"))
-        for m in part.evaluation.per_class
+        for m in shown
     )  # fmt: skip
-    return DocTable(("class", "precision", "recall", "1-vs-rest acc", "images"), rows)
+    header = ("class", "precision", "recall", "1-vs-rest acc", "images")
+    return DocTable(header, rows, caption=note)
 
 
 def shade(rate: float, diagonal: bool) -> tuple[int, int, int] | None:

@@ -13,6 +13,7 @@ from aml_tui.render.text import percent
 from aml_tui.report import figures
 from aml_tui.report.document import Block, Cell, Document, Figure, Heading, Paragraph, Table
 from aml_tui.report.gather import SweepSubject
+from aml_tui.report.limits import MAX_BARS, MAX_ROWS, capped, curves_note
 from aml_tui.report.sections import made_at
 
 
@@ -35,8 +36,10 @@ def sweep_document(subject: SweepSubject) -> Document:
     header = ["#", "settings", "runs", "test acc (mean ± std)", "min", "max"]
     header += ["scrambled acc"] if with_scrambled else []
     header += ["best acc", "images/s"]
+    where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
+    shown, note = capped(rows, MAX_ROWS, "combinations", where)
     table_rows = []
-    for row in rows:
+    for row in shown:
         test = row.test_acc
         cells = [f"c{row.config}", params_text(row.params), f"{row.finished}/{row.n}",
                  mean_std(test), percent(test.low if test else None),
@@ -49,24 +52,27 @@ def sweep_document(subject: SweepSubject) -> Document:
         Heading("Leaderboard"),
         Table(tuple(header), tuple(table_rows), numeric_from=2,
               caption="best mean test accuracy first; ± is the sample standard deviation over "
-              "the seeds, in percentage points"),
+              "the seeds, in percentage points" + (f"; {note}" if note else "")),
     ]  # fmt: skip
     if any(row.test_acc is not None for row in rows):
+        bars, note = capped(rows, MAX_BARS, "combinations", where)
         blocks.append(
             Figure(
-                "leaderboard", figures.leaderboard(rows, results, names),
+                "leaderboard", figures.leaderboard(bars, results, names),
                 alt="each combination's test accuracy: its seeds as dots, mean and standard "
-                "deviation as a diamond with whiskers",
+                "deviation as a diamond with whiskers", caption=note[:1].upper() + note[1:],
             )
         )  # fmt: skip
     series = [(names[r.run.config], r.run.config - 1, subject.histories[r.run.run_id])
               for r in results if r.run.run_id in subject.histories]  # fmt: skip
+    note = curves_note([len(history) for _, _, history in series])
+    caption = f"One line per run; the seeds of a combination share its colour. {note}"
     blocks += [
         Heading("Learning curves"),
         Figure(
             "curves", figures.curves(series, train=False),
             alt="test loss and accuracy per epoch of every run, coloured by combination",
-            caption="One line per run; the seeds of a combination share its colour.",
+            caption=caption.strip(),
         ),
     ]  # fmt: skip
     blocks += [Heading("Runs"), runs_table(subject, with_scrambled)]
@@ -85,8 +91,10 @@ def runs_table(subject: SweepSubject, with_scrambled: bool) -> Table:
     header = ["run", "combination", "seed", "status", "epochs", "test acc"]
     header += ["scrambled acc"] if with_scrambled else []
     header.append("best acc")
+    where = f"aml-tui sweep show {subject.sweep.sweep_id} --json has them all"
+    shown, note = capped(subject.results, MAX_ROWS, "runs", where)
     rows = []
-    for result in subject.results:
+    for result in shown:
         history = subject.histories.get(result.run.run_id, ())
         epochs = result.epochs_completed
         if epochs is None:
@@ -97,7 +105,8 @@ def runs_table(subject: SweepSubject, with_scrambled: bool) -> Table:
         cells.append(percent(result.best_acc))
         rows.append(tuple(Cell(c) for c in cells))
     return Table(tuple(header), tuple(rows), numeric_from=4,
-                 caption="accuracies from each run's summary.json, once it has ended")  # fmt: skip
+                 caption="accuracies from each run's summary.json, once it has ended"
+                 + (f"; {note}" if note else ""))  # fmt: skip
 
 
 def settings_table(subject: SweepSubject) -> Table:
