@@ -129,7 +129,8 @@ class SweepRunner:
     def run(self) -> int:
         """Train every run not done, holding the sweep's claim (SweepBusyError when another
         process carries it on). Returns 0 when all completed, 128 + the signal when stopped,
-        else the exit code of the first run that failed (KILLED_EXIT for one killed)."""
+        else the exit code of the first run that failed (KILLED_EXIT for one killed), or 2
+        when runs that failed before are left as they are."""
         claim = claim_driver(self.root, self.sweep.sweep_id)
         try:
             return self.drive()
@@ -247,7 +248,9 @@ class SweepRunner:
         if self.received:
             say(f"carry on with: aml-tui sweep --resume {self.sweep.sweep_id} --no-ui")
             return stopped_exit_code(self.received[0])
-        return self.failure if self.failure else (0 if completed == len(results) else 1)
+        # Runs that failed in an earlier session are not trained again: the sweep did not
+        # complete, for a reason the user can fix (their logs say), so 2, as for a failure now.
+        return self.failure if self.failure else (0 if completed == len(results) else 2)
 
     @contextlib.contextmanager
     def forward_signals(self) -> Iterator[None]:

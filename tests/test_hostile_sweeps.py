@@ -194,30 +194,19 @@ def test_a_record_whose_grid_is_over_the_cap_is_refused_without_expanding_it(
         read_sweep(root, "good")
 
 
-def test_listing_runs_costs_the_same_for_a_big_grid(tmp_path: Path) -> None:
-    """The `runs` sweep column is found from run ids, not by expanding grids, and a record
-    holds values, not runs: a sweep of MAX_RUNS runs (10 × 10 × 10) costs what a sweep of 2
-    does (both have 2 run folders). A ratio measured in one run, best of 5 rounds."""
-    small, big = tmp_path / "small", tmp_path / "big"
-    create_sweep(small, plan_sweep("fashion-cnn", {}, {"lr": [0.1, 0.2]}, [0], name="s"))
+def test_a_record_of_max_runs_holds_values_not_runs(tmp_path: Path) -> None:
+    """Listing cost follows the record's size and the run folders, never the grid: a sweep
+    of MAX_RUNS runs (10 × 10 × 10) writes a record of its values (not of its runs), and the
+    `runs` sweep column comes from run ids (the test above fails if any reader expands a
+    grid). No timing here: the machines are shared; the closing note gives the ratio."""
     grid = {"lr": [(i + 1) / 100 for i in range(10)], "batch_size": list(range(1, 11)),
             "epochs": list(range(1, 11))}  # fmt: skip
-    assert create_sweep(big, plan_sweep("fashion-cnn", {}, grid, [0], name="s")).count == MAX_RUNS
-    for root in (small, big):
-        for run_id in ("s-c1-s0", "s-c2-s0"):
-            (root / run_id).mkdir()
-
-    def cost(root: Path) -> float:
-        rounds = []
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(20):
-                assert sweep_membership(root) == {"s-c1-s0": "s", "s-c2-s0": "s"}
-            rounds.append(time.perf_counter() - start)
-        return min(rounds)
-
-    ratio = cost(big) / cost(small)
-    assert ratio < 5, ratio  # 1000 runs by expansion would be hundreds of times
+    root = tmp_path / "big"
+    assert create_sweep(root, plan_sweep("fashion-cnn", {}, grid, [0], name="s")).count == MAX_RUNS
+    assert (root / ".sweeps" / "s.toml").stat().st_size < 2048
+    for run_id in ("s-c1-s0", "s-c999-s0"):
+        (root / run_id).mkdir()
+    assert sweep_membership(root) == {"s-c1-s0": "s", "s-c999-s0": "s"}
 
 
 # --- every field checked on every read --------------------------------------------------------
