@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
-import pytest
-import torch
+# One thread per torch process, set before torch loads, here and in every aml-tui process a
+# test starts (they inherit it): pytest, the app and subprocesses share two cores, and thread
+# pools sized for the machine fight (tests/test_engine.py: 39 s with them, 5 s with one).
+# A test of thread counts sets its own (the sweep runner gives each job AML_TUI_THREADS).
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
 
-from aml_tui.core.data import FASHION_MNIST_FILES, SYSTEM_FASHION_MNIST
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from aml_tui.core.data import FASHION_MNIST_FILES, SYSTEM_FASHION_MNIST  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 def idx_bytes(tensor: torch.Tensor) -> bytes:

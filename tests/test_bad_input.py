@@ -154,6 +154,7 @@ def test_resume_after_the_data_moved_takes_the_new_data_dir(
         shutil.move(str(moved), stopped_run.parent.parent / "fashion")
 
 
+@pytest.mark.system
 def test_a_run_resumes_with_or_without_compile(stopped_run: Path, tmp_path: Path) -> None:
     """--compile/--no-compile is a speed setting: it may change on resume (this machine may
     have no working compiler); a failed compile says how to carry on without it."""

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from browser import Browser, chromium_or_skip
 
+pytestmark = pytest.mark.system
+
 # A 1×1 red PNG: the page shows it, and its natural size proves the image really loaded.
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="

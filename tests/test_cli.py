@@ -173,6 +173,7 @@ def test_duplicate_run_name_is_refused_and_keeps_the_old_run(
     assert (in_tmp_cwd / "checkpoints" / "twice" / "summary.json").read_text() == before
 
 
+@pytest.mark.system
 def test_python_dash_m_runs_the_real_executable(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     """A smoke run of the real command in a subprocess, output to a pipe (not a terminal)."""
     env = {**os.environ, "AML_TUI_OFFLINE": "1"}
@@ -191,6 +192,8 @@ def test_python_dash_m_runs_the_real_executable(in_tmp_cwd: Path, fashion_dir: P
     assert bad.stderr.strip() == "aml-tui: error: epochs must be at least 1, got 0: fix --epochs"
 
 
+@pytest.mark.slow
+@pytest.mark.system
 def test_compile_trains_with_torch_compile_and_records_it(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
@@ -217,6 +220,7 @@ def test_compile_trains_with_torch_compile_and_records_it(
     assert json.loads(evaluated.stdout)["test_acc"] == summary["test_acc"]
 
 
+@pytest.mark.system
 def test_compile_without_a_working_compiler_is_a_one_line_error(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:

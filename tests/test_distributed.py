@@ -49,6 +49,7 @@ def resume_job_to_the_end(cwd: Path, name: str, epochs: int) -> None:
     assert summary["replicas_identical"] is True
 
 
+@pytest.mark.system
 def test_two_processes_train_one_run(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "2", "--batch-size", "16",
             "--data-dir", str(fashion_dir), "--offline", "--name", "ddp"]  # fmt: skip
@@ -67,6 +68,7 @@ def test_two_processes_train_one_run(in_tmp_cwd: Path, fashion_dir: Path) -> Non
     assert json.loads(evaluated.output)["test_acc"] == summary["test_acc"]
 
 
+@pytest.mark.system
 def test_a_stopped_job_resumes_with_the_same_command(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "8", "--batch-size", "8",
             "--data-dir", str(fashion_dir), "--offline", "--name", "job"]  # fmt: skip
@@ -87,6 +89,7 @@ def test_the_app_refuses_to_start_in_a_torchrun_job(args: list[str], in_tmp_cwd:
     assert "--no-ui" in line and "aml-tui watch" in line
 
 
+@pytest.mark.system
 def test_batchnorm_models_log_the_saved_models_accuracy(in_tmp_cwd: Path) -> None:
     """ResNet-18's BatchNorm statistics are rank 0's before evaluating and saving."""
     from test_resnet import write_cifar
@@ -120,6 +123,7 @@ def rank_process(launcher: subprocess.Popen, rank: int) -> int:
     raise AssertionError(f"no rank {rank} under torchrun pid {launcher.pid}")
 
 
+@pytest.mark.system
 def test_a_killed_rank_ends_the_job_and_it_resumes(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     """Rank 1 dies (out-of-memory killer, a crash): rank 0 must not hang in a collective; it
     records the run as interrupted with a plain message, and --resume finishes it."""

@@ -301,6 +301,7 @@ def test_summary_is_written_before_other_listeners_hear_the_end(tmp_path: Path) 
     assert seen and seen[0] is not None and seen[0]["status"] == "completed"
 
 
+@pytest.mark.system
 def test_run_listing_shows_unreadable_folders_and_sees_live_runs(tmp_path: Path) -> None:
     from aml_tui.core.listing import list_runs
 

@@ -106,6 +106,7 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
 # --- a real full file system ---------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_a_full_disk_between_epochs_warns_and_training_goes_on(disk: Disk) -> None:
     """Full after epoch 1, freed after epoch 2: epoch 2's checkpoints and records fail on the
     real disk; training goes on and catches up, nothing lost, nothing left over."""
@@ -132,6 +133,7 @@ def test_a_full_disk_between_epochs_warns_and_training_goes_on(disk: Disk) -> No
     assert isinstance(summary, dict) and summary["status"] == "completed"
 
 
+@pytest.mark.system
 def test_a_disk_that_stays_full_stops_after_three_epochs_with_exit_2(disk: Disk) -> None:
     events: list[Event] = []
     trainer = make_trainer(disk.path, [events.append], epochs=5)
@@ -147,6 +149,7 @@ def test_a_disk_that_stays_full_stops_after_three_epochs_with_exit_2(disk: Disk)
     assert isinstance(summary, dict) and summary["status"] == "failed"
 
 
+@pytest.mark.system
 def test_the_cli_exits_2_when_the_disk_stays_full(disk: Disk, fashion_dir: Path) -> None:
     """The real command line on a full disk: warnings, then one line and exit 2."""
     import sys  # only this test runs a process
@@ -168,6 +171,7 @@ def test_the_cli_exits_2_when_the_disk_stays_full(disk: Disk, fashion_dir: Path)
     assert summary is not None and summary["status"] == "failed"
 
 
+@pytest.mark.system
 def test_a_full_disk_at_the_end_fails_with_one_line_and_resume_records_it(
     disk: Disk, fashion_dir: Path
 ) -> None:

@@ -360,6 +360,7 @@ def flip_pickle(raw: bytes, seed: int, wanted: type[BaseException]) -> bytes:
     raise AssertionError(f"no flip gives {wanted.__name__}")
 
 
+@pytest.mark.system
 def test_eval_of_damaged_checkpoints_exits_2_with_one_line(
     stopped_run: RunFolder, tmp_path: Path
 ) -> None:

@@ -28,6 +28,8 @@ from conftest import write_fashion_dir
 
 from aml_tui.core.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.system
+
 BATCHES = 512
 """Batches per epoch of the runs here (4096 images, 8 a batch): a signal sent once the first
 batch is recorded lands inside the epoch, however fast the machine."""

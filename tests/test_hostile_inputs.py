@@ -326,6 +326,7 @@ def read_only_folder(path: Path) -> Iterator[None]:
         subprocess.run(["umount", str(path)], check=True)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("kind", ["read-only", "under-a-file", "is-a-file"])
 def test_unwritable_checkpoints_folder_is_one_line_and_leaves_nothing(
     kind: str, tmp_path: Path
@@ -344,6 +345,7 @@ def test_unwritable_checkpoints_folder_is_one_line_and_leaves_nothing(
     assert (tmp_path / "plain").read_text() == "a file\n"
 
 
+@pytest.mark.system
 def test_the_cli_prints_no_traceback_for_a_bad_device(runs: Path) -> None:
     """The real console script: one line on stderr, exit 2, no traceback."""
     done = subprocess.run(

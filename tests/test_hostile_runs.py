@@ -152,6 +152,7 @@ CONFIG_UNREADABLE = {"config-folder", "config-fifo", "config-dev-zero"}
 SUMMARY_UNREADABLE = {"summary-fifo", "summary-dev-zero", "summary-folder"}
 
 
+@pytest.mark.system
 def test_special_files_never_hang_or_break_the_listing(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     make_run(root, "good", SUMMARY)
@@ -173,6 +174,7 @@ def test_special_files_never_hang_or_break_the_listing(tmp_path: Path) -> None:
         assert resume_refusal(folder) in (None, "running", "completed", "no_checkpoint")
 
 
+@pytest.mark.system
 def test_a_huge_metrics_jsonl_is_read_from_its_end_only(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     path = make_run(root, "huge")
@@ -212,6 +214,7 @@ def test_a_huge_metrics_jsonl_is_read_from_its_end_only(tmp_path: Path) -> None:
     ],
     ids=lambda value: json.dumps(value)[:40] if not isinstance(value, str | None) else None,
 )
+@pytest.mark.system
 def test_summary_values_of_the_wrong_type_are_left_out(
     tmp_path: Path, summary: object, status: str, field: str | None
 ) -> None:
@@ -235,6 +238,7 @@ def test_summary_values_of_the_wrong_type_are_left_out(
         assert run["seconds"] == (None if field == "seconds" else 12.5)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "text",
     [b"{not json", b"\xff\xfe", b"[" * 100_000, b"{}" + b" " * (2 << 20)],
@@ -266,6 +270,7 @@ def test_a_summary_that_is_not_json_is_unreadable(tmp_path: Path, text: bytes) -
     ],
     ids=str,
 )
+@pytest.mark.system
 def test_absurd_pids_in_owner_json_are_not_running(tmp_path: Path, owner: object) -> None:
     root = tmp_path / "ck"
     path = make_run(root, "run")
@@ -279,6 +284,7 @@ def test_absurd_pids_in_owner_json_are_not_running(tmp_path: Path, owner: object
     folder.claim().release()
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "text",
     [b"not toml = = =", b"\xff\xfe\x00", b'experiment = "fashion-cnn"\nepochs = "many"\n',
@@ -295,6 +301,7 @@ def test_a_config_that_cannot_be_read_is_listed_unreadable(tmp_path: Path, text:
     assert "\n" not in str(runs["run"]["problem"])
 
 
+@pytest.mark.system
 def test_metrics_lines_that_are_garbage_are_skipped(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     path = make_run(root, "run")
@@ -314,6 +321,7 @@ def test_metrics_lines_that_are_garbage_are_skipped(tmp_path: Path) -> None:
     assert run["epochs_completed"] == 3 and run["best_acc"] == 0.7
 
 
+@pytest.mark.system
 def test_file_times_out_of_range_do_not_break_the_listing(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     for name, when in (("future", 1e15), ("past", -1e12)):
@@ -323,6 +331,7 @@ def test_file_times_out_of_range_do_not_break_the_listing(tmp_path: Path) -> Non
     assert {runs["future"]["status"], runs["past"]["status"]} == {"completed"}
 
 
+@pytest.mark.system
 def test_odd_entries_in_the_checkpoints_folder_are_not_runs(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     make_run(root, "good", SUMMARY)
@@ -382,6 +391,7 @@ def test_deleting_a_run_being_trained_is_refused(tmp_path: Path) -> None:
     assert not folder.path.exists()
 
 
+@pytest.mark.system
 def test_a_run_that_cannot_be_deleted_says_so(tmp_path: Path) -> None:
     """A mount point inside the run folder: rmdir fails for real (EBUSY)."""
     folder = RunFolder(make_run(tmp_path, "stuck"))

@@ -76,6 +76,7 @@ def edit(root: Path, sweep_id: str, **changes: Any) -> None:
 # --- special files ----------------------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_special_files_as_records_never_hang_and_are_unreadable(tmp_path: Path) -> None:
     root = tmp_path / "ck"
     good = recorded(root, lr=[0.1, 0.2])
@@ -153,6 +154,7 @@ def test_a_record_larger_than_the_cap_is_not_read(tmp_path: Path) -> None:
 # --- sizes with bounds ------------------------------------------------------------------------
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -162,6 +164,9 @@ def test_a_record_larger_than_the_cap_is_not_read(tmp_path: Path) -> None:
          ["1,010 runs", f"more than the {MAX_RUNS}"]),
         (["--jobs", "10000000000"], ["--jobs", f"1 to {MAX_JOBS}"]),
         (["--jobs", "0"], ["--jobs"]),
+        (["--seeds", "²"], ["--seeds", "is not a seed"]),  # a digit int() cannot read
+        (["--seeds", "０-３"], ["--seeds", "is not a seed"]),  # fullwidth digits
+        (["--seeds", "0-" + "9" * 5000], ["--seeds", "is not a seed"]),  # past int()'s limit
     ],
 )  # fmt: skip
 def test_sizes_out_of_bounds_are_one_line_and_write_nothing(
@@ -234,6 +239,10 @@ def test_a_record_of_max_runs_holds_values_not_runs(tmp_path: Path) -> None:
         ({"runs": [{"id": "x"}]}, "runs must list the 4 runs"),
         ({"runs": [{"id": "x"}] * 4}, "runs is not the list its grid and seeds make"),
         ({"extra": 1}, "extra is not a field of a sweep record"),
+        ({"options": {"checkpoints": "/x\0y"}}, "options.checkpoints holds a NUL byte"),
+        ({"options": {"checkpoints": "/x", "data_dir": "/d\0x"}}, "options.data_dir holds a NUL"),
+        ({"options": {"checkpoints": "rel/dir"}}, "options.checkpoints must be an absolute path"),
+        ({"options": {"checkpoints": ""}}, "options.checkpoints must be an absolute path"),
     ],
 )
 def test_every_field_of_a_record_is_checked_on_every_read(
@@ -250,6 +259,7 @@ def test_every_field_of_a_record_is_checked_on_every_read(
     assert [s.sweep_id for s in scan_sweeps(root)] == ["good"]  # listed, as unreadable
 
 
+@pytest.mark.system
 def test_a_record_with_a_hostile_id_creates_nothing_outside(tmp_path: Path) -> None:
     """A hand edit with no runs and an id of ../../.. used to skip the name check, and
     --resume then made folders outside --checkpoints."""

@@ -134,6 +134,7 @@ def check_offline_html(text: str) -> Page:
     return page
 
 
+@pytest.mark.system
 def test_one_run_holds_what_eval_prints(root: Path, tmp_path: Path) -> None:
     text = report(root, tmp_path / "one.html", FIRST)
     page = check_offline_html(text)
@@ -150,6 +151,7 @@ def test_one_run_holds_what_eval_prints(root: Path, tmp_path: Path) -> None:
     assert 'class="badge"' not in text  # a finished run is not marked running
 
 
+@pytest.mark.system
 def test_two_runs_side_by_side_with_agreement_and_top3(root: Path, tmp_path: Path) -> None:
     text = report(root, tmp_path / "two.html", FIRST, SECOND)
     page = check_offline_html(text)
@@ -162,6 +164,7 @@ def test_two_runs_side_by_side_with_agreement_and_top3(root: Path, tmp_path: Pat
     assert len(page.images) >= 2  # the probabilities and the overlaid curves at least
 
 
+@pytest.mark.system
 def test_a_sweep_shows_the_leaderboard_of_sweep_show(root: Path, tmp_path: Path) -> None:
     text = report(root, tmp_path / "sweep.html", "rs")
     check_offline_html(text)
@@ -174,6 +177,7 @@ def test_a_sweep_shows_the_leaderboard_of_sweep_show(root: Path, tmp_path: Path)
     assert "<h2>Leaderboard</h2>" in text and "<h2>Learning curves</h2>" in text
 
 
+@pytest.mark.system
 def test_markdown_has_its_figures_beside_it(root: Path, tmp_path: Path) -> None:
     text = report(root, tmp_path / "notes.md", FIRST, SECOND, fmt="md")
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
@@ -189,6 +193,7 @@ def test_markdown_has_its_figures_beside_it(root: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0 and (tmp_path / "plain.md").is_file()
 
 
+@pytest.mark.system
 def test_default_output_is_report_id_html_in_the_current_folder(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,6 +204,7 @@ def test_default_output_is_report_id_html_in_the_current_folder(
     assert (tmp_path / "report-rs.html").is_file()
 
 
+@pytest.mark.system
 def test_a_running_run_is_reported_as_it_stands(root: Path, tmp_path: Path) -> None:
     live = root / "live"
     shutil.copytree(root / FIRST, live)
@@ -232,6 +238,7 @@ def write_long_run(root: Path, name: str, epochs: int) -> Path:
     return run
 
 
+@pytest.mark.system
 def test_a_run_of_100000_epochs_makes_a_small_report_that_says_what_it_left_out(
     root: Path, tmp_path: Path
 ) -> None:
@@ -282,6 +289,7 @@ def test_long_tables_are_cut_and_say_so() -> None:
     assert capped([1, 2], MAX_ROWS, "runs", "x") == ((1, 2), "")
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     ("refs", "out", "message"),
     [
@@ -318,6 +326,7 @@ def test_strings_from_files_are_escaped_in_both_formats() -> None:
     assert "<script>" not in markdown and "\\|" in markdown and "\\*x\\*" in markdown
 
 
+@pytest.mark.system
 def test_help_loads_neither_torch_nor_matplotlib() -> None:
     code = (
         "import sys\nfrom aml_tui.cli import app\ntry:\n    app(['report', '--help'])\n"
@@ -328,6 +337,7 @@ def test_help_loads_neither_torch_nor_matplotlib() -> None:
     assert out.stdout.strip().endswith("[]") and "--format" in out.stdout
 
 
+@pytest.mark.system
 def test_the_comparison_renders_in_a_real_browser(root: Path, tmp_path: Path) -> None:
     path = tmp_path / "two.html"
     report(root, path, FIRST, SECOND)

@@ -60,6 +60,7 @@ def sessions(folder: RunFolder) -> int:
     return len([r for r in folder.read_metrics() if r["event"] == "run_started"])
 
 
+@pytest.mark.system
 def test_two_processes_resuming_one_run_at_once_exactly_one_trains(
     tmp_path: Path, fashion_dir: Path
 ) -> None:
@@ -110,6 +111,7 @@ def test_the_claim_comes_before_the_data_loads(tmp_path: Path, fashion_dir: Path
     assert isinstance(Trainer.resume(folder).run(), RunFinished)
 
 
+@pytest.mark.system
 def test_a_claim_dies_with_its_process(tmp_path: Path) -> None:
     folder = RunFolder.create(tmp_path, "fashion-cnn", name="k")
     holder = subprocess.Popen(
@@ -132,6 +134,7 @@ def test_a_claim_dies_with_its_process(tmp_path: Path) -> None:
     folder.claim().release()  # the kernel dropped the lock
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "owner",
     [

@@ -28,6 +28,8 @@ from serving import (
     stop,
 )
 
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:

@@ -28,6 +28,7 @@ from browser import Browser, chromium_or_skip
 from serving import CATCH_TERMINAL, SETTLED, Served, serving, status, stop
 
 from aml_tui.serve.guard import ACCEPT_BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S
+from aml_tui.serve.server import loopback
 from aml_tui.serve.session import MAX_COLUMNS, MAX_ROWS
 
 pytestmark = pytest.mark.system
@@ -297,6 +298,13 @@ def test_a_host_beyond_this_machine_is_said_once(tmp_path: Path) -> None:
     assert len(err.splitlines()) == 1, err
 
 
+def test_loopback_addresses_in_every_form_are_this_machine() -> None:
+    for address in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):
+        assert loopback(address), address
+    for address in ("0.0.0.0", "::", "192.168.1.5", "::ffff:10.0.0.1", "fe80::1%eth0"):
+        assert not loopback(address), address
+
+
 def test_a_killed_server_ends_its_app(served: Served) -> None:
     """kill -9 leaves no one to send the app SIGTERM: its input pipe ends, which it takes
     as a hang-up (terminal.hang_up_when_input_ends)."""
@@ -397,6 +405,7 @@ def test_a_real_user_gets_in_while_an_attacker_holds_every_connection(served: Se
     assert "Traceback" not in output and "Error" not in output, output
 
 
+@pytest.mark.slow
 def test_out_of_descriptors_is_one_line_and_the_user_still_gets_in(tmp_path: Path) -> None:
     """Under a limit of 100 open files the server keeps its floor of connections, and 300
     half-open requests at once run accept() out of descriptors: said once, no traceback per

@@ -53,6 +53,7 @@ def start_slow_batches(cwd: Path, data_dir: Path, name: str) -> subprocess.Popen
     raise AssertionError(f"no progress line; stderr: {process.communicate()[1]}")
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
@@ -73,6 +74,7 @@ def test_signal_stops_after_the_batch_and_saves(
     assert state["position"]["epoch"] == 1 and state["position"]["batch"] == 2
 
 
+@pytest.mark.system
 def test_a_second_ctrl_c_quits_at_once(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     process = start_slow_batches(in_tmp_cwd, fashion_dir, "twice")
     assert process.stderr is not None
@@ -91,6 +93,7 @@ def test_a_second_ctrl_c_quits_at_once(in_tmp_cwd: Path, fashion_dir: Path) -> N
     assert not (run / "last.pt").exists()
 
 
+@pytest.mark.system
 def test_training_survives_the_terminal_going_away(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     """After an SSH hang-up stdout is gone: writes fail, training must carry on and save."""
     read_end, write_end = os.pipe()
@@ -125,6 +128,7 @@ def test_runs_lists_json_and_table(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     assert empty.output.strip() == "no runs under nowhere (the folder does not exist)"
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("delay", [0.2, 0.7, 1.3, 2.1])
 def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_resume_works(
     delay: float, in_tmp_cwd: Path, fashion_dir: Path

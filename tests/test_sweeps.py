@@ -204,6 +204,7 @@ def metrics_events(run: Path, event: str) -> int:
     return sum(json.loads(line).get("event") == event for line in lines)
 
 
+@pytest.mark.system
 def test_two_settings_by_two_seeds_complete_and_show_matches_the_summaries(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
@@ -234,6 +235,8 @@ def test_two_settings_by_two_seeds_complete_and_show_matches_the_summaries(
     assert {r["sweep"] for r in json.loads(listed.stdout)} == {"sw"}
 
 
+@pytest.mark.slow
+@pytest.mark.system
 def test_a_stopped_sweep_carries_on_and_trains_no_run_twice(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
@@ -264,6 +267,7 @@ def test_a_stopped_sweep_carries_on_and_trains_no_run_twice(
         assert (summary["status"], summary["epochs_completed"]) == ("completed", 4)
 
 
+@pytest.mark.system
 def test_two_jobs_on_the_cpu_train_at_once_and_both_complete(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
@@ -317,6 +321,7 @@ def quiet_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.system
 def test_resume_from_another_folder_trains_where_the_sweep_was_recorded(tmp_path: Path) -> None:
     """A relative --checkpoints and --data-dir are recorded absolute: carried on from
     another working folder, the runs train (and read) where the sweep began, and carrying
@@ -345,6 +350,7 @@ def test_resume_from_another_folder_trains_where_the_sweep_was_recorded(tmp_path
     assert again.returncode == 0 and "2 done, 0 to train" in again.stdout, again.stdout
 
 
+@pytest.mark.system
 def test_a_record_of_a_moved_folder_says_so_in_one_line(tmp_path: Path) -> None:
     old, new = tmp_path / "old" / "ck", tmp_path / "new" / "ck"
     create_sweep(old, plan_sweep("fashion-cnn", {"offline": True}, {}, [0], name="mv"))
@@ -379,6 +385,7 @@ def long_sweep(name: str, fashion_dir: Path) -> list[str]:
                          *QUICK, "--name", name, "--no-ui")  # fmt: skip
 
 
+@pytest.mark.system
 def test_a_second_driver_of_a_sweep_is_refused_naming_the_first(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
@@ -399,6 +406,7 @@ def test_a_second_driver_of_a_sweep_is_refused_naming_the_first(
     assert first.returncode == 130, output
 
 
+@pytest.mark.system
 def test_a_run_killed_by_sigkill_makes_the_sweep_exit_2(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:

@@ -399,6 +399,7 @@ async def test_the_form_shows_a_hostile_value_as_text(tmp_path: Path) -> None:
         assert app.is_running
 
 
+@pytest.mark.system
 def test_aml_tui_watch_on_a_terminal_writes_no_hostile_sequence(
     hostile_runs: Path, tmp_path: Path
 ) -> None:

@@ -443,6 +443,7 @@ def fake_runner(seconds: float) -> Callable[[Path, str, int], subprocess.Popen[b
     return start
 
 
+@pytest.mark.system
 async def test_configure_lists_make_a_sweep_that_starts_and_stops(
     tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -491,6 +492,7 @@ async def test_configure_lists_make_a_sweep_that_starts_and_stops(
                                           for n in app._notifications))  # fmt: skip
 
 
+@pytest.mark.system
 async def test_a_sweep_started_in_the_app_trains_its_runs(
     tmp_path: Path, fashion_dir: Path
 ) -> None:

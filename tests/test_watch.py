@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from aml_tui.core.events import BatchProgress, RunStarted
 from aml_tui.core.runs import MetricsFollower
 from aml_tui.tui.app import create_app
@@ -36,6 +38,7 @@ def test_follower_reads_complete_lines_only(tmp_path: Path) -> None:
     assert follower.poll() == []
 
 
+@pytest.mark.system
 async def test_watch_follows_a_headless_run_to_its_end(in_tmp_cwd: Path, fashion_dir: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui", "--epochs", "3",

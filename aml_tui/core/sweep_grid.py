@@ -99,13 +99,19 @@ def fits(field: str, value: object) -> bool:
     return isinstance(value, str)
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits, few enough for a seed: `int()` takes '²' for a digit it cannot read,
+    and refuses 5,000 digits with its own error."""
+    return text.isascii() and text.isdigit() and len(text) <= len(str(MAX_SEED))
+
+
 def parse_seeds(text: str) -> list[int]:
     """--seeds: "0,1,2", a range "0-4" (both ends included), or both ("0-2,7"); at most
     MAX_RUNS seeds, counted before any list is made."""
     seeds: list[int] = []
     for item in (part.strip() for part in text.split(",")):
         low, dash, high = item.partition("-")
-        if not (low.isdigit() and (not dash or high.isdigit())):
+        if not (is_number(low) and (not dash or is_number(high))):
             raise ConfigError(
                 f"--seeds {shown(text)}: {shown(item)} is not a seed or a range: e.g. --seeds "
                 "0,1,2 or 0-4"

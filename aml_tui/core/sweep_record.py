@@ -10,6 +10,7 @@ billion runs is refused by counting, never by expanding it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +20,14 @@ from aml_tui.config import MAX_SEED, TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.files import UnreadableText, read_regular
 from aml_tui.core.runs import printable_name
-from aml_tui.core.sweep_grid import MAX_RUNS, SWEEPABLE, Sweep, fits, limit_problem
+from aml_tui.core.sweep_grid import (
+    MAX_RUNS,
+    PATH_FIELDS,
+    SWEEPABLE,
+    Sweep,
+    fits,
+    limit_problem,
+)
 from aml_tui.errors import ConfigError, first_line
 
 MAX_RECORD_BYTES = 1 << 20
@@ -149,6 +157,10 @@ def _options(value: object, grid: dict[str, list[Any]], source: str) -> dict[str
             raise _wrong(source, field, "is in grid too: give it in one of them")
         if not fits(key, item):
             raise _wrong(source, field, f"must be {_kind(key)}")
+        if isinstance(item, str) and "\0" in item:
+            raise _wrong(source, field, "holds a NUL byte, which no setting may")
+        if key in PATH_FIELDS and isinstance(item, str) and not os.path.isabs(item):
+            raise _wrong(source, field, "must be an absolute path, as aml-tui records it")
     if "checkpoints" not in value:
         raise _wrong(source, "options.checkpoints", "is missing: the folder of the sweep's runs")
     return dict(value)

@@ -95,7 +95,7 @@ def run_server(checkpoints: str, host: str, port: int, max_apps: int = MAX_APPS)
         f"(at most {max_apps}). Anyone with this URL can drive it; Ctrl+C stops the server.",
         flush=True,
     )
-    if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+    if not loopback(address):
         print(
             f"aml-tui serve: listening on {host}, not only on this machine: every host that "
             "can reach it and holds the URL can drive the app; --host 127.0.0.1 with an SSH "
@@ -105,6 +105,14 @@ def run_server(checkpoints: str, host: str, port: int, max_apps: int = MAX_APPS)
         )
     asyncio.run(server.run(listener))
     return 0
+
+
+def loopback(address: str) -> bool:
+    """Whether a listening address is this machine's alone (an IPv4 one in IPv6 form too:
+    `::ffff:127.0.0.1`, which ipaddress does not call loopback)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)
 
 
 def app_command(checkpoints: str) -> str:
