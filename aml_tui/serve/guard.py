@@ -148,6 +148,13 @@ class ConnectionLimit:
                 return True
         return False
 
+    def evict_idle(self) -> None:
+        """Close every connection not in a request: accept() ran out of descriptors, and
+        those are what an attacker holds (a user's page and websockets are in requests)."""
+        for handler in [handler for handler in self.open if handler not in self.busy]:
+            self.forget(handler)
+            handler.force_close()
+
     def forget(self, handler: RequestHandler) -> None:
         self.open.pop(handler, None)
         self.busy.pop(handler, None)
@@ -172,14 +179,18 @@ class ConnectionLimit:
 class QuietAcceptErrors:
     """The event loop's exception handler: an accept() that fails for lack of descriptors
     or memory (asyncio retries it a second later) is said once, in one line, not as a
-    traceback per try; anything else goes to the default handler, as a bug should."""
+    traceback per try, and the idle connections are closed so that the retry finds
+    descriptors; anything else goes to the default handler, as a bug should."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_exhausted: Callable[[], None]) -> None:
         self.said = False
+        self.on_exhausted = on_exhausted
+        """Called on each such failure: frees descriptors before asyncio retries."""
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         message = str(context.get("message", ""))
         if message.startswith("socket.accept() out of system resource"):
+            self.on_exhausted()
             if not self.said:
                 self.said = True
                 error = context.get("exception")

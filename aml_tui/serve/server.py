@@ -190,12 +190,12 @@ class TokenServer(Server):
         """Serve on `listener` until a stop signal; then end the apps and close."""
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.set_exception_handler(QuietAcceptErrors())
         for number in stop_signal_numbers():
             loop.add_signal_handler(number, self.on_stop_signal, number, stopped)
         application = await self._make_app()
         application.router.add_get("/favicon.ico", no_icon)
         limit = ConnectionLimit(connection_limit())
+        loop.set_exception_handler(QuietAcceptErrors(on_exhausted=limit.evict_idle))
         application.middlewares[:0] = [limit.tracking, self.require_token]
         application.on_response_prepare.append(secured)
         runner = web.AppRunner(
