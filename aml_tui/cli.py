@@ -37,6 +37,7 @@ from aml_tui.cli_sweep import sweep_app
 from aml_tui.config import RESUME_OVERRIDES
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.listing import list_runs
+from aml_tui.core.runs import printable_name
 from aml_tui.core.sweeps import (
     sweep_membership,
 )
@@ -347,7 +348,7 @@ def report(
     path = write_report(
         root, request, output, format, checkpoint, device, data_dir, offline or None
     )
-    typer.echo(str(path))
+    typer.echo(printable_name(str(path)))  # a name may hold escapes that steer a terminal
 
 
 @app.command()

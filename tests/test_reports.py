@@ -428,3 +428,13 @@ async def test_the_report_key_on_a_sweeps_curves_writes_the_sweep_report(
         shutil.rmtree(empty)
     assert any("run not-started has no metrics yet" in message for _, message in shown)
     assert "<h2>Leaderboard</h2>" in path.read_text()
+
+
+@pytest.mark.system
+def test_the_path_it_prints_shows_escapes_as_text(root: Path, tmp_path: Path) -> None:
+    """A file name may hold a terminal escape: written as asked, printed as text."""
+    out = tmp_path / "e\x1b]0;title\x07.html"
+    result = invoke("report", FIRST, "-o", str(out), "--checkpoints", str(root), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    assert "\x1b" not in result.stdout and "\\x1b]0;title\\x07.html" in result.stdout
