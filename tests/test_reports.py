@@ -376,6 +376,7 @@ def notifications(application: App[None]) -> list[tuple[str, str]]:
     return shown
 
 
+@pytest.mark.system
 async def test_the_report_key_writes_the_evaluated_run_without_evaluating_again(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -402,6 +403,7 @@ async def test_the_report_key_writes_the_evaluated_run_without_evaluating_again(
     check_offline_html(path.read_text())
 
 
+@pytest.mark.system
 async def test_the_report_key_on_a_sweeps_curves_writes_the_sweep_report(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
