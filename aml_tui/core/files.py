@@ -69,21 +69,41 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         )
     except OSError as error:
         raise _write_error(path, error) from None
+    _fill_and_place(
+        path, fd, write, lambda: os.replace(tmp_name, path), lambda: os.unlink(tmp_name),
+        mode=_file_mode(),
+    )  # fmt: skip
+    _fsync_dir(path.parent)
+
+
+def _fill_and_place(
+    path: Path,
+    fd: int,
+    write: Callable[[BinaryIO], None],
+    place: Callable[[], None],
+    remove: Callable[[], None],
+    mode: int | None = None,
+) -> None:
+    """Shared by write_atomic and write_file: `write` the temp file `fd` (given `mode`),
+    flush and fsync it, then `place` it over `path`. On any failure the temp file is
+    removed (a failed removal must not hide why) and a failure to write is CheckpointError;
+    RefusedTarget and any other exception from `write` (a bug) go on as they are."""
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), _file_mode())
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        place()
     except BaseException as error:
-        # The write failed: the temp file goes (a failed unlink must not hide why).
         with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(error, OSError | RuntimeError) or _os_error_in(error) is not None:
+            remove()
+        if not isinstance(error, RefusedTarget) and (
+            isinstance(error, OSError | RuntimeError) or _os_error_in(error) is not None
+        ):
             raise _write_error(path, error) from None
         raise
-    _fsync_dir(path.parent)
 
 
 def _os_error_in(error: BaseException) -> OSError | None:
@@ -289,21 +309,11 @@ def write_file(path: Path, write: Callable[[BinaryIO], None], folder: int | None
         fd, tmp_name = _create_temp(path.name, folder)
     except OSError as error:
         raise _write_error(path, error) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _put_in_place(tmp_name, path.name, folder)
-    except BaseException as error:
-        # Not written: the temp file goes (a failed unlink must not hide why).
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name, dir_fd=folder)
-        if not isinstance(error, RefusedTarget) and (
-            isinstance(error, OSError | RuntimeError) or _os_error_in(error) is not None
-        ):
-            raise _write_error(path, error) from None
-        raise
+    in_folder = folder
+    _fill_and_place(
+        path, fd, write, lambda: _put_in_place(tmp_name, path.name, in_folder),
+        lambda: os.unlink(tmp_name, dir_fd=in_folder),
+    )  # fmt: skip
     with contextlib.suppress(OSError):  # as _fsync_dir: the file is written either way
         os.fsync(folder)
 
