@@ -36,9 +36,9 @@ from aml_tui.cli_common import (
 from aml_tui.cli_sweep import sweep_app
 from aml_tui.config import RESUME_OVERRIDES
 from aml_tui.core.experiments import EXPERIMENTS, build_config
-from aml_tui.core.listing import list_runs
-from aml_tui.core.runs import printable_name
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore.listing import list_runs
+from aml_tui.core.runstore.runs import printable_name
+from aml_tui.core.runstore.sweeps import (
     sweep_membership,
 )
 from aml_tui.errors import ConfigError
@@ -162,7 +162,7 @@ def train(
 
         exit_with(train_headless(config))
         return
-    from aml_tui.core.device import resolve_device  # lazy: imports torch
+    from aml_tui.core.training.device import resolve_device  # lazy: imports torch
 
     resolve_device(config.device)  # an absent GPU is a one-line error, not an app screen
     run_app(config.checkpoints, start=config)

@@ -23,9 +23,9 @@ from aml_tui.cli_common import (
 )
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
-from aml_tui.core.leaderboard import sweep_json, sweep_results
-from aml_tui.core.sweep_grid import PATH_FIELDS
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore.leaderboard import sweep_json, sweep_results
+from aml_tui.core.runstore.sweep_grid import PATH_FIELDS
+from aml_tui.core.runstore.sweeps import (
     BOOL_WORDS,
     MAX_JOBS,
     MAX_RUNS,

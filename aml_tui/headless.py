@@ -26,14 +26,15 @@ import torch.distributed as dist
 
 from aml_tui.config import TrainConfig
 from aml_tui.console import ConsoleReporter
-from aml_tui.core.claim import busy_message
-from aml_tui.core.distributed import world_size_from_env
-from aml_tui.core.engine import Trainer
 from aml_tui.core.evaluation import resolve_run
 from aml_tui.core.events import Listener, RunFailed, RunFinished
-from aml_tui.core.listing import resume_refusal
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import SWEEP_ENV, THREADS_ENV, record_sweep
+from aml_tui.core.runstore.claim import busy_message
+from aml_tui.core.runstore.listing import resume_refusal
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV, record_sweep
+from aml_tui.core.training.distributed import world_size_from_env
+from aml_tui.core.training.engine import Trainer
+from aml_tui.core.training.setup import create_trainer, resume_trainer
 from aml_tui.errors import ConfigError, RunBusyError
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
@@ -49,7 +50,7 @@ def train_headless(config: TrainConfig) -> int:
     sweep starts (SWEEP_ENV set) records its sweep in config.toml's [run] table."""
 
     def make_trainer(listeners: list[Listener], stop: threading.Event) -> Trainer:
-        trainer = Trainer.create(config, listeners, stop)
+        trainer = create_trainer(config, listeners, stop)
         sweep = os.environ.get(SWEEP_ENV)
         if sweep and trainer.run_folder is not None:
             record_sweep(trainer.run_folder, sweep)
@@ -61,7 +62,7 @@ def train_headless(config: TrainConfig) -> int:
 def resume_headless(folder: RunFolder, overrides: Mapping[str, Any]) -> int:
     """Carry on a run headless from its last.pt; `overrides` (fields of RESUME_OVERRIDES)
     replace its saved values. Returns the exit code (see `run_headless`)."""
-    return run_headless(lambda listeners, stop: Trainer.resume(folder, listeners, stop, overrides))
+    return run_headless(lambda listeners, stop: resume_trainer(folder, listeners, stop, overrides))
 
 
 def resumable_run(root: Path, ref: str) -> tuple[RunFolder, TrainConfig]:

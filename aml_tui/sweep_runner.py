@@ -37,9 +37,9 @@ from typing import IO
 import torch
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.leaderboard import sweep_results
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore.leaderboard import sweep_results
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import (
     SWEEP_ENV,
     SWEEPS_FOLDER,
     THREADS_ENV,

@@ -32,16 +32,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from aml_tui.core.data import (
+from aml_tui.core.data.memory import (
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
     FASHION_TO_3,
     resolve_fashion_mnist,
 )
-from aml_tui.core.device import resolve_device
-from aml_tui.core.engine import Trainer
 from aml_tui.core.events import EpochEnded, RunFinished
 from aml_tui.core.experiments import build_config
+from aml_tui.core.training.device import resolve_device
+from aml_tui.core.training.engine import Trainer
+from aml_tui.core.training.setup import create_trainer
 
 
 def torchvision_root(files: dict[str, Path], root: Path) -> Path:
@@ -122,7 +123,7 @@ def engine(data_dir: str | None, experiment: str, images: int, batch: int, devic
         device=device, compile=compile_model,
     )  # fmt: skip
     epochs: list[EpochEnded] = []
-    trainer = Trainer.create(
+    trainer = create_trainer(
         config, [lambda event: epochs.append(event) if isinstance(event, EpochEnded) else None],
         write_run=False,
     )  # fmt: skip

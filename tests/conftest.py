@@ -17,7 +17,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from aml_tui.core.data import FASHION_MNIST_FILES, SYSTEM_FASHION_MNIST  # noqa: E402
+from aml_tui.core.data.memory import FASHION_MNIST_FILES, SYSTEM_FASHION_MNIST  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -111,10 +111,10 @@ def make_evaluation(
     """A hand-made evaluation of 12 test images: the same on every machine."""
     import torch
 
-    from aml_tui.core.data import Split
+    from aml_tui.core.data.memory import Split
     from aml_tui.core.evaluation import RunEvaluation
-    from aml_tui.core.loop import Evaluation
     from aml_tui.core.metrics import confusion_matrix, per_class
+    from aml_tui.core.training.loop import Evaluation
 
     labels = torch.arange(12) % len(classes)
     predicted = labels.clone()

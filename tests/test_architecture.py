@@ -12,6 +12,7 @@ import json
 import pkgutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,29 +20,28 @@ import pytest
 import aml_tui
 import aml_tui.core
 
-CORE_MODULES = sorted(f"aml_tui.core.{m.name}" for m in pkgutil.iter_modules(aml_tui.core.__path__))
+CORE_MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(aml_tui.core.__path__, "aml_tui.core.") if not m.ispkg
+)
+RUN_STORE = [m for m in CORE_MODULES if m.startswith("aml_tui.core.runstore.")]
 PACKAGE = Path(aml_tui.__file__).parent
 
-LAYERS: dict[str, int] = {
-    "aml_tui": 0,
-    "aml_tui.errors": 0,
-    "aml_tui.terminal": 0,
-    "aml_tui.config": 1,
-    "aml_tui.core": 2,
-    "aml_tui.render": 3,
-    "aml_tui.console": 4,
-    "aml_tui.report": 4,
-    "aml_tui.headless": 5,
-    "aml_tui.sweep_runner": 5,
-    "aml_tui.tui": 5,
-    "aml_tui.serve": 5,
-    "aml_tui.cli_common": 6,
-    "aml_tui.cli_sweep": 7,
-    "aml_tui.cli": 8,
-    "aml_tui.__main__": 9,
-}
-"""Rank of each layer: a module may import its own layer's modules and any lower rank. Two
-layers of one rank (the app, the headless runner, the sweep runner) never import each other."""
+
+def _layers_from_pyproject() -> dict[str, int]:
+    """Rank of each layer, read from the import-linter contract in pyproject.toml (the rule's
+    one home; this test checks it without lint-imports). A module may import its own layer's
+    modules and any lower rank; layers that share a rank ("a | b") never import each other.
+    The package's own `__init__` (its version) is below every layer."""
+    with open(PACKAGE.parent / "pyproject.toml", "rb") as file:
+        contracts = tomllib.load(file)["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    ranks = {"aml_tui": 0}
+    for rank, line in enumerate(reversed(layers), start=1):
+        ranks.update({name.strip(): rank for name in line.split("|")})
+    return ranks
+
+
+LAYERS = _layers_from_pyproject()
 
 
 def _module_name(path: Path) -> str:
@@ -202,3 +202,29 @@ def test_help_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("NO-TORCH")
     assert "experiments" in out.stdout and "train" in out.stdout
+
+
+@pytest.mark.system
+def test_the_run_store_and_listing_runs_never_import_torch(tmp_path: Path) -> None:
+    """The run store's contract (pyproject.toml): every module of it imported, and a folder
+    of runs listed through `aml-tui runs`, in a fresh interpreter leave torch unloaded."""
+    code = (
+        "import sys\n"
+        f"for module in {RUN_STORE!r}:\n"
+        "    __import__(module)\n"
+        "from aml_tui.core.experiments import build_config\n"
+        "from aml_tui.core.runstore.runs import RunFolder\n"
+        f"run = RunFolder.create({str(tmp_path)!r}, 'fashion-cnn', name='one')\n"
+        "run.start(build_config('fashion-cnn'), {}).release()\n"
+        "run.append_metrics({'event': 'epoch_ended', 'epoch': 1})\n"
+        "from aml_tui.cli import app\n"
+        "try:\n"
+        f"    app(['runs', '--checkpoints', {str(tmp_path)!r}], prog_name='aml-tui')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert len(RUN_STORE) >= 10
+    assert "one" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().endswith("NO-TORCH"), out.stdout + out.stderr

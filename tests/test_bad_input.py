@@ -111,7 +111,7 @@ def test_unknown_run_id(command: str, tmp_path: Path) -> None:
 
 
 def test_resume_of_a_stopped_run_continues(stopped_run: Path, tmp_path: Path) -> None:
-    from aml_tui.core.checkpoint import load_checkpoint, save_atomic
+    from aml_tui.core.training.checkpoint import load_checkpoint, save_atomic
 
     run = tmp_path / "ck" / "run"
     shutil.copytree(stopped_run, run)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from aml_tui.core import checkpoint
-from aml_tui.core.checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
+from aml_tui.core.training import checkpoint
+from aml_tui.core.training.checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
 from aml_tui.errors import CheckpointError
 
 

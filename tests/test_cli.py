@@ -18,11 +18,11 @@ from typer.testing import CliRunner, Result
 from aml_tui.cli import app
 from aml_tui.cli_common import field_docs
 from aml_tui.config import TrainConfig
-from aml_tui.core import data
-from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.data import memory as data
 from aml_tui.core.experiments import build_config
-from aml_tui.core.listing import RunInfo, resume_refusal, run_status
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import RunInfo, resume_refusal, run_status
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training.checkpoint import load_checkpoint
 from aml_tui.render.runs import runs_table
 
 runner = CliRunner()

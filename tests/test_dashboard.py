@@ -28,7 +28,6 @@ from textual.widgets import Button, Label
 
 from aml_tui import tui
 from aml_tui.config import to_toml
-from aml_tui.core import loop
 from aml_tui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -39,9 +38,10 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.experiments import build_config
 from aml_tui.core.hardware import GpuLoad, HardwareSample, HardwareSampler, ProcessClock
-from aml_tui.core.listing import session_history
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import session_history
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.timing import estimate, finish_time
+from aml_tui.core.training import loop
 from aml_tui.render.text import epoch_line
 from aml_tui.tui.app import create_app
 from aml_tui.tui.messages import EngineReported
@@ -242,12 +242,12 @@ def test_on_cuda_one_batch_per_report_is_timed_by_events_never_waited_for(
 
 
 def test_training_reports_the_data_share(tmp_path: Path, fashion_dir: Path) -> None:
-    from aml_tui.core.engine import Trainer  # imports torch
+    from aml_tui.core.training.setup import create_trainer  # imports torch
 
     config = build_config("fashion-cnn", epochs=1, batch_size=32, data_dir=str(fashion_dir),
                           checkpoints=str(tmp_path / "ck"), offline=True)  # fmt: skip
     events: list[object] = []
-    Trainer.create(config, [events.append]).run()
+    create_trainer(config, [events.append]).run()
     progress = [e for e in events if isinstance(e, BatchProgress)]
     (epoch,) = [e for e in events if isinstance(e, EpochEnded)]
     assert progress and all(0 < (p.data_share or 0) < 1 for p in progress)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import idx_bytes, synthetic_fashion, write_fashion_dir, write_idx
 
-from aml_tui.core import data
+from aml_tui.core.data import memory as data
 from aml_tui.errors import DataError
 
 

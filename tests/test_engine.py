@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from aml_tui.config import TrainConfig
-from aml_tui.core import engine, loop
-from aml_tui.core.checkpoint import load_checkpoint
-from aml_tui.core.data import ImageData, Split, make_permutation, scramble
+from aml_tui.core.data.memory import ImageData, Split, make_permutation, scramble
+from aml_tui.core.data.transforms import BatchTransform
 from aml_tui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -27,8 +26,9 @@ from aml_tui.core.events import (
 )
 from aml_tui.core.experiments import EXPERIMENTS, Experiment
 from aml_tui.core.models import FashionCNN
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.transforms import BatchTransform
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import engine, loop
+from aml_tui.core.training.checkpoint import load_checkpoint
 
 
 def tiny_data(train: int = 96, test: int = 40) -> ImageData:
@@ -303,7 +303,7 @@ def test_summary_is_written_before_other_listeners_hear_the_end(tmp_path: Path) 
 
 @pytest.mark.system
 def test_run_listing_shows_unreadable_folders_and_sees_live_runs(tmp_path: Path) -> None:
-    from aml_tui.core.listing import list_runs
+    from aml_tui.core.runstore.listing import list_runs
 
     make_trainer(tmp_path, epochs=1, name="done").run()
     broken = tmp_path / "ck" / "broken"
@@ -340,8 +340,8 @@ def test_run_listing_shows_unreadable_folders_and_sees_live_runs(tmp_path: Path)
 def test_a_failed_save_is_reported_and_training_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aml_tui.core import checkpoint
     from aml_tui.core.events import Warned
+    from aml_tui.core.training import checkpoint
 
     real_save = checkpoint.torch.save
     calls = {"n": 0}
@@ -366,7 +366,7 @@ def test_a_failed_save_is_reported_and_training_goes_on(
 def test_saving_that_keeps_failing_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aml_tui.core import checkpoint
+    from aml_tui.core.training import checkpoint
 
     def always_full(obj: object, handle: object) -> None:
         raise OSError(28, "No space left on device")

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 from test_engine import make_trainer  # the engine tests' tiny synthetic run
 
-from aml_tui.core import checkpoint, files
-from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core import files
 from aml_tui.core.events import EpochEnded, Event, RunFailed, RunFinished, Warned
 from aml_tui.core.files import write_atomic
-from aml_tui.core.listing import run_status
-from aml_tui.core.recorder import RunRecorder
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import run_status
+from aml_tui.core.runstore.recorder import RunRecorder
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import checkpoint
+from aml_tui.core.training.checkpoint import load_checkpoint
 from aml_tui.errors import CheckpointError
 from aml_tui.headless import exit_code_of
 
@@ -177,8 +178,11 @@ def test_a_full_disk_at_the_end_fails_with_one_line_and_resume_records_it(
 ) -> None:
     """The last checkpoint is saved, then the disk fills: summary.json cannot be written. The
     run ends failed (exit 2) saying so; once space is freed, resuming records its end."""
-    from aml_tui.core.engine import Trainer  # imports torch's training stack
     from aml_tui.core.experiments import build_config  # the registry's defaults
+    from aml_tui.core.training.setup import (  # imports torch's training stack
+        create_trainer,
+        resume_trainer,
+    )
 
     def fill_after_last_epoch(event: Event) -> None:
         if isinstance(event, EpochEnded) and event.epoch == 2:
@@ -187,7 +191,7 @@ def test_a_full_disk_at_the_end_fails_with_one_line_and_resume_records_it(
     config = build_config(
         "fashion-cnn", epochs=2, data_dir=str(fashion_dir), checkpoints=str(disk.path / "ck")
     )
-    result = Trainer.create(config, [fill_after_last_epoch]).run()
+    result = create_trainer(config, [fill_after_last_epoch]).run()
     assert isinstance(result, RunFailed) and result.reason == "user_error"
     assert exit_code_of(result, []) == 2
     assert NO_SPACE in result.message and "record is incomplete" in result.message
@@ -197,7 +201,7 @@ def test_a_full_disk_at_the_end_fails_with_one_line_and_resume_records_it(
     assert not temp_files(folder) and not folder.owner_path.exists()
     assert run_status(folder) == "incomplete"
     disk.free()
-    resumed = Trainer.resume(folder).run()
+    resumed = resume_trainer(folder).run()
     assert isinstance(resumed, RunFinished) and resumed.status == "completed"
     summary = folder.read_summary()
     assert isinstance(summary, dict) and summary["status"] == "completed"
@@ -350,7 +354,7 @@ def test_a_torn_record_from_a_failed_append_is_written_whole_on_retry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full disk can cut a line short: the retried record starts on a new line."""
-    from aml_tui.core import runs
+    from aml_tui.core.runstore import runs
 
     folder = RunFolder.create(tmp_path, "fashion-cnn", name="torn")
     warnings: list[str] = []

@@ -35,12 +35,12 @@ from torchvision.models import resnet18
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
-from aml_tui.core import engine
-from aml_tui.core.checkpoint import check_finite, load_checkpoint, restore
 from aml_tui.core.events import BatchProgress, Event, RunFinished
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.pretrained import load_resnet18_weights
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import engine, setup
+from aml_tui.core.training.checkpoint import check_finite, load_checkpoint, restore
 from aml_tui.errors import AmlTuiError, CheckpointError, WeightsError
 
 TRUNCATIONS = {"checkpoint": 90, "weights": 40}
@@ -67,7 +67,7 @@ def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
     previous = engine.PROGRESS_INTERVAL_S
     engine.PROGRESS_INTERVAL_S = 0.0  # a progress event after every batch
     try:
-        result = engine.Trainer.create(config, [stopper], stop).run()
+        result = setup.create_trainer(config, [stopper], stop).run()
     finally:
         engine.PROGRESS_INTERVAL_S = previous
     assert isinstance(result, RunFinished) and result.status == "interrupted"

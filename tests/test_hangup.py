@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import write_fashion_dir
 
-from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.system
 

@@ -30,14 +30,14 @@ from textual.widgets import Static
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
-from aml_tui.core import data
-from aml_tui.core.checkpoint import load_checkpoint, save_atomic
-from aml_tui.core.cifar import load_cifar
-from aml_tui.core.device import resolve_device
+from aml_tui.core.data import memory as data
+from aml_tui.core.data.cifar import load_cifar
+from aml_tui.core.data.imagefolder import load_imagefolder
 from aml_tui.core.evaluation import evaluate_run
-from aml_tui.core.imagefolder import load_imagefolder
 from aml_tui.core.pretrained import resolve_weights
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training.checkpoint import load_checkpoint, save_atomic
+from aml_tui.core.training.device import resolve_device
 from aml_tui.errors import CheckpointError, ConfigError, DataError, WeightsError
 from aml_tui.tui.app import create_app
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen

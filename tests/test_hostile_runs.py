@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from aml_tui.core.listing import (
+from aml_tui.core.runstore.listing import (
     LISTING_METRICS_BYTES,
     RUN_STATUSES,
     list_runs,
     resume_refusal,
     run_status,
 )
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.errors import CheckpointError, RunBusyError
 
 CONFIG = 'experiment = "fashion-cnn"\nepochs = 5\nbatch_size = 64\nlr = 0.001\n'
@@ -413,7 +413,7 @@ def test_a_run_that_cannot_be_deleted_says_so(tmp_path: Path) -> None:
 def test_a_delete_that_fails_anywhere_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aml_tui.core import runs
+    from aml_tui.core.runstore import runs
 
     folder = RunFolder(make_run(tmp_path, "stuck"))
     (folder.path / "last.pt").write_bytes(b"x")

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import tomli_w
 
-from aml_tui.core import sweep_grid
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore import sweep_grid
+from aml_tui.core.runstore.sweep_state import list_sweep_progress
+from aml_tui.core.runstore.sweeps import (
     MAX_JOBS,
     MAX_RECORD_BYTES,
     MAX_RUNS,
@@ -34,7 +35,6 @@ from aml_tui.core.sweeps import (
     sweep_path,
 )
 from aml_tui.errors import ConfigError
-from aml_tui.tui.sweep_state import list_sweep_progress
 
 SPECIAL = {"fifo": lambda path: os.mkfifo(path), "zero": lambda path: path.symlink_to("/dev/zero")}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.events import RunFinished, event_from_record
-from aml_tui.core.listing import list_runs
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import list_runs
+from aml_tui.core.runstore.runs import RunFolder
 
 
 def test_a_summary_with_best_test_acc_is_listed_with_its_best_accuracy(tmp_path: Path) -> None:

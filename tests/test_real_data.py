@@ -10,7 +10,7 @@ from conftest import requires_real_data
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
-from aml_tui.core import data
+from aml_tui.core.data import memory as data
 
 pytestmark = [pytest.mark.real_data, requires_real_data]
 

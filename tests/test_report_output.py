@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from aml_tui.cli import app
 from aml_tui.core.files import RefusedTarget, open_folder, write_file
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.errors import ReportError
 from aml_tui.report import output
 from aml_tui.report.document import Document, Drawn, Figure, Paragraph

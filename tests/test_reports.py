@@ -29,7 +29,7 @@ from textual.pilot import Pilot
 from typer.testing import CliRunner, Result
 
 from aml_tui.cli import app
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.render.text import percent
 from aml_tui.report.document import Cell, Document, Heading, Paragraph, Table
 from aml_tui.report.html import to_html

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from aml_tui.cli import app
 from aml_tui.core import pretrained
-from aml_tui.core.cifar import load_cifar
+from aml_tui.core.data.cifar import load_cifar
+from aml_tui.core.data.imagefolder import load_imagefolder
+from aml_tui.core.data.transforms import BatchTransform, random_crop_flip
 from aml_tui.core.experiments import EXPERIMENTS, build_config
-from aml_tui.core.imagefolder import load_imagefolder
 from aml_tui.core.models import resnet18_finetune, resnet18_scratch
-from aml_tui.core.transforms import BatchTransform, random_crop_flip
 from aml_tui.errors import DataError, WeightsError
 
 runner = CliRunner()

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
-from aml_tui.core import engine
-from aml_tui.core.checkpoint import load_checkpoint
 from aml_tui.core.events import BatchProgress, EpochEnded, Event, RunFinished
 from aml_tui.core.experiments import build_config
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import engine, setup
+from aml_tui.core.training.checkpoint import load_checkpoint
 from aml_tui.errors import CheckpointError
 
 
@@ -47,7 +47,7 @@ def straight_and_resumed(
     root: Path, stop_epoch: int, stop_batch: int, **options: object
 ) -> tuple[engine.Trainer, engine.Trainer, list[Event], list[Event]]:
     one_go: list[Event] = []
-    straight = engine.Trainer.create(
+    straight = setup.create_trainer(
         build_config(checkpoints=str(root / "one"), name="run", **options), [one_go.append]
     )  # type: ignore[arg-type]
     assert isinstance(straight.run(), RunFinished)
@@ -64,10 +64,10 @@ def straight_and_resumed(
             stop.set()
 
     config = build_config(checkpoints=str(root / "two"), name="run", **options)  # type: ignore[arg-type]
-    first = engine.Trainer.create(config, [stopper], stop)
+    first = setup.create_trainer(config, [stopper], stop)
     interrupted = first.run()
     assert isinstance(interrupted, RunFinished) and interrupted.status == "interrupted"
-    resumed = engine.Trainer.resume(RunFolder(root / "two" / "run"), [two_goes.append])
+    resumed = setup.resume_trainer(RunFolder(root / "two" / "run"), [two_goes.append])
     assert isinstance(resumed.run(), RunFinished)
     return straight, resumed, one_go, two_goes
 
@@ -134,7 +134,7 @@ def test_resume_refuses_a_checkpoint_of_another_experiment(
     state["experiment"] = "resnet18-scratch"
     torch.save(state, folder.last_path)
     with pytest.raises(CheckpointError, match="cannot be resumed"):
-        engine.Trainer.resume(folder)
+        setup.resume_trainer(folder)
     state["experiment"] = "fashion-cnn"
     state["classes"] = ["a", "b"]
     torch.save(state, folder.last_path)
@@ -146,7 +146,7 @@ def test_resume_refuses_a_checkpoint_of_another_experiment(
 def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
-    from aml_tui.core.listing import run_status
+    from aml_tui.core.runstore.listing import run_status
 
     runner = CliRunner()
     args = ["train", "fashion-cnn", "--no-ui", "--epochs", "1", "--train-limit", "64",
@@ -156,7 +156,7 @@ def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
     folder.summary_path.write_text(
         folder.summary_path.read_text().replace("completed", "interrupted")
     )
-    engine.Trainer.resume(folder)  # what a second process would be doing right now
+    setup.resume_trainer(folder)  # what a second process would be doing right now
     assert run_status(folder) == "running"
     result = runner.invoke(app, ["train", "--resume", "again", "--no-ui"])
     assert result.exit_code == 2 and "is being trained right now" in result.output
@@ -165,8 +165,8 @@ def test_a_resumed_run_is_listed_as_running_and_cannot_be_resumed_twice(
 def test_an_unfused_optimiser_state_resumes_into_the_fused_optimiser() -> None:
     """Checkpoints from an older aml-tui hold an unfused Adam's groups; loading them must not
     turn this process's fused Adam unfused (GradScaler would hand it fused-only arguments)."""
-    from aml_tui.core.checkpoint import load_optimizer_state
     from aml_tui.core.models import FashionCNN
+    from aml_tui.core.training.checkpoint import load_optimizer_state
 
     torch.manual_seed(0)
     model = FashionCNN(3)

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from aml_tui.core.claim import process_start
-from aml_tui.core.engine import Trainer
 from aml_tui.core.events import EpochEnded, Event, RunFinished
 from aml_tui.core.experiments import build_config
-from aml_tui.core.listing import resume_refusal, run_status
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.claim import process_start
+from aml_tui.core.runstore.listing import resume_refusal, run_status
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training.setup import create_trainer, resume_trainer
 from aml_tui.errors import CheckpointError, RunBusyError
 
 HOST = socket.gethostname()
@@ -51,7 +51,7 @@ def interrupted_run(root: Path, fashion_dir: Path, name: str = "r", epochs: int 
         "fashion-cnn", epochs=epochs, batch_size=32, data_dir=str(fashion_dir),
         checkpoints=str(root), name=name,
     )  # fmt: skip
-    result = Trainer.create(config, [stop_after_epoch_1], stop).run()
+    result = create_trainer(config, [stop_after_epoch_1], stop).run()
     assert isinstance(result, RunFinished) and result.status == "interrupted"
     return RunFolder(root / name)
 
@@ -105,10 +105,10 @@ def test_the_claim_comes_before_the_data_loads(tmp_path: Path, fashion_dir: Path
     try:
         # With data that is not there: the refusal must come first, and name the holder.
         with pytest.raises(RunBusyError, match=f"process {os.getpid()} on host"):
-            Trainer.resume(folder, overrides={"data_dir": str(tmp_path / "nowhere")})
+            resume_trainer(folder, overrides={"data_dir": str(tmp_path / "nowhere")})
     finally:
         held.release()
-    assert isinstance(Trainer.resume(folder).run(), RunFinished)
+    assert isinstance(resume_trainer(folder).run(), RunFinished)
 
 
 @pytest.mark.system
@@ -116,7 +116,7 @@ def test_a_claim_dies_with_its_process(tmp_path: Path) -> None:
     folder = RunFolder.create(tmp_path, "fashion-cnn", name="k")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from aml_tui.core.runs import RunFolder\n"
+         "import sys; from aml_tui.core.runstore.runs import RunFolder\n"
          "claim = RunFolder(sys.argv[1]).claim(); print('claimed', flush=True)\n"
          "sys.stdin.read()", str(folder.path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -213,7 +213,7 @@ def test_creating_a_run_claims_it_until_the_run_ends(tmp_path: Path, fashion_dir
         "fashion-cnn", epochs=1, data_dir=str(fashion_dir), checkpoints=str(tmp_path / "ck"),
         name="new",
     )  # fmt: skip
-    trainer = Trainer.create(config)
+    trainer = create_trainer(config)
     folder = RunFolder(tmp_path / "ck" / "new")
     with pytest.raises(RunBusyError, match=f"process {os.getpid()}"):
         folder.claim()
@@ -228,7 +228,7 @@ def test_a_resume_that_fails_gives_the_claim_back(tmp_path: Path, fashion_dir: P
 
     folder = interrupted_run(tmp_path / "ck", fashion_dir)
     with pytest.raises(DataError):
-        Trainer.resume(folder, overrides={"data_dir": str(tmp_path / "nowhere"), "offline": True})
+        resume_trainer(folder, overrides={"data_dir": str(tmp_path / "nowhere"), "offline": True})
     assert not folder.owner_path.exists() and run_status(folder) == "interrupted"
     folder.claim().release()
 
@@ -244,7 +244,7 @@ def test_a_run_that_cannot_start_leaves_no_folder(
         "fashion-cnn", epochs=1, data_dir=str(fashion_dir), checkpoints=str(tmp_path / "ck")
     )
     with pytest.raises(CheckpointError, match="No space left"):
-        Trainer.create(config)
+        create_trainer(config)
     assert list((tmp_path / "ck").iterdir()) == []
 
 

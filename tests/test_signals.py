@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
-from aml_tui.core.checkpoint import load_checkpoint
+from aml_tui.core.training.checkpoint import load_checkpoint
 
 
 def start_long_run(cwd: Path, data_dir: Path, name: str, **popen: object) -> subprocess.Popen:

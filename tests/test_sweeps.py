@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 from aml_tui import sweep_runner
 from aml_tui.cli import app
 from aml_tui.cli_sweep import flag_values
-from aml_tui.core.leaderboard import leaderboard, sweep_json, sweep_results
-from aml_tui.core.listing import list_runs
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore.leaderboard import leaderboard, sweep_json, sweep_results
+from aml_tui.core.runstore.listing import list_runs
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import (
     claim_driver,
     create_sweep,
     list_sweeps,

@@ -178,7 +178,7 @@ async def test_quitting_during_a_run_asks_then_stops_cleanly(
 async def test_missing_data_is_shown_in_the_app(
     in_tmp_cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aml_tui.core import data
+    from aml_tui.core.data import memory as data
     from aml_tui.core.experiments import build_config
 
     monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "absent")
@@ -199,8 +199,8 @@ async def test_missing_data_is_shown_in_the_app(
 async def test_a_bug_in_the_worker_is_reported_not_raised(
     in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aml_tui.core import engine
     from aml_tui.core.experiments import build_config
+    from aml_tui.core.training import engine
 
     def broken_run(self: engine.Trainer) -> None:
         raise RuntimeError("simulated engine bug")
@@ -339,10 +339,10 @@ async def test_runs_history_resume_and_delete_from_home(
 ) -> None:
     import threading
 
-    from aml_tui.core import engine
-    from aml_tui.core.engine import Trainer
     from aml_tui.core.events import BatchProgress
     from aml_tui.core.experiments import build_config
+    from aml_tui.core.training import engine
+    from aml_tui.core.training.setup import create_trainer
     from aml_tui.tui.screens.watch import WatchScreen
 
     root = in_tmp_cwd / "ck"
@@ -354,7 +354,7 @@ async def test_runs_history_resume_and_delete_from_home(
     )  # fmt: skip
     with monkeypatch.context() as patch:
         patch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)  # so it stops early in epoch 2
-        stopper = Trainer.create(
+        stopper = create_trainer(
             config, [lambda e: isinstance(e, BatchProgress) and e.epoch == 2 and stop.set()], stop
         )
         assert stopper.run().status == "interrupted" and stopper.epochs_completed == 1
@@ -422,8 +422,8 @@ async def test_home_follows_a_run_another_process_trains(
     """A headless run listed as running turns completed on Home without pressing r."""
     import asyncio
 
-    from aml_tui.core.engine import Trainer
     from aml_tui.core.experiments import build_config
+    from aml_tui.core.training.setup import create_trainer
     from aml_tui.tui.screens import home as home_module
 
     monkeypatch.setattr(home_module, "LIVE_REFRESH_S", 0.1)
@@ -431,7 +431,7 @@ async def test_home_follows_a_run_another_process_trains(
         "fashion-cnn", epochs=1, batch_size=32, data_dir=str(fashion_dir),
         checkpoints=str(in_tmp_cwd / "ck"), name="live",
     )  # fmt: skip
-    trainer = Trainer.create(config)  # claims the run folder: listed as running
+    trainer = create_trainer(config)  # claims the run folder: listed as running
 
     def status() -> str:
         table = app.screen.query_one("#runs", DataTable)

@@ -23,11 +23,13 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar
 from typer.testing import CliRunner
 
-from aml_tui.core.claim import RunClaim
 from aml_tui.core.events import EpochEnded, event_record
 from aml_tui.core.experiments import build_config
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import (
+from aml_tui.core.runstore.claim import RunClaim
+from aml_tui.core.runstore.run_curves import CurvesReader
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
+from aml_tui.core.runstore.sweeps import (
     SWEEP_ENV,
     Sweep,
     create_sweep,
@@ -36,12 +38,10 @@ from aml_tui.core.sweeps import (
     read_sweep,
 )
 from aml_tui.tui.app import AmlTuiApp, create_app
-from aml_tui.tui.run_curves import CurvesReader
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.home import HomeScreen
 from aml_tui.tui.screens.sweep import SweepScreen
-from aml_tui.tui.sweep_state import SweepProgress, sweep_progress
 from aml_tui.tui.widgets.curves import CurvesView
 
 FIXED_TIME = 1_795_000_000  # 2026-11-18 11:06:40 UTC

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aml_tui.core.events import BatchProgress, RunStarted
-from aml_tui.core.runs import MetricsFollower
+from aml_tui.core.runstore.runs import MetricsFollower
 from aml_tui.tui.app import create_app
 from aml_tui.tui.screens.watch import WatchScreen
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.checkpoint import check_finite, check_fits, load_checkpoint
-from aml_tui.core.data import Split
-from aml_tui.core.device import resolve_device
+from aml_tui.core.data.memory import Split
 from aml_tui.core.experiments import get_experiment
-from aml_tui.core.listing import list_runs
-from aml_tui.core.loop import Evaluation, evaluate
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import list_runs
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, selection_split
+from aml_tui.core.training.checkpoint import check_finite, check_fits, load_checkpoint
+from aml_tui.core.training.device import resolve_device
+from aml_tui.core.training.loop import Evaluation, evaluate
 from aml_tui.core.untrusted import one_line
 from aml_tui.errors import CheckpointError
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from aml_tui.core.data import ImageData
-    from aml_tui.core.transforms import BatchTransform
+    from aml_tui.core.data.memory import ImageData
+    from aml_tui.core.data.transforms import BatchTransform
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder:")
 """Dataset kinds; "imagefolder:" is followed by a path."""
@@ -101,7 +101,7 @@ def _check_dataset(dataset: str, allowed: tuple[str, ...]) -> None:
 
 def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
     # lazy: `aml-tui --help` never loads torch
-    from aml_tui.core import data
+    from aml_tui.core.data import memory as data
 
     files = data.resolve_fashion_mnist(config.data_dir, config.offline)
     train, test = data.load_fashion_mnist(files, with_train)
@@ -126,11 +126,11 @@ def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
 def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
     """FashionMNIST (10 classes), CIFAR-10/100 or an image folder, as --dataset says."""
     # lazy: `aml-tui --help` never loads torch
-    from aml_tui.core import data
+    from aml_tui.core.data import memory as data
 
     if config.dataset.startswith("imagefolder:"):
         # lazy: `aml-tui --help` never loads torch
-        from aml_tui.core.imagefolder import load_imagefolder
+        from aml_tui.core.data.imagefolder import load_imagefolder
 
         size = config.image_size or 224
         return load_imagefolder(
@@ -139,7 +139,7 @@ def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
         )  # fmt: skip
     if config.dataset in ("cifar10", "cifar100"):
         # lazy: `aml-tui --help` never loads torch
-        from aml_tui.core.cifar import load_cifar
+        from aml_tui.core.data.cifar import load_cifar
 
         return load_cifar(
             config.dataset, config.data_dir, config.offline, config.train_limit,
@@ -216,7 +216,7 @@ def _step_5(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
 
 def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
     # lazy: `aml-tui --help` never loads torch
-    from aml_tui.core.transforms import BatchTransform
+    from aml_tui.core.data.transforms import BatchTransform
 
     return BatchTransform(data.mean, data.std, device, channels=1, size=config.image_size)
 
@@ -224,7 +224,7 @@ def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) 
 def _rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
     """Three channels normalised with the dataset's own statistics (training from scratch)."""
     # lazy: `aml-tui --help` never loads torch
-    from aml_tui.core.transforms import BatchTransform
+    from aml_tui.core.data.transforms import BatchTransform
 
     mean, std = data.mean * (3 // len(data.mean)), data.std * (3 // len(data.std))
     return BatchTransform(mean, std, device, channels=3, size=config.image_size)
@@ -235,7 +235,7 @@ def _imagenet_transform(
 ) -> BatchTransform:
     """Three channels normalised with ImageNet's statistics, which pretrained weights expect."""
     # lazy: `aml-tui --help` never loads torch
-    from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchTransform
+    from aml_tui.core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchTransform
 
     return BatchTransform(IMAGENET_MEAN, IMAGENET_STD, device, channels=3, size=config.image_size)
 

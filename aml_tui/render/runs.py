@@ -11,7 +11,7 @@ from datetime import datetime
 
 from rich.table import Table
 
-from aml_tui.core.listing import RunInfo
+from aml_tui.core.runstore.listing import RunInfo
 from aml_tui.render.text import percent, safe
 
 EXPERIMENT_COLUMN_ROOM = 70

@@ -12,8 +12,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from aml_tui.core.leaderboard import ConfigStats, RunResult, Stats, leaderboard, ranked
-from aml_tui.core.sweeps import Sweep
+from aml_tui.core.runstore.leaderboard import ConfigStats, RunResult, Stats, leaderboard, ranked
+from aml_tui.core.runstore.sweeps import Sweep
 from aml_tui.render.text import percent, safe
 
 

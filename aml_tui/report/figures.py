@@ -20,7 +20,7 @@ import torch
 
 from aml_tui.core.evaluation import RunEvaluation
 from aml_tui.core.events import EpochEnded
-from aml_tui.core.leaderboard import ConfigStats, RunResult
+from aml_tui.core.runstore.leaderboard import ConfigStats, RunResult
 from aml_tui.render.text import safe
 from aml_tui.report.document import Drawn
 from aml_tui.report.limits import MARKERS_UP_TO, curve_spans, thin

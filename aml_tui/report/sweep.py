@@ -6,8 +6,8 @@ evaluated again.
 
 from __future__ import annotations
 
-from aml_tui.core.leaderboard import leaderboard, ranked
-from aml_tui.core.sweeps import scrambles
+from aml_tui.core.runstore.leaderboard import leaderboard, ranked
+from aml_tui.core.runstore.sweeps import scrambles
 from aml_tui.render.sweeps import mean_std, params_text
 from aml_tui.render.text import percent
 from aml_tui.report import figures

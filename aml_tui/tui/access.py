@@ -19,7 +19,7 @@ from aml_tui.render.text import safe
 
 if TYPE_CHECKING:
     from aml_tui.config import TrainConfig
-    from aml_tui.core.sweeps import Sweep
+    from aml_tui.core.runstore.sweeps import Sweep
 
 
 class AppServices(Protocol):

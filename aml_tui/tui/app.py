@@ -25,7 +25,7 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.sweeps import Sweep, create_sweep
+from aml_tui.core.runstore.sweeps import Sweep, create_sweep
 from aml_tui.errors import AmlTuiError
 from aml_tui.terminal import (
     flush_before_exit,
@@ -118,7 +118,7 @@ class AmlTuiApp(App[None]):
         """Import torch and list the devices in the background: the first screen appears at
         once, and the form opens without a wait."""
         # torch takes seconds to import: never on the UI thread, nor before the first screen.
-        from aml_tui.core.device import available_devices
+        from aml_tui.core.training.device import available_devices
 
         self.post_message(DevicesFound(available_devices()))
 

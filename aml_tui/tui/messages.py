@@ -9,9 +9,9 @@ from textual.message import Message
 
 from aml_tui.core.events import BatchProgress, Event
 from aml_tui.core.hardware import HardwareSample
-from aml_tui.core.listing import RunInfo
-from aml_tui.tui.run_curves import RunCurve
-from aml_tui.tui.sweep_state import SweepProgress
+from aml_tui.core.runstore.listing import RunInfo
+from aml_tui.core.runstore.run_curves import RunCurve
+from aml_tui.core.runstore.sweep_state import SweepProgress
 
 if TYPE_CHECKING:
     from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aml_tui.core.sweeps import SWEEPS_FOLDER
+from aml_tui.core.runstore.sweeps import SWEEPS_FOLDER
 from aml_tui.errors import CheckpointError
 
 

@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS, build_config
-from aml_tui.core.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_values, plan_sweep
+from aml_tui.core.runstore.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_values, plan_sweep
 from aml_tui.errors import ConfigError
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app

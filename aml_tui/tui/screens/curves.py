@@ -15,10 +15,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
+from aml_tui.core.runstore.run_curves import CurvesReader
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import CurvesRead
-from aml_tui.tui.run_curves import CurvesReader
 from aml_tui.tui.widgets.curves import CurvesView, shared_prefix
 from aml_tui.tui.widgets.report_writer import (
     REPORT_KEY,

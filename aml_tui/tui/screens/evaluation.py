@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import ComparisonFinished, EvaluationFinished
 from aml_tui.tui.widgets.report import Report

@@ -18,8 +18,9 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from aml_tui.core.experiments import EXPERIMENTS
-from aml_tui.core.listing import RunInfo, list_runs, resume_refusal, run_info
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import RunInfo, list_runs, resume_refusal, run_info
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweep_state import SweepProgress, list_sweep_progress
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std
 from aml_tui.render.text import percent, safe
@@ -30,7 +31,6 @@ from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
 from aml_tui.tui.screens.sweep import SweepScreen, sweep_curves
 from aml_tui.tui.screens.watch import WatchScreen
-from aml_tui.tui.sweep_state import SweepProgress, list_sweep_progress
 
 LIVE_REFRESH_S = 3.0
 """How often Home re-reads the run folders while one of them is being trained."""

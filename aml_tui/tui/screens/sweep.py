@@ -22,15 +22,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 from textual.worker import Worker, WorkerState
 
-from aml_tui.core.sweeps import Sweep, read_sweep, scrambles
+from aml_tui.core.runstore.run_curves import CurvesReader, RunCurve
+from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
+from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std, params_text
 from aml_tui.render.text import format_duration, percent, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
-from aml_tui.tui.run_curves import CurvesReader, RunCurve
 from aml_tui.tui.screens.curves import CurvesScreen
-from aml_tui.tui.sweep_state import SweepProgress, sweep_progress
 from aml_tui.tui.widgets.curves import CurvesView
 
 POLL_S = 1.0

@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.core.events import BatchProgress, Event, RunStarted
 from aml_tui.core.hardware import HardwareSampler
-from aml_tui.core.listing import session_history
-from aml_tui.core.runs import RunFolder
+from aml_tui.core.runstore.listing import session_history
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.errors import AmlTuiError
 from aml_tui.tui.access import aml_app, notify_plain
 from aml_tui.tui.messages import EngineReported, RunSetupFailed
@@ -79,17 +79,17 @@ class TrainScreen(Screen[None]):
     def run_trainer(self) -> None:
         """Build the trainer, run it, report setup errors (in the worker thread)."""
         # The engine imports torch: loaded when a run starts, not when the app does.
-        from aml_tui.core.engine import Trainer
+        from aml_tui.core.training.setup import create_trainer, resume_trainer
 
         try:
             if self.resume is not None:
                 folder = RunFolder(self.resume)
                 overrides = {key: getattr(self.config, key) for key in RESUME_OVERRIDES}
-                trainer = Trainer.resume(folder, [self.report], self.stop_requested, overrides)
+                trainer = resume_trainer(folder, [self.report], self.stop_requested, overrides)
                 for event in session_history(folder, trainer.epochs_completed):
                     self.post_message(EngineReported(event, past=True))  # plots start with it
             else:
-                trainer = Trainer.create(self.config, [self.report], self.stop_requested)
+                trainer = create_trainer(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
             self.post_message(RunSetupFailed(str(error)))
             return
@@ -112,7 +112,7 @@ class TrainScreen(Screen[None]):
         # loaded by the worker by now; at module level it would slow start-up
         import torch
 
-        from aml_tui.core.device import memory_in_use  # imports torch, as above
+        from aml_tui.core.training.device import memory_in_use  # imports torch, as above
 
         cuda = device.startswith("cuda")
         memory = (lambda: memory_in_use(torch.device(device))) if cuda else None

@@ -16,7 +16,7 @@ from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from aml_tui.core.hardware import HardwareSampler
-from aml_tui.core.runs import MetricsFollower, RunFolder
+from aml_tui.core.runstore.runs import MetricsFollower, RunFolder
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.evaluation import EvaluationScreen
 from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons

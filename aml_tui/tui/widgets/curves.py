@@ -22,8 +22,8 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
+from aml_tui.core.runstore.run_curves import CurvePoint, RunCurve
 from aml_tui.render.text import safe
-from aml_tui.tui.run_curves import CurvePoint, RunCurve
 from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, follow_range, nice_ticks, whole_ticks
 
 PALETTE: tuple[tuple[int, int, int], ...] = (

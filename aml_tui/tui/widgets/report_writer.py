@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import read_sweep
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import read_sweep
 from aml_tui.errors import AmlTuiError
 from aml_tui.tui.access import notify_bug, notify_plain
 

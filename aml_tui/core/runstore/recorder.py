@@ -17,7 +17,7 @@ from typing import Any
 
 from aml_tui.core.events import Event, RunFailed, RunFinished, event_record
 from aml_tui.core.files import write_reason
-from aml_tui.core.runs import RunFolder, printable_name
+from aml_tui.core.runstore.runs import RunFolder, printable_name
 from aml_tui.errors import CheckpointError
 
 PROGRESS_RECORD_S = 1.0

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from aml_tui.core.listing import RunStatus, run_status
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import Sweep, SweepRun
+from aml_tui.core.runstore.listing import RunStatus, run_status
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import Sweep, SweepRun
 
 SweepRunStatus = RunStatus | Literal["pending"]
 """A run's status, or pending: the sweep has not started it yet."""

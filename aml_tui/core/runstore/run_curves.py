@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aml_tui.core.events import EpochEnded
-from aml_tui.core.listing import RunStatus, run_status
-from aml_tui.core.runs import MetricsFollower, RunFolder
+from aml_tui.core.runstore.listing import RunStatus, run_status
+from aml_tui.core.runstore.runs import MetricsFollower, RunFolder
 from aml_tui.errors import AmlTuiError, first_line
 
 

@@ -17,10 +17,10 @@ from typing import Any, Literal
 import torch
 
 from aml_tui import __version__
-from aml_tui.core.checkpoint_checks import check_resumable, check_structure
 from aml_tui.core.files import write_atomic
-from aml_tui.core.loop import EpochProgress
-from aml_tui.core.trainer_state import TrainingState
+from aml_tui.core.training.checkpoint_checks import check_resumable, check_structure
+from aml_tui.core.training.loop import EpochProgress
+from aml_tui.core.training.trainer_state import TrainingState
 from aml_tui.core.untrusted import (
     UnreadableFile,
     first_non_finite,

@@ -22,7 +22,7 @@ from aml_tui.core.files import (
     UnreadableText,
     read_regular,
 )
-from aml_tui.core.runs import (
+from aml_tui.core.runstore.runs import (
     MetricsFollower,
     RunFolder,
     parse_record,

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from aml_tui.core.data import ImageData, Split, data_folder
-from aml_tui.core.transforms import IMAGENET_MEAN, IMAGENET_STD
+from aml_tui.core.data.memory import ImageData, Split, data_folder
+from aml_tui.core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aml_tui.core.untrusted import printable, reason
 from aml_tui.errors import DataError
 

@@ -11,9 +11,15 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aml_tui.core.leaderboard import ConfigStats, RunResult, leaderboard, ranked, sweep_results
-from aml_tui.core.runs import RunFolder
-from aml_tui.core.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
+from aml_tui.core.runstore.leaderboard import (
+    ConfigStats,
+    RunResult,
+    leaderboard,
+    ranked,
+    sweep_results,
+)
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ takes effect within one batch: the run is saved and marked interrupted.
 The loop reads top-down as in Lightning Fabric's hand-written trainer: `run` (records how the
 run ended) -> `fit` (the epochs) -> `train_epoch` (the batches) -> `train_step` (one
 optimiser step), then `end_epoch` (evaluate, save, return the EpochEnded event). Beside it:
+setup.py (a new or resumed run made ready: recipe, device, data, weights, run folder),
 trainer_state.py (the model, optimiser and counters the loop works on), checkpoint.py (what
 last.pt/best.pt hold, restore, the resume/evaluate fit check), distributed.py (every torchrun
 collective), failures.py (exception -> RunFailed reason), selection.py (which split picks
@@ -14,28 +15,17 @@ best.pt), loop.py (batch order, AMP, evaluation).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from aml_tui.config import RESUME_OVERRIDES, TrainConfig
-from aml_tui.core.checkpoint import (
-    EpochSaver,
-    check_fits,
-    load_checkpoint,
-    restore,
-    save_checkpoint,
-)
-from aml_tui.core.claim import RunClaim
-from aml_tui.core.data import ImageData, Split
-from aml_tui.core.device import resolve_device
-from aml_tui.core.distributed import Distributed, any_rank_stopping, init_distributed
+from aml_tui.config import TrainConfig
+from aml_tui.core.data.memory import ImageData, Split
+from aml_tui.core.data.transforms import random_crop_flip
 from aml_tui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -47,10 +37,18 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
-from aml_tui.core.experiments import Experiment, get_experiment
-from aml_tui.core.failures import RAISED, classify_failure
-from aml_tui.core.listing import run_status
-from aml_tui.core.loop import (
+from aml_tui.core.experiments import Experiment
+from aml_tui.core.models import count_parameters
+from aml_tui.core.runstore.claim import RunClaim
+from aml_tui.core.runstore.recorder import RunRecorder
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training.checkpoint import (
+    EpochSaver,
+    save_checkpoint,
+)
+from aml_tui.core.training.distributed import Distributed, any_rank_stopping
+from aml_tui.core.training.failures import RAISED, classify_failure
+from aml_tui.core.training.loop import (
     EpochProgress,
     Evaluation,
     StepTimer,
@@ -60,32 +58,20 @@ from aml_tui.core.loop import (
     epoch_order,
     evaluate,
 )
-from aml_tui.core.models import count_parameters
-from aml_tui.core.pretrained import resolve_weights
-from aml_tui.core.recorder import RunRecorder
-from aml_tui.core.runs import RunFolder, printable_name
-from aml_tui.core.trainer_state import TrainingState
-from aml_tui.core.transforms import random_crop_flip
-from aml_tui.errors import CheckpointError, NonFiniteLossError
+from aml_tui.core.training.trainer_state import TrainingState
+from aml_tui.errors import NonFiniteLossError
 
 PROGRESS_INTERVAL_S = 0.25
 """Least time between two BatchProgress events."""
-
-
-def _setup(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
-    """The recipe, the torchrun job (if any) and this process's device, for a new or resumed run."""
-    experiment = get_experiment(config.experiment)
-    experiment.check(config)
-    distributed, device_name = init_distributed(config.device)
-    return experiment, distributed, resolve_device(device_name)
 
 
 class Trainer(TrainingState):
     """Trains one run of an experiment and reports through events (the parts it trains and
     the counters it keeps are a TrainingState's).
 
-    Build it with `Trainer.create(config, ...)`, which loads the data and makes the run folder,
-    or `Trainer.resume(folder, ...)`, then call `run()` in whatever thread should do the work.
+    Build it with `setup.create_trainer(config, ...)`, which loads the data and makes the run
+    folder, or `setup.resume_trainer(folder, ...)`, then call `run()` in whatever thread should
+    do the work.
     """
 
     def __init__(
@@ -118,83 +104,6 @@ class Trainer(TrainingState):
         recorder = RunRecorder(run, self.experiment.name, self.selection + "_acc", self.warn)
         # First, so summary.json is on disk before any front end hears the run ended.
         self.listeners.insert(0, recorder)
-
-    @classmethod
-    def create(
-        cls,
-        config: TrainConfig,
-        listeners: Iterable[Listener] = (),
-        stop: threading.Event | None = None,
-        write_run: bool = True,
-    ) -> Trainer:
-        """Resolve the device, load the data and weights, build the model and the run folder.
-
-        Everything that can fail on bad input fails here, before a run folder exists. The
-        new folder is claimed as it is made (see RunFolder.start).
-        """
-        experiment, distributed, device = _setup(config)
-        weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
-        data = experiment.load_data(config, True)
-        if distributed is not None and not distributed.is_main:
-            listeners, write_run = (), False  # only rank 0 prints and writes the run folder
-        trainer = cls(config, experiment, data, device, None, listeners, stop, weights, distributed)
-        if write_run:
-            facts = trainer.facts(weights)
-            run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
-            trainer.attach_run(run, run.start(config, facts))
-        return trainer
-
-    @classmethod
-    def resume(
-        cls,
-        folder: RunFolder,
-        listeners: Iterable[Listener] = (),
-        stop: threading.Event | None = None,
-        overrides: Mapping[str, Any] | None = None,
-    ) -> Trainer:
-        """Carry on a run from its last.pt with its saved configuration, in its own folder.
-
-        `overrides` (fields of RESUME_OVERRIDES: the data moved, or this machine keeps it
-        elsewhere or cannot compile) replace the saved values; config.toml records them once
-        the data has loaded.
-
-        The run is claimed first, before its checkpoint and data load (rank 0 claims for a
-        torchrun job): of two processes resuming it at once exactly one goes on, the other
-        gets RunBusyError naming the holder. A resume that fails gives the claim back.
-        """
-        config, info = folder.read_config()
-        overrides = overrides or {}
-        assert set(overrides) <= set(RESUME_OVERRIDES), overrides
-        moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
-        config = dataclasses.replace(config, **moved)
-        experiment, distributed, device = _setup(config)
-        main = distributed is None or distributed.is_main
-        claim = folder.claim() if main else None
-        try:
-            state = load_checkpoint(folder.last_path)
-            check_fits(state, folder.last_path, "resume", experiment=config.experiment)
-            if claim is not None and run_status(folder) == "completed":  # just now, maybe
-                raise CheckpointError(
-                    f"run {printable_name(folder.run_id)} has completed its epochs: nothing "
-                    "to resume"
-                )
-            data = experiment.load_data(config, True)
-            check_fits(state, folder.last_path, "resume", classes=data.classes)
-            trainer = cls(
-                config, experiment, data, device, None, listeners if main else (), stop,
-                distributed=distributed,
-            )  # fmt: skip
-            restore(trainer, state, folder.last_path)
-            if claim is not None:
-                if moved:
-                    folder.write_config(config, {**info, "data_source": data.source})
-                folder.clear_summary()  # running again; rewritten at the end
-                trainer.attach_run(folder, claim)
-        except BaseException:
-            if claim is not None:
-                claim.release()
-            raise
-        return trainer
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:

@@ -11,8 +11,8 @@ import re
 
 import torch
 
-from aml_tui.core.distributed import is_lost_peer
 from aml_tui.core.events import FailureReason
+from aml_tui.core.training.distributed import is_lost_peer
 from aml_tui.errors import AmlTuiError, NonFiniteLossError, first_line
 
 RAISED: tuple[FailureReason, ...] = ("interrupted_hard", "bug")

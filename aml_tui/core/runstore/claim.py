@@ -1,7 +1,7 @@
 """Who trains a run: one process at a time, decided by a lock the kernel holds for it.
 
 A process that trains a run holds an exclusive `flock` on the run's owner.lock for as long as
-it trains: Trainer.create and Trainer.resume take it before the data loads, the end of the
+it trains: create_trainer and resume_trainer take it before the data loads, the end of the
 run gives it back. Taking it is atomic, so of two processes that try at once exactly one
 wins; the other is refused at once. The kernel drops the lock when its process dies, however
 it dies, so a claim never outlives its process and there is no stale lock to clear.

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aml_tui.core.data import ImageData, Split
+from aml_tui.core.data.memory import ImageData, Split
 
 
 def eval_batch_size(device: torch.device) -> int:

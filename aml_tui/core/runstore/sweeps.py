@@ -25,25 +25,25 @@ from typing import BinaryIO, Literal
 
 import tomli_w
 
-from aml_tui.core.claim import RunClaim, claim_sweep
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.files import write_atomic
-from aml_tui.core.listing import resume_refusal, run_status
-from aml_tui.core.runs import RunFolder, printable_name
+from aml_tui.core.runstore.claim import RunClaim, claim_sweep
+from aml_tui.core.runstore.listing import resume_refusal, run_status
+from aml_tui.core.runstore.runs import RunFolder, printable_name
 
 # Re-exported (`X as X`): the front ends import sweeps from here.
-from aml_tui.core.sweep_grid import BOOL_WORDS as BOOL_WORDS
-from aml_tui.core.sweep_grid import MAX_JOBS as MAX_JOBS
-from aml_tui.core.sweep_grid import MAX_RUNS as MAX_RUNS
-from aml_tui.core.sweep_grid import SWEEPABLE as SWEEPABLE
-from aml_tui.core.sweep_grid import Sweep as Sweep
-from aml_tui.core.sweep_grid import SweepRun as SweepRun
-from aml_tui.core.sweep_grid import check_jobs as check_jobs
-from aml_tui.core.sweep_grid import parse_seeds as parse_seeds
-from aml_tui.core.sweep_grid import parse_values as parse_values
-from aml_tui.core.sweep_grid import plan_sweep as plan_sweep
-from aml_tui.core.sweep_record import MAX_RECORD_BYTES as MAX_RECORD_BYTES
-from aml_tui.core.sweep_record import load_record
+from aml_tui.core.runstore.sweep_grid import BOOL_WORDS as BOOL_WORDS
+from aml_tui.core.runstore.sweep_grid import MAX_JOBS as MAX_JOBS
+from aml_tui.core.runstore.sweep_grid import MAX_RUNS as MAX_RUNS
+from aml_tui.core.runstore.sweep_grid import SWEEPABLE as SWEEPABLE
+from aml_tui.core.runstore.sweep_grid import Sweep as Sweep
+from aml_tui.core.runstore.sweep_grid import SweepRun as SweepRun
+from aml_tui.core.runstore.sweep_grid import check_jobs as check_jobs
+from aml_tui.core.runstore.sweep_grid import parse_seeds as parse_seeds
+from aml_tui.core.runstore.sweep_grid import parse_values as parse_values
+from aml_tui.core.runstore.sweep_grid import plan_sweep as plan_sweep
+from aml_tui.core.runstore.sweep_record import MAX_RECORD_BYTES as MAX_RECORD_BYTES
+from aml_tui.core.runstore.sweep_record import load_record
 from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError, first_line
 
 SWEEP_ENV = "AML_TUI_SWEEP"

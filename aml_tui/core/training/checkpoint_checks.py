@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.loop import EpochProgress
+from aml_tui.core.training.loop import EpochProgress
 from aml_tui.errors import CheckpointError
 
 REQUIRED = ("experiment", "classes", "model", "optimizer", "epochs_completed", "rng_cpu")

@@ -22,8 +22,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from aml_tui.core.data import Split
-from aml_tui.core.loop import Evaluation
+from aml_tui.core.data.memory import Split
+from aml_tui.core.training.loop import Evaluation
 from aml_tui.errors import ConfigError
 
 

@@ -19,8 +19,8 @@ from typing import Any
 from aml_tui.config import MAX_SEED, TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.files import UnreadableText, read_regular
-from aml_tui.core.runs import printable_name
-from aml_tui.core.sweep_grid import (
+from aml_tui.core.runstore.runs import printable_name
+from aml_tui.core.runstore.sweep_grid import (
     MAX_RUNS,
     PATH_FIELDS,
     SWEEPABLE,

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data import ImageData, Split, data_folder, empty_split, limit
+from aml_tui.core.data.memory import ImageData, Split, data_folder, empty_split, limit
 from aml_tui.core.untrusted import reason
 from aml_tui.errors import DataError
 

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.data import ImageData
-from aml_tui.core.distributed import Distributed
+from aml_tui.core.data.memory import ImageData
 from aml_tui.core.experiments import Experiment
-from aml_tui.core.loop import EpochProgress, amp_dtype, loss_function, place_data
 from aml_tui.core.models import count_parameters
 from aml_tui.core.selection import selection_split
+from aml_tui.core.training.distributed import Distributed
+from aml_tui.core.training.loop import EpochProgress, amp_dtype, loss_function, place_data
 
 
 class TrainingState:

@@ -1,0 +1,7 @@
+"""Datasets in memory as uint8 tensors, and what turns their batches into model input.
+
+- `memory`: the in-memory splits, FashionMNIST's IDX files, label maps and scrambling.
+- `cifar`: CIFAR-10 and CIFAR-100 from their Python pickles.
+- `imagefolder`: a folder of class subfolders of images.
+- `transforms`: uint8 batches to normalised floats on the device (resizing, augmentation).
+"""

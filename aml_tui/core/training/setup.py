@@ -1,0 +1,110 @@
+"""A run made ready to train: a new one (`create_trainer`) or one carried on (`resume_trainer`).
+
+Everything that can fail on bad input (the recipe's checks, the device, the data, the
+weights, the checkpoint) fails here, before the loop in engine.py starts; plain functions
+over `Trainer`, so the loop's module never imports its own setup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aml_tui.config import RESUME_OVERRIDES, TrainConfig
+from aml_tui.core.events import Listener
+from aml_tui.core.experiments import Experiment, get_experiment
+from aml_tui.core.pretrained import resolve_weights
+from aml_tui.core.runstore.listing import run_status
+from aml_tui.core.runstore.runs import RunFolder, printable_name
+from aml_tui.core.training.checkpoint import check_fits, load_checkpoint, restore
+from aml_tui.core.training.device import resolve_device
+from aml_tui.core.training.distributed import Distributed, init_distributed
+from aml_tui.core.training.engine import Trainer
+from aml_tui.errors import CheckpointError
+
+
+def _recipe_and_device(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
+    """The recipe, the torchrun job (if any) and this process's device, for a new or resumed run."""
+    experiment = get_experiment(config.experiment)
+    experiment.check(config)
+    distributed, device_name = init_distributed(config.device)
+    return experiment, distributed, resolve_device(device_name)
+
+
+def create_trainer(
+    config: TrainConfig,
+    listeners: Iterable[Listener] = (),
+    stop: threading.Event | None = None,
+    write_run: bool = True,
+) -> Trainer:
+    """Resolve the device, load the data and weights, build the model and the run folder.
+
+    Everything that can fail on bad input fails here, before a run folder exists. The
+    new folder is claimed as it is made (see RunFolder.start).
+    """
+    experiment, distributed, device = _recipe_and_device(config)
+    weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
+    data = experiment.load_data(config, True)
+    if distributed is not None and not distributed.is_main:
+        listeners, write_run = (), False  # only rank 0 prints and writes the run folder
+    trainer = Trainer(config, experiment, data, device, None, listeners, stop, weights, distributed)
+    if write_run:
+        facts = trainer.facts(weights)
+        run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
+        trainer.attach_run(run, run.start(config, facts))
+    return trainer
+
+
+def resume_trainer(
+    folder: RunFolder,
+    listeners: Iterable[Listener] = (),
+    stop: threading.Event | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Trainer:
+    """Carry on a run from its last.pt with its saved configuration, in its own folder.
+
+    `overrides` (fields of RESUME_OVERRIDES: the data moved, or this machine keeps it
+    elsewhere or cannot compile) replace the saved values; config.toml records them once
+    the data has loaded.
+
+    The run is claimed first, before its checkpoint and data load (rank 0 claims for a
+    torchrun job): of two processes resuming it at once exactly one goes on, the other
+    gets RunBusyError naming the holder. A resume that fails gives the claim back.
+    """
+    config, info = folder.read_config()
+    overrides = overrides or {}
+    assert set(overrides) <= set(RESUME_OVERRIDES), overrides
+    moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
+    config = dataclasses.replace(config, **moved)
+    experiment, distributed, device = _recipe_and_device(config)
+    main = distributed is None or distributed.is_main
+    claim = folder.claim() if main else None
+    try:
+        state = load_checkpoint(folder.last_path)
+        check_fits(state, folder.last_path, "resume", experiment=config.experiment)
+        if claim is not None and run_status(folder) == "completed":  # just now, maybe
+            raise CheckpointError(
+                f"run {printable_name(folder.run_id)} has completed its epochs: nothing to resume"
+            )
+        data = experiment.load_data(config, True)
+        check_fits(state, folder.last_path, "resume", classes=data.classes)
+        trainer = Trainer(
+            config, experiment, data, device, None, listeners if main else (), stop,
+            distributed=distributed,
+        )  # fmt: skip
+        restore(trainer, state, folder.last_path)
+        if claim is not None:
+            if moved:
+                folder.write_config(config, {**info, "data_source": data.source})
+            folder.clear_summary()  # running again; rewritten at the end
+            trainer.attach_run(folder, claim)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+    return trainer
