@@ -1,5 +1,6 @@
 """The docs stay honest: every `aml-tui ...` command line in README.md, CONTRIBUTING.md and
-docs/*.md names a real subcommand, and only options that subcommand accepts.
+docs/*.md names a real subcommand, and only options that subcommand accepts; and the module
+map of docs/development.md names every module and package under aml_tui/, and nothing else.
 
 Command lines are read from fenced code blocks (a line, or a `\\`-continued line, that starts
 with `aml-tui `, `$ aml-tui ` or `.venv/bin/aml-tui `, also after `&&`) and from inline code
@@ -20,6 +21,7 @@ from aml_tui.cli import app
 from aml_tui.cli_sweep import _SweepGroup, flag_values
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "aml_tui"
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 ALWAYS = {"--help", "--version"}
 PREFIX = re.compile(r"^(?:\$ )?(?:\.venv/bin/)?aml-tui(?= |$)")
@@ -157,3 +159,41 @@ def test_command_lines_are_read_from_blocks_and_inline_code() -> None:
     assert "aml-tui train fashion-cnn --no-such-flag" in lines
     assert ".venv/bin/aml-tui runs" in lines
     assert [problems(line) != [] for line in lines] == [False, True, False, True]
+
+
+def module_map(text: str) -> list[str]:
+    """The paths the `## Module map` section of a Markdown text names, relative to aml_tui/:
+    the first code span of each list item, up to the next `## ` heading."""
+    section = re.search(r"^## Module map$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "no `## Module map` section"
+    return re.findall(r"^\s*- `([^`]+)`", section.group(1), re.M)
+
+
+def package_paths() -> set[str]:
+    """What the map must name: every module (`core/runstore/runs.py`) and, for each package
+    below aml_tui/, its folder (`core/runstore/`) in place of its __init__.py."""
+    modules = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    packages = {
+        f"{path.parent.relative_to(PACKAGE).as_posix()}/"
+        for path in PACKAGE.rglob("__init__.py")
+        if path.parent != PACKAGE
+    }
+    return modules | packages
+
+
+def test_module_map_matches_the_package() -> None:
+    named = module_map((ROOT / "docs" / "development.md").read_text(encoding="utf-8"))
+    missing = sorted(package_paths() - set(named))
+    absent = sorted(
+        path
+        for path in named
+        if not ((PACKAGE / path).is_dir() if path.endswith("/") else (PACKAGE / path).is_file())
+    )
+    twice = sorted({path for path in named if named.count(path) > 1})
+    assert not missing, f"docs/development.md's module map lacks: {', '.join(missing)}"
+    assert not absent, f"docs/development.md's module map names what is not there: {absent}"
+    assert not twice, f"docs/development.md's module map names twice: {twice}"
