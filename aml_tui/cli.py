@@ -2,7 +2,8 @@
 
 Each option of `train` is named after the TrainConfig field it sets and takes its help from
 that field's docstring in config.py, so the two cannot drift. Running headless (signals,
-exit codes, torchrun) lives in headless.py, the runs table in render/runs.py.
+exit codes, torchrun) lives in headless.py, the runs table in render/runs.py, the commands
+that read a run's results (eval, compare, report) in cli_results.py, `sweep` in cli_sweep.py.
 
 Nothing here imports torch at module level, so `aml-tui --help` starts fast; the app, the
 engine and the reports are imported inside the commands that need them.
@@ -21,23 +22,21 @@ from aml_tui import __version__
 from aml_tui.cli_common import (
     CONFIG_FIELDS,
     CheckpointsOption,
-    DeviceOption,
-    EvalDataDirOption,
-    EvalOfflineOption,
     OneLineErrors,
     RunArgument,
-    WhichCheckpointOption,
     exit_with,
     field_help,
     per_experiment,
+    refuse_with_resume,
     run_app,
     user_errors,
+    value_source,
 )
+from aml_tui.cli_results import compare, eval_command, report
 from aml_tui.cli_sweep import sweep_app
 from aml_tui.config import RESUME_OVERRIDES
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.runstore.listing import list_runs
-from aml_tui.core.runstore.runs import printable_name
 from aml_tui.core.runstore.sweeps import (
     sweep_membership,
 )
@@ -172,21 +171,9 @@ def resume_run(ctx: typer.Context, ref: str, no_ui: bool) -> None:
     """Carry on run `ref` (under --checkpoints) with its saved configuration. Of the config
     options only RESUME_OVERRIDES may be given (where the data is, how fast to run): they
     replace the saved values."""
-    # Where each value came from, COMMANDLINE, ENVIRONMENT or DEFAULT, by name: typer
-    # carries its own copy of click, whose ParameterSource is not public.
-    given = {key: getattr(ctx.get_parameter_source(key), "name", "") for key in CONFIG_FIELDS}
-    names = {param.name: param.opts[0] for param in ctx.command.params if param.opts}
-    clash = [
-        names[key] if names[key].startswith("--") else key.upper()
-        for key, source in given.items()
-        if source == "COMMANDLINE" and key not in (*RESUME_OVERRIDES, "checkpoints")
-    ]
-    if clash:
-        raise ConfigError(
-            f"--resume carries on with the run's saved configuration: drop {', '.join(clash)}"
-        )
+    refuse_with_resume(ctx, (*RESUME_OVERRIDES, "checkpoints"), "run's saved configuration")
     here = ("COMMANDLINE", "ENVIRONMENT")  # the data may have moved since
-    overrides = {key: ctx.params[key] for key in RESUME_OVERRIDES if given[key] in here}
+    overrides = {key: ctx.params[key] for key in RESUME_OVERRIDES if value_source(ctx, key) in here}
     from aml_tui.headless import resumable_run, resume_headless  # lazy: imports torch
 
     folder, config = resumable_run(Path(ctx.params["checkpoints"]), ref)
@@ -236,119 +223,9 @@ def serve(
     exit_with(run_server(checkpoints, host, port, max_apps))
 
 
-def check_which(checkpoint: str) -> None:
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
-
-
-@app.command("eval")
-@user_errors
-def eval_command(
-    run: RunArgument,
-    checkpoint: WhichCheckpointOption = "best",
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the numbers as one JSON object.")
-    ] = False,
-    gallery: Annotated[int, typer.Option(help="Misclassified test images to draw.", min=0)] = 8,
-    checkpoints: CheckpointsOption = "checkpoints",
-    device: DeviceOption = "auto",
-    data_dir: EvalDataDirOption = None,
-    offline: EvalOfflineOption = False,
-) -> None:
-    """Evaluate a run: accuracies, per-class metrics, confusion matrix, mistakes drawn."""
-    from aml_tui.core.evaluation import evaluate_run, resolve_run  # lazy: imports torch
-
-    check_which(checkpoint)
-    evaluation = evaluate_run(
-        resolve_run(Path(checkpoints), run), checkpoint, device, data_dir, offline or None
-    )
-    if json_output:
-        typer.echo(json.dumps(evaluation.to_json()))
-        return
-    from rich.console import Console  # lazy: --json needs no rich
-
-    from aml_tui.render.reports import evaluation_view  # lazy: --json needs no renderer
-
-    console = Console(highlight=False)
-    console.print(evaluation_view(evaluation, console.width, gallery))
-
-
-@app.command()
-@user_errors
-def compare(
-    run_a: Annotated[str, typer.Argument(help="First run: id, folder or last.")],
-    run_b: Annotated[str, typer.Argument(help="Second run: id, folder or last.")],
-    n: Annotated[int, typer.Option("-n", help="Test images to show.", min=0)] = 8,
-    disagree: Annotated[
-        bool, typer.Option("--disagree", help="Only images the two models classify differently.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed for picking the images.")] = 0,
-    checkpoint: WhichCheckpointOption = "best",
-    checkpoints: CheckpointsOption = "checkpoints",
-    device: DeviceOption = "auto",
-    data_dir: EvalDataDirOption = None,
-    offline: EvalOfflineOption = False,
-) -> None:
-    """Compare two runs: accuracies, confusion matrices, top-3 probabilities image by image."""
-    from rich.console import Console  # lazy: other commands need no rich
-
-    from aml_tui.core.evaluation import (  # lazy: imports torch
-        check_comparable,
-        evaluate_run,
-        resolve_run,
-    )
-    from aml_tui.render.reports import comparison_view  # lazy: imports torch
-
-    check_which(checkpoint)
-    root = Path(checkpoints)
-    first, second = (
-        evaluate_run(resolve_run(root, ref), checkpoint, device, data_dir, offline or None)
-        for ref in (run_a, run_b)
-    )
-    check_comparable(first, second)
-    console = Console(highlight=False)
-    console.print(comparison_view(first, second, n, disagree, seed, console.width))
-
-
-@app.command()
-@user_errors
-def report(
-    refs: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="RUN",
-            help="A run (id, folder or last), several runs to compare (up to 4), or a sweep id.",
-        ),
-    ],
-    output: Annotated[
-        str | None,
-        typer.Option("-o", "--output", help="File to write. Default: report-<id>.html here."),
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="html (one self-contained file) or md (FILE.md and FILE-figures/). "
-            "Default: md for an -o ending in .md, else html.",
-        ),
-    ] = None,
-    checkpoint: WhichCheckpointOption = "best",
-    checkpoints: CheckpointsOption = "checkpoints",
-    device: DeviceOption = "auto",
-    data_dir: EvalDataDirOption = None,
-    offline: EvalOfflineOption = False,
-) -> None:
-    """Write a report (a run, a comparison or a sweep) as one offline HTML file or Markdown."""
-    from aml_tui.report.gather import resolve  # lazy: imports torch
-    from aml_tui.report.output import write_report  # lazy: imports torch (matplotlib: to draw)
-
-    check_which(checkpoint)
-    root = Path(checkpoints)
-    request = resolve(root, refs)
-    path = write_report(
-        root, request, output, format, checkpoint, device, data_dir, offline or None
-    )
-    typer.echo(printable_name(str(path)))  # a name may hold escapes that steer a terminal
+app.command("eval")(eval_command)
+app.command()(compare)
+app.command()(report)
 
 
 @app.command()

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import itertools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 from aml_tui import config as config_module
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS, Experiment
-from aml_tui.errors import AmlTuiError
+from aml_tui.errors import AmlTuiError, ConfigError
 from aml_tui.terminal import flush_before_exit
 
 
@@ -130,6 +130,30 @@ def per_experiment(value: Callable[[Experiment], object]) -> str:
     if len(set(values.values())) == 1:
         return str(next(iter(values.values())))
     return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+def value_source(ctx: typer.Context, name: str) -> str:
+    """Where parameter `name`'s value came from: COMMANDLINE, ENVIRONMENT or DEFAULT (by name:
+    typer carries its own copy of click, whose ParameterSource is not public)."""
+    return getattr(ctx.get_parameter_source(name), "name", "")
+
+
+def given_on_command_line(ctx: typer.Context, keep: Collection[str]) -> list[str]:
+    """The options (as `--name`) and arguments (as NAME) typed on the command line, other than
+    `keep`: what --resume must refuse, since it carries on with what was saved."""
+    return [
+        param.opts[0] if param.opts[0].startswith("--") else str(param.name).upper()
+        for param in ctx.command.params
+        if param.opts and param.name not in keep
+        and value_source(ctx, str(param.name)) == "COMMANDLINE"
+    ]  # fmt: skip
+
+
+def refuse_with_resume(ctx: typer.Context, keep: Collection[str], saved: str) -> None:
+    """A ConfigError naming every option of `ctx` typed beside --resume but `keep`."""
+    clash = given_on_command_line(ctx, (*keep, "resume", "no_ui"))
+    if clash:
+        raise ConfigError(f"--resume carries on with the {saved}: drop {', '.join(clash)}")
 
 
 CheckpointsOption = Annotated[str, typer.Option(help="Folder holding the run folders.")]

@@ -18,6 +18,7 @@ from aml_tui.cli_common import (
     exit_with,
     field_help,
     per_experiment,
+    refuse_with_resume,
     run_app,
     user_errors,
 )
@@ -219,16 +220,7 @@ def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -
 def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
     """The recorded sweep to carry on: only --jobs and --checkpoints may be given with it,
     and its record must name `root` as its runs' folder (else they would train elsewhere)."""
-    given = [
-        param.opts[0] if param.opts[0].startswith("--") else param.name.upper()
-        for param in ctx.command.params
-        if param.name not in ("resume", "jobs", "checkpoints", "no_ui")
-        and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE"
-    ]  # fmt: skip
-    if given:
-        raise ConfigError(
-            f"--resume carries on with the sweep's saved settings: drop {', '.join(given)}"
-        )
+    refuse_with_resume(ctx, ("jobs", "checkpoints"), "sweep's saved settings")
     sweep = read_sweep(root, sweep_id)
     problem = location_problem(sweep, root)
     if problem is not None:

@@ -31,7 +31,7 @@ from aml_tui.core.events import Listener, RunFailed, RunFinished
 from aml_tui.core.runstore.claim import busy_message
 from aml_tui.core.runstore.listing import resume_refusal
 from aml_tui.core.runstore.runs import RunFolder
-from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV, record_sweep
+from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV
 from aml_tui.core.training.distributed import world_size_from_env
 from aml_tui.core.training.engine import Trainer
 from aml_tui.core.training.setup import create_trainer, resume_trainer
@@ -49,14 +49,9 @@ def train_headless(config: TrainConfig) -> int:
     """Train a new run headless; returns the exit code (see `run_headless`). A run that a
     sweep starts (SWEEP_ENV set) records its sweep in config.toml's [run] table."""
 
-    def make_trainer(listeners: list[Listener], stop: threading.Event) -> Trainer:
-        trainer = create_trainer(config, listeners, stop)
-        sweep = os.environ.get(SWEEP_ENV)
-        if sweep and trainer.run_folder is not None:
-            record_sweep(trainer.run_folder, sweep)
-        return trainer
-
-    return run_headless(make_trainer)
+    sweep = os.environ.get(SWEEP_ENV)
+    info = {"sweep": sweep} if sweep else {}
+    return run_headless(lambda listeners, stop: create_trainer(config, listeners, stop, True, info))
 
 
 def resume_headless(folder: RunFolder, overrides: Mapping[str, Any]) -> int:

@@ -228,3 +228,23 @@ def test_the_run_store_and_listing_runs_never_import_torch(tmp_path: Path) -> No
     assert len(RUN_STORE) >= 10
     assert "one" in out.stdout, out.stdout + out.stderr
     assert out.stdout.strip().endswith("NO-TORCH"), out.stdout + out.stderr
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_short_enough_to_read() -> None:
+    """No module over 400 lines, no function over 80 (signature and docstring included):
+    past that a module has two jobs, and a function hides steps that want names."""
+    long = []
+    for module, (path, tree) in _sources().items():
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_MODULE_LINES:
+            long.append(f"{module}: {lines} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {length} lines")
+    assert long == []

@@ -389,3 +389,16 @@ def test_eval_of_damaged_checkpoints_exits_2_with_one_line(
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("aml-tui: error: checkpoint ") and "UnicodeDecodeError" in line, line
+
+
+def test_a_checkpoint_from_before_0_2_loads_with_its_best_accuracy(
+    stopped_run: RunFolder, tmp_path: Path
+) -> None:
+    """Checkpoints before 0.2 called best_acc best_test_acc: they load under today's name."""
+    state = load_checkpoint(stopped_run.last_path)
+    assert state["best_acc"] is not None
+    old = {("best_test_acc" if key == "best_acc" else key): value for key, value in state.items()}
+    torch.save(old, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert "best_test_acc" not in loaded
+    assert loaded["best_acc"] == state["best_acc"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.events import RunFinished, event_from_record
+from aml_tui.core.events import RunFinished, event_from_record, with_current_names
 from aml_tui.core.runstore.listing import list_runs
 from aml_tui.core.runstore.runs import RunFolder
 
@@ -31,3 +31,14 @@ def test_an_old_run_finished_record_is_read_as_an_event() -> None:
     event = event_from_record(record)
     assert isinstance(event, RunFinished)
     assert event.best_acc == 0.995
+
+
+def test_a_summary_with_best_test_acc_reads_under_its_current_name(tmp_path: Path) -> None:
+    """The one place summaries are read renames the old key, so the leaderboard, the runs
+    listing and reports all see best_acc."""
+    folder = RunFolder(tmp_path / "old-run")
+    folder.path.mkdir()
+    folder.summary_path.write_text(json.dumps({"status": "completed", "best_test_acc": 0.5}))
+    assert folder.read_summary() == {"status": "completed", "best_acc": 0.5}
+    both = {"best_test_acc": 0.5, "best_acc": 0.7}
+    assert with_current_names(both) == {"best_acc": 0.7}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -150,15 +150,30 @@ def event_record(event: Event) -> dict[str, Any]:
 _EVENT_TYPES = {name: cls for cls, name in EVENT_NAMES.items()}
 
 
+OLD_NAMES = {"best_test_acc": "best_acc"}
+"""Keys that aml-tui before 0.2 wrote into metrics.jsonl, summary.json and checkpoints, and
+their names now: best_test_acc was the best accuracy on the selection split, even when that
+was the scrambled one."""
+
+
+def with_current_names(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record, summary or checkpoint with its keys from before 0.2 under their names now
+    (a key under both names keeps the new one's value)."""
+    renamed = dict(record)
+    for old, new in OLD_NAMES.items():
+        if old in renamed:
+            value = renamed.pop(old)
+            renamed.setdefault(new, value)
+    return renamed
+
+
 def event_from_record(record: dict[str, Any]) -> Event | None:
     """The event a metrics.jsonl record was made from (None for records of other kinds)."""
     cls = _EVENT_TYPES.get(str(record.get("event")))
     if cls is None:
         return None
     names = {f.name for f in fields(cls)}
-    if "best_test_acc" in record and "best_acc" not in record:  # run folders before 0.2
-        record = {**record, "best_acc": record["best_test_acc"]}
-    values = {key: value for key, value in record.items() if key in names}
+    values = {key: value for key, value in with_current_names(record).items() if key in names}
     if isinstance(values.get("classes"), list):
         values["classes"] = tuple(values["classes"])
     hints = _field_types(cls)

@@ -41,25 +41,41 @@ def sweep_view(sweep: Sweep, results: Sequence[RunResult], scrambles: bool) -> G
     return Group(Text.from_markup(heading), leaderboard_table(leaderboard(results), scrambles))
 
 
+def leaderboard_columns(scrambles: bool, wide: bool = True) -> list[str]:
+    """The leaderboard's columns wherever it is shown (`sweep show`, a sweep's report, the
+    Sweep screen); the screen's narrow table leaves out min, max and img/s (`wide=False`)."""
+    columns = ["#", "settings", "runs", "test acc"] + (["min", "max"] if wide else [])
+    columns += ["scrambled acc"] if scrambles else []
+    return [*columns, "best acc"] + (["img/s"] if wide else [])
+
+
+def leaderboard_cells(row: ConfigStats, columns: Sequence[str]) -> list[str]:
+    """One combination's cells under `columns`, as plain text: settings come from the sweep's
+    record, so a front end that reads markup escapes them."""
+    test = row.test_acc
+    speed = row.images_per_s_mean
+    value = {
+        "#": f"c{row.config}",
+        "settings": params_text(row.params),
+        "runs": f"{row.finished}/{row.n}",
+        "test acc": mean_std(test),
+        "min": percent(test.low if test else None),
+        "max": percent(test.high if test else None),
+        "scrambled acc": mean_std(row.scrambled_test_acc),
+        "best acc": percent(row.best_acc_mean),
+        "img/s": f"{speed:,.0f}" if speed is not None else "-",
+    }
+    return [value[column] for column in columns]
+
+
 def leaderboard_table(rows: Sequence[ConfigStats], scrambles: bool) -> Table:
     """Best mean test accuracy first; test accuracy is mean ± sample std over the seeds."""
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
-    columns = ["#", "settings", "runs", "test acc", "min", "max"]
-    columns += ["scrambled acc"] if scrambles else []
-    columns += ["best acc", "img/s"]
+    columns = leaderboard_columns(scrambles)
     for column in columns:
         table.add_column(column, justify="left" if column == "settings" else "right")
     for row in ranked(rows):
-        test = row.test_acc
-        cells = [
-            f"c{row.config}", safe(params_text(row.params)), f"{row.finished}/{row.n}",
-            mean_std(test), percent(test.low if test else None),
-            percent(test.high if test else None),
-        ]  # fmt: skip
-        cells += [mean_std(row.scrambled_test_acc)] if scrambles else []
-        speed = f"{row.images_per_s_mean:,.0f}" if row.images_per_s_mean is not None else "-"
-        cells += [percent(row.best_acc_mean), speed]
-        table.add_row(*cells)
+        table.add_row(*(safe(cell) for cell in leaderboard_cells(row, columns)))
     return table
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from aml_tui.core.runstore.leaderboard import leaderboard, ranked
 from aml_tui.core.runstore.sweeps import scrambles
-from aml_tui.render.sweeps import mean_std, params_text
+from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import percent
 from aml_tui.report import figures
 from aml_tui.report.document import Block, Cell, Document, Figure, Heading, Paragraph, Table
 from aml_tui.report.gather import SweepSubject
 from aml_tui.report.limits import MAX_BARS, MAX_ROWS, capped, curves_note
 from aml_tui.report.sections import made_at
+
+REPORT_HEADINGS = {"test acc": "test acc (mean ± std)", "img/s": "images/s"}
+"""The leaderboard's column names where a printed page has the room to spell them out."""
 
 
 def sweep_document(subject: SweepSubject) -> Document:
@@ -33,20 +36,13 @@ def sweep_document(subject: SweepSubject) -> Document:
                 "warning",
             )
         )
-    header = ["#", "settings", "runs", "test acc (mean ± std)", "min", "max"]
-    header += ["scrambled acc"] if with_scrambled else []
-    header += ["best acc", "images/s"]
+    columns = leaderboard_columns(with_scrambled)
+    header = [REPORT_HEADINGS.get(column, column) for column in columns]
     where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
     shown, note = capped(rows, MAX_ROWS, "combinations", where)
     table_rows = []
     for row in shown:
-        test = row.test_acc
-        cells = [f"c{row.config}", params_text(row.params), f"{row.finished}/{row.n}",
-                 mean_std(test), percent(test.low if test else None),
-                 percent(test.high if test else None)]  # fmt: skip
-        cells += [mean_std(row.scrambled_test_acc)] if with_scrambled else []
-        speed = f"{row.images_per_s_mean:,.0f}" if row.images_per_s_mean is not None else "-"
-        cells += [percent(row.best_acc_mean), speed]
+        cells = leaderboard_cells(row, columns)
         table_rows.append(tuple(Cell(c, strong=i == 3) for i, c in enumerate(cells)))
     blocks += [
         Heading("Leaderboard"),

@@ -54,7 +54,7 @@ def sweep_results(root: Path, sweep: Sweep) -> list[RunResult]:
             continue
         summary = folder.read_summary()
         numbers = summary if isinstance(summary, dict) else {}
-        best = _number(numbers.get("best_acc", numbers.get("best_test_acc")))
+        best = _number(numbers.get("best_acc"))
         epochs = numbers.get("epochs_completed")
         results.append(
             RunResult(

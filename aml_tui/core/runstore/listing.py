@@ -265,15 +265,13 @@ def _summary_count(summary: dict[str, Any], epochs: int, problems: list[str]) ->
 
 
 def _summary_fraction(summary: dict[str, Any], problems: list[str]) -> float | None:
-    """best_acc (best_test_acc before 0.2: the same, even when it was scrambled), if it is
-    an accuracy."""
-    key = "best_acc" if "best_acc" in summary else "best_test_acc"
-    value = summary.get(key)
+    """best_acc, if it is an accuracy."""
+    value = summary.get("best_acc")
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
         return float(value)
-    problems.append(f"summary.json: {key} is not an accuracy from 0 to 1")
+    problems.append("summary.json: best_acc is not an accuracy from 0 to 1")
     return None
 
 

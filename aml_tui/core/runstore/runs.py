@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.events import Event, event_from_record
+from aml_tui.core.events import Event, event_from_record, with_current_names
 from aml_tui.core.experiments import check_config
 from aml_tui.core.files import (
     UnreadableText,
@@ -212,7 +212,8 @@ class RunFolder:
         return self.summary_state()[0]
 
     def summary_state(self) -> tuple[dict[str, Any] | None, str | None]:
-        """summary.json parsed, and what is wrong with it: (object, None) when it holds a
+        """summary.json parsed (keys from before 0.2 renamed), and what is wrong with it:
+        (object, None) when it holds a
         JSON object (NaN and Infinity included: the caller checks values), (None, None) when
         there is none, (None, problem) when it is not a readable JSON object."""
         try:
@@ -227,7 +228,7 @@ class RunFolder:
             return None, "summary.json is not valid JSON"
         if not isinstance(summary, dict):
             return None, "summary.json is not a JSON object"
-        return summary, None
+        return with_current_names(summary), None
 
     def delete(self) -> None:
         """Delete the run folder and everything in it, or say what could not be deleted

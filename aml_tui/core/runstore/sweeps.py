@@ -231,12 +231,6 @@ def location_problem(sweep: Sweep, root: Path) -> str | None:
     )
 
 
-def record_sweep(folder: RunFolder, sweep_id: str) -> None:
-    """Add `sweep = <sweep_id>` to a run's config.toml [run] table."""
-    config, info = folder.read_config()
-    folder.write_config(config, {**info, "sweep": sweep_id})
-
-
 RunAction = Literal["start", "resume", "restart", "done", "running"]
 """What carrying a sweep on does with a run: start it (no folder yet), resume it from last.pt,
 restart it (a folder with nothing saved: removed, then started), leave it (completed, or

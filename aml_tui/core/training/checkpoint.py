@@ -17,6 +17,7 @@ from typing import Any, Literal
 import torch
 
 from aml_tui import __version__
+from aml_tui.core.events import with_current_names
 from aml_tui.core.files import write_atomic
 from aml_tui.core.training.checkpoint_checks import check_resumable, check_structure
 from aml_tui.core.training.loop import EpochProgress
@@ -56,7 +57,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an aml-tui checkpoint: use one written by aml-tui")
     check_structure(state, path)
-    return state
+    return with_current_names(state)  # a checkpoint from before 0.2 reads as one of now
 
 
 def _unreadable_message(path: Path, error: UnreadableFile) -> str:
@@ -221,7 +222,7 @@ def _restore(trainer: TrainingState, state: dict[str, Any]) -> None:
         trainer.scheduler.load_state_dict(state["scheduler"])
     trainer.scaler.load_state_dict(state["grad_scaler"])
     trainer.epochs_completed = int(state["epochs_completed"])
-    trainer.best_acc = state.get("best_acc", state.get("best_test_acc"))  # older checkpoints
+    trainer.best_acc = state.get("best_acc")
     trainer.train_images = int(state.get("train_images", 0))
     trainer.train_seconds = float(state.get("train_seconds", 0.0))
     trainer.seconds_before = float(state.get("elapsed", 0.0))

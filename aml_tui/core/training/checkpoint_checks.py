@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from aml_tui.core.events import OLD_NAMES
 from aml_tui.core.training.loop import EpochProgress
 from aml_tui.errors import CheckpointError
 
@@ -134,7 +135,6 @@ FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "position": (_optional(_position), "a position inside an epoch or None"),
     "world_size": (lambda v: _count(v, 1), "a process count"),
     "best_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
-    "best_test_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
     "selection_metric": (lambda v: isinstance(v, str), "a metric name"),
     "train_images": (_count, "a count"),
     "train_seconds": (_number, "a number of seconds"),
@@ -149,6 +149,7 @@ FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
         "a pixel permutation or None",
     ),
 }
+FIELDS.update({old: FIELDS[new] for old, new in OLD_NAMES.items()})  # checkpoints before 0.2
 """Each field aml-tui reads: the test its value must pass, and what it should be."""
 
 

@@ -41,11 +41,13 @@ def create_trainer(
     listeners: Iterable[Listener] = (),
     stop: threading.Event | None = None,
     write_run: bool = True,
+    run_info: Mapping[str, Any] | None = None,
 ) -> Trainer:
     """Resolve the device, load the data and weights, build the model and the run folder.
 
     Everything that can fail on bad input fails here, before a run folder exists. The
-    new folder is claimed as it is made (see RunFolder.start).
+    new folder is claimed as it is made (see RunFolder.start); `run_info` adds to what its
+    config.toml's [run] table records (a sweep's runs: the sweep id).
     """
     experiment, distributed, device = _recipe_and_device(config)
     weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
@@ -54,7 +56,7 @@ def create_trainer(
         listeners, write_run = (), False  # only rank 0 prints and writes the run folder
     trainer = Trainer(config, experiment, data, device, None, listeners, stop, weights, distributed)
     if write_run:
-        facts = trainer.facts(weights)
+        facts = {**trainer.facts(weights), **(run_info or {})}
         run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
         trainer.attach_run(run, run.start(config, facts))
     return trainer

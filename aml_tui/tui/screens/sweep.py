@@ -26,8 +26,8 @@ from aml_tui.core.runstore.run_curves import CurvesReader, RunCurve
 from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.sweeps import mean_std, params_text
-from aml_tui.render.text import format_duration, percent, safe
+from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
+from aml_tui.render.text import format_duration, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
 from aml_tui.tui.screens.curves import CurvesScreen
@@ -147,18 +147,14 @@ class SweepScreen(Screen[None]):
     def show_leaderboard(self, progress: SweepProgress) -> None:
         table = self.query_one("#leaderboard", DataTable)
         scrambled = scrambles(progress.sweep)
+        columns = leaderboard_columns(scrambled, wide=False)
         if not table.columns:
-            columns = ["#", "settings", "runs", "test acc"]
-            columns += ["scrambled acc"] if scrambled else []
-            table.add_columns(*columns, "best acc")
+            table.add_columns(*columns)
         cursor = table.cursor_row
         table.clear()
         for row in progress.ranked:
             # Settings are values from the sweep's record: DataTable cells are markup.
-            cells = [f"c{row.config}", safe(params_text(row.params)), f"{row.finished}/{row.n}",
-                     mean_std(row.test_acc)]  # fmt: skip
-            cells += [mean_std(row.scrambled_test_acc)] if scrambled else []
-            table.add_row(*cells, percent(row.best_acc_mean))
+            table.add_row(*(safe(cell) for cell in leaderboard_cells(row, columns)))
         if 0 <= cursor < table.row_count:
             table.move_cursor(row=cursor)
 
