@@ -541,10 +541,12 @@ def screen_lines(app: AmlTuiApp) -> list[str]:
 
 async def test_home_footer_shows_enter_and_refresh_at_80_columns(in_tmp_cwd: Path) -> None:
     app = create_app(in_tmp_cwd / "ck")
+    keys = ("⏎ Open", "r Refresh", "h History", "c Compare", "q Quit")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        # The footer fills in once the home screen has its focus (a loaded machine: later).
+        await wait_for(pilot, lambda: all(key in screen_lines(app)[-1] for key in keys), 10.0)
         footer = screen_lines(app)[-1]
-        for key in ("⏎ Open", "r Refresh", "h History", "c Compare", "q Quit"):
+        for key in keys:
             assert key in footer, footer
         await pilot.press("enter")  # the highlighted experiment, as the footer says
         await wait_for(pilot, lambda: isinstance(app.screen, ConfigureScreen))
