@@ -86,11 +86,20 @@ def _sources() -> dict[str, tuple[Path, ast.Module]]:
     }
 
 
+PUBLIC_API = {"aml_tui": {"aml_tui.core.user_experiment"}}
+"""The package's own __init__ hands out the public API (`aml_tui.Experiment`), loaded on
+first use (PEP 562): the one import from below every layer to a layer above."""
+
+
 def test_no_module_imports_a_layer_above_its_own() -> None:
     sources = _sources()
     wrong = []
     for module, (_, tree) in sources.items():
         own = _layer(module)
+        if module in PUBLIC_API:
+            targets = {t for t, _, _ in _imports(tree, module) if t in sources}
+            assert targets <= PUBLIC_API[module], targets
+            continue
         for target, node, _ in _imports(tree, module):
             if target not in sources:
                 continue
