@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,12 +26,12 @@ from aml_tui.cli_common import (
     RunArgument,
     exit_with,
     field_help,
-    per_experiment,
     refuse_with_resume,
     run_app,
     user_errors,
     value_source,
 )
+from aml_tui.cli_options import config_fields, train_option, with_options
 from aml_tui.cli_results import compare, eval_command, report
 from aml_tui.cli_sweep import sweep_app
 from aml_tui.config import RESUME_OVERRIDES
@@ -88,6 +88,7 @@ def experiments() -> None:
 
 @app.command()
 @user_errors
+@with_options([train_option(name) for name in config_fields()])
 def train(
     ctx: typer.Context,
     experiment: Annotated[
@@ -106,45 +107,7 @@ def train(
         str | None,
         typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
     ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help=field_help("epochs", per_experiment(lambda e: e.epochs)))
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(help=field_help("batch_size", per_experiment(lambda e: e.batch_size))),
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(help=field_help("lr", per_experiment(lambda e: e.lr)))
-    ] = None,
-    seed: Annotated[int, typer.Option(help=field_help("seed"))] = 0,
-    scrambled: Annotated[bool, typer.Option("--scrambled", help=field_help("scrambled"))] = False,
-    permutation_seed: Annotated[
-        int,
-        typer.Option("--permutation-seed", "--perm-seed", help=field_help("permutation_seed")),
-    ] = 0,
-    device: Annotated[str, typer.Option(help=field_help("device"))] = "auto",
-    data_dir: Annotated[
-        str | None, typer.Option(envvar="AML_TUI_DATA", help=field_help("data_dir"))
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help=field_help("offline"))
-    ] = False,
-    checkpoints: Annotated[str, typer.Option(help=field_help("checkpoints"))] = "checkpoints",
-    name: Annotated[str | None, typer.Option(help=field_help("name"))] = None,
-    train_limit: Annotated[int | None, typer.Option(help=field_help("train_limit"))] = None,
-    test_limit: Annotated[int | None, typer.Option(help=field_help("test_limit"))] = None,
-    dataset: Annotated[
-        str | None,
-        typer.Option(help=field_help("dataset", per_experiment(lambda e: e.datasets[0]))),
-    ] = None,
-    image_size: Annotated[
-        int | None,
-        typer.Option(help=field_help("image_size", "ResNet 32, 224 for imagefolder")),
-    ] = None,
-    weights: Annotated[str | None, typer.Option(help=field_help("weights"))] = None,
-    augment: Annotated[bool, typer.Option(help=field_help("augment"))] = True,
-    amp: Annotated[bool, typer.Option(help=field_help("amp"))] = True,
-    compile: Annotated[bool, typer.Option(help=field_help("compile"))] = False,
+    **options: Any,
 ) -> None:
     """Train an experiment (a new run folder under --checkpoints), or --resume a run."""
     if resume is not None:

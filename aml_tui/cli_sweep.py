@@ -17,15 +17,14 @@ from aml_tui.cli_common import (
     CheckpointsOption,
     exit_with,
     field_help,
-    per_experiment,
     refuse_with_resume,
     run_app,
     user_errors,
 )
+from aml_tui.cli_options import config_fields, sweep_option, with_options
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.runstore.leaderboard import sweep_json, sweep_results
-from aml_tui.core.runstore.sweep_grid import PATH_FIELDS
 from aml_tui.core.runstore.sweeps import (
     BOOL_WORDS,
     MAX_JOBS,
@@ -94,13 +93,6 @@ sweep_app = typer.Typer(
 )
 
 
-def sweep_option(name: str, default: str = "") -> Any:
-    """A sweep option for field `name`: a comma-separated list, with its train option's help."""
-    text = field_help(name, default).replace(" May also be given with --resume.", "")
-    metavar = "[BOOL,...]" if name in SWEEP_FLAGS else "VALUE[,VALUE...]"
-    return typer.Option(metavar=metavar, help=f"{text} A comma-separated list sweeps it.")
-
-
 # The options of `sweep start`, one alias each, so the command's signature stays a list.
 ExperimentArg = Annotated[
     str | None, typer.Argument(help=f"One of: {', '.join(EXPERIMENTS)} (not with --resume).")
@@ -133,37 +125,18 @@ NameOption = Annotated[
         help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
     ),
 ]
-EpochsList = Annotated[str | None, sweep_option("epochs", per_experiment(lambda e: e.epochs))]
-BatchSizeList = Annotated[
-    str | None, sweep_option("batch_size", per_experiment(lambda e: e.batch_size))
-]
-LrList = Annotated[str | None, sweep_option("lr", per_experiment(lambda e: e.lr))]
-ScrambledList = Annotated[str | None, sweep_option("scrambled", "false")]
-PermutationSeedList = Annotated[str | None, sweep_option("permutation_seed")]
-TrainLimitList = Annotated[str | None, sweep_option("train_limit")]
-TestLimitList = Annotated[str | None, sweep_option("test_limit")]
-DatasetList = Annotated[
-    str | None, sweep_option("dataset", per_experiment(lambda e: e.datasets[0]))
-]
-ImageSizeList = Annotated[str | None, sweep_option("image_size", "ResNet 32, 224 for imagefolder")]
-AugmentList = Annotated[str | None, sweep_option("augment", "true")]
-AmpList = Annotated[str | None, sweep_option("amp", "true")]
-CompileList = Annotated[str | None, sweep_option("compile", "false")]
 SweepDeviceOption = Annotated[
     str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
 ]
-DataDirOption = Annotated[
-    str | None, typer.Option(envvar="AML_TUI_DATA", help=field_help("data_dir"))
-]
-OfflineOption = Annotated[
-    bool, typer.Option("--offline", envvar="AML_TUI_OFFLINE", help=field_help("offline"))
-]
-SweepCheckpointsOption = Annotated[str, typer.Option(help=field_help("checkpoints"))]
-WeightsOption = Annotated[str | None, typer.Option(help=field_help("weights"))]
+
+SWEEP_OPTIONS = [sweep_option(f, f in SWEEPABLE) for f in config_fields(("name", "seed", "device"))]
+"""Every config field but the seed (--seeds), the run name (--name names the sweep) and the
+device (its help says how jobs share GPUs)."""
 
 
 @sweep_app.command("start")
 @user_errors
+@with_options(SWEEP_OPTIONS)
 def sweep_start(
     ctx: typer.Context,
     experiment: ExperimentArg = None,
@@ -172,27 +145,12 @@ def sweep_start(
     seeds: SeedsOption = "0",
     jobs: JobsOption = 1,
     name: NameOption = None,
-    epochs: EpochsList = None,
-    batch_size: BatchSizeList = None,
-    lr: LrList = None,
-    scrambled: ScrambledList = None,
-    permutation_seed: PermutationSeedList = None,
-    train_limit: TrainLimitList = None,
-    test_limit: TestLimitList = None,
-    dataset: DatasetList = None,
-    image_size: ImageSizeList = None,
-    augment: AugmentList = None,
-    amp: AmpList = None,
-    compile: CompileList = None,
     device: SweepDeviceOption = "auto",
-    data_dir: DataDirOption = None,
-    offline: OfflineOption = False,
-    checkpoints: SweepCheckpointsOption = "checkpoints",
-    weights: WeightsOption = None,
+    **options: Any,
 ) -> None:
     """Train each combination of the listed settings with each seed, or --resume a sweep."""
     check_jobs(jobs)  # before anything is written
-    root = Path(checkpoints)
+    root = Path(options["checkpoints"])
     if resume is not None:
         sweep = resumed(ctx, root, resume)
     elif experiment is None:
@@ -202,7 +160,7 @@ def sweep_start(
     else:
         sweep = create_sweep(root, planned(ctx, experiment, seeds, name))
     if not no_ui:  # the app runs the same runner in a process of its own, on the Sweep screen
-        run_app(checkpoints, sweep=(sweep.sweep_id, jobs))
+        run_app(str(root), sweep=(sweep.sweep_id, jobs))
         return
     from aml_tui.sweep_runner import run_sweep  # lazy: imports torch
 
@@ -213,7 +171,9 @@ def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -
     """The new sweep the command line's lists and single values make (not recorded yet)."""
     grid = {key: parse_values(key, ctx.params[key]) for key in SWEEPABLE
             if ctx.params[key] is not None}  # fmt: skip
-    fixed = {key: ctx.params[key] for key in (*PATH_FIELDS, "device", "offline")}
+    fixed = {
+        key: ctx.params[key] for key in ("device", *config_fields(("name", "seed", *SWEEPABLE)))
+    }
     return plan_sweep(experiment, fixed, grid, parse_seeds(seeds), name)
 
 

@@ -17,6 +17,8 @@ import tomli_w
 from aml_tui.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,38 @@ class TrainConfig:
     """torch.compile the model for training: faster steps on CUDA after a compile of tens of
     seconds; slower than eager on the CPU (see the speed section of the README)."""
 
+    optimizer: str | None = None
+    """adam, adamw or sgd (with momentum 0.9); None: the experiment's."""
+
+    weight_decay: float | None = None
+    """L2 penalty (decoupled for adamw); None: the experiment's (0 for the built-ins)."""
+
+    schedule: str | None = None
+    """Learning-rate schedule, stepped each epoch: constant, step (tenfold drop every 5
+    epochs), cosine (to zero at the last epoch) or onecycle; None: the experiment's."""
+
+    warmup_epochs: int | None = None
+    """Epochs of linear warm-up to the full learning rate before the schedule; None: 0."""
+
+    label_smoothing: float | None = None
+    """Share of each target spread evenly over the other classes (0-0.99); None: 0."""
+
+    grad_clip: float | None = None
+    """Clip the gradients' total norm to this before each step; None: no clipping."""
+
+    early_stop: int | None = None
+    """Stop after this many epochs without a better validation accuracy (needs
+    --val-split); None: train every epoch."""
+
+    val_split: float | None = None
+    """Training images held out to validate on: a count (e.g. 5000) or a fraction (0.1),
+    drawn by the seed, stratified by class; best.pt and --early-stop follow them. 0: none.
+    None: the experiment's (none for the built-ins, 10% for your own)."""
+
+    train_only: str | None = None
+    """Comma-separated parameter-name prefixes that train (e.g. layer4,fc); the rest is
+    frozen. None: the experiment's (resnet18-finetune: layer4,fc; others: everything)."""
+
     def __post_init__(self) -> None:
         """Checks that need no experiment; `Experiment.check` does the rest (core/experiments).
 
@@ -99,6 +133,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None:
                 _require_int(name, value, low, high)
+        _check_recipe(self)
         if not math.isfinite(self.lr) or not 0 < self.lr <= MAX_LR:
             problem = f"must be a positive number up to {MAX_LR:g}, got {self.lr}"
             raise ConfigError(f"lr {problem}: pass e.g. --lr 0.001", "lr", problem)
@@ -166,6 +201,8 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "train_limit": (1, 10**9),
     "test_limit": (1, 10**9),
     "image_size": (8, 1024),
+    "warmup_epochs": (0, 100_000),
+    "early_stop": (1, 100_000),
 }
 """Inclusive range of each whole-number field (None is allowed where the field is optional).
 1024 px is four times ResNet's native input: larger sides do not fit a batch in memory."""
@@ -176,8 +213,48 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "int | None": (int, type(None)),
     "float": (int, float),
+    "float | None": (int, float, type(None)),
     "bool": (bool,),
 }
+
+NUMBER_RANGES: dict[str, tuple[float, float, str]] = {
+    "weight_decay": (0.0, 1.0, "e.g. --weight-decay 0.05"),
+    "label_smoothing": (0.0, 0.99, "e.g. --label-smoothing 0.1"),
+    "grad_clip": (1e-6, 1e6, "e.g. --grad-clip 1.0"),
+    "val_split": (0.0, 1e9, "a count like 5000 or a fraction like 0.1"),
+}
+"""Inclusive range of each real-number recipe field, and an example for the message."""
+
+
+def _check_recipe(config: TrainConfig) -> None:
+    """The recipe fields' choices and ranges (each None: the experiment's default)."""
+    for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        value = getattr(config, name)
+        if value is not None and value not in choices:
+            problem = f"must be one of {', '.join(choices)}"
+            raise ConfigError(f"{name} {problem}, got {value!r}", name, problem)
+    for name, (low, high, example) in NUMBER_RANGES.items():
+        value = getattr(config, name)
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            problem = f"must be from {low:g} to {high:g}, got {value}"
+            raise ConfigError(f"{name} {problem}: {example}", name, problem)
+    split = config.val_split
+    if split is not None and split >= 1 and split != int(split):
+        problem = f"must be a whole count or a fraction below 1, got {split}"
+        raise ConfigError(f"val_split {problem}: e.g. --val-split 5000", "val_split", problem)
+    if config.warmup_epochs is not None and config.warmup_epochs >= config.epochs:
+        problem = f"must be fewer than the {config.epochs} epochs, got {config.warmup_epochs}"
+        raise ConfigError(f"warmup_epochs {problem}", "warmup_epochs", problem)
+    if config.early_stop is not None and not config.val_split:
+        problem = "needs a validation split to watch"
+        raise ConfigError(
+            f"--early-stop {problem}: add --val-split (e.g. 0.1); the test set never picks a model",
+            "early_stop",
+            problem,
+        )
+    if config.train_only is not None and not all(p.strip() for p in config.train_only.split(",")):
+        problem = "must be comma-separated parameter-name prefixes"
+        raise ConfigError(f"train_only {problem}, e.g. layer4,fc", "train_only", problem)
 
 
 def _check_type(name: str, value: Any, annotation: Any) -> None:

@@ -20,6 +20,7 @@ from aml_tui.core.data.imagefolder import load_imagefolder
 from aml_tui.core.data.transforms import BatchTransform, random_crop_flip
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.models import resnet18_finetune, resnet18_scratch
+from aml_tui.core.training.recipe import make_optimizer, make_scheduler
 from aml_tui.errors import DataError, WeightsError
 
 runner = CliRunner()
@@ -43,7 +44,7 @@ def test_finetune_trains_exactly_layer4_and_fc(imagenet_like_weights: Path) -> N
     assert model.fc.out_features == 10
     saved = torch.load(imagenet_like_weights, weights_only=True)
     assert torch.equal(model.conv1.weight, saved["conv1.weight"])
-    optimizer = EXPERIMENTS["resnet18-finetune"].make_optimizer(model, 0.001)
+    optimizer = make_optimizer(model, build_config("resnet18-finetune", lr=0.001))
     in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert in_optimizer == {id(p) for p in model.parameters() if p.requires_grad}
 
@@ -51,7 +52,7 @@ def test_finetune_trains_exactly_layer4_and_fc(imagenet_like_weights: Path) -> N
 def test_frozen_weights_do_not_move_after_a_step(imagenet_like_weights: Path) -> None:
     model = resnet18_finetune(3, imagenet_like_weights)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    optimizer = EXPERIMENTS["resnet18-finetune"].make_optimizer(model, 0.01)
+    optimizer = make_optimizer(model, build_config("resnet18-finetune", lr=0.01))
     loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.arange(4) % 3)
     loss.backward()
     optimizer.step()
@@ -70,8 +71,8 @@ def test_step_lr_drops_tenfold_every_five_epochs() -> None:
         experiment = EXPERIMENTS[name]
         optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=experiment.lr)
         config = build_config(name)
-        assert experiment.make_scheduler is not None
-        scheduler = experiment.make_scheduler(optimizer, config)
+        scheduler = make_scheduler(optimizer, config)
+        assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
         rates = []
         for _ in range(12):
             rates.append(optimizer.param_groups[0]["lr"])

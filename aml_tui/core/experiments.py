@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder:")
 """Dataset kinds; "imagefolder:" is followed by a path."""
 
+FINETUNE_TRAINS = ("layer4", "fc")
+"""What fine-tuning trains of ResNet-18 (the rest stays as ImageNet left it)."""
+
+RECIPE_FIELDS = (
+    "optimizer", "schedule", "weight_decay", "warmup_epochs", "label_smoothing", "val_split",
+    "train_only",
+)  # fmt: skip
+"""TrainConfig fields whose None means the experiment's default (`Experiment` has each)."""
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -54,13 +63,19 @@ class Experiment:
     files)."""
     build_model: Callable[[int, Path | None], nn.Module]
     """Builds the network for a number of classes (and a pretrained weights file)."""
-    make_optimizer: Callable[[nn.Module, float], torch.optim.Optimizer]
-    make_scheduler: Callable[[torch.optim.Optimizer, TrainConfig], Any] | None
-    """A learning-rate scheduler stepped once per epoch, or None for a constant rate."""
     make_transform: Callable[[TrainConfig, ImageData, torch.device], BatchTransform]
     """Turns uint8 batches into the model's normalised float input."""
     image_size: Callable[[str], int | None]
     """Default image side for a dataset (None keeps the stored size)."""
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    val_split: float = 0.0
+    train_only: str | None = None
+    """Defaults of the recipe fields of the same name (see TrainConfig); training builds
+    them in core/training/recipe.py."""
 
     def check(self, config: TrainConfig) -> TrainConfig:
         """Refuse settings this recipe cannot honour; returns the config for chaining."""
@@ -184,36 +199,6 @@ def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
     return resnet18_finetune(num_classes, weights)
 
 
-def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters only (frozen ones never reach the optimiser).
-
-    The fused kernel (one pass over each parameter instead of a dozen tensor ops) where the
-    parameters' device has one: ~6% faster fashion-cnn training on CPU, more on CUDA.
-    """
-    # lazy: `aml-tui --help` never loads torch
-    import torch
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    fused = bool(trainable) and all(p.device.type in ("cpu", "cuda") for p in trainable)
-    return torch.optim.Adam(trainable, lr=lr, fused=fused or None)
-
-
-def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
-    """Cosine decay from the initial rate to zero over the run: the last epochs settle."""
-    # lazy: `aml-tui --help` never loads torch
-    import torch
-
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-
-
-def _step_5(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
-    """The study's schedule: the rate drops tenfold every 5 epochs."""
-    # lazy: `aml-tui --help` never loads torch
-    import torch
-
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.1)
-
-
 def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.data.transforms import BatchTransform
@@ -260,10 +245,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         loss="nll",
         load_data=_fashion_3class_data,
         build_model=_fashion_cnn,
-        make_optimizer=_adam,
-        make_scheduler=_cosine,
         make_transform=_gray_transform,
         image_size=lambda dataset: None,
+        schedule="cosine",  # cosine decay from the initial rate to zero: the last epochs settle
     ),
     "resnet18-scratch": Experiment(
         name="resnet18-scratch",
@@ -278,10 +262,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         loss="cross_entropy",
         load_data=_any_dataset,
         build_model=_resnet_scratch,
-        make_optimizer=_adam,
-        make_scheduler=_step_5,
         make_transform=_rgb_transform,
         image_size=_resnet_image_size,
+        schedule="step",  # the study's: the rate drops tenfold every 5 epochs
     ),
 }
 EXPERIMENTS["resnet18-finetune"] = replace(
@@ -292,6 +275,7 @@ EXPERIMENTS["resnet18-finetune"] = replace(
     pretrained=True,
     build_model=_resnet_finetune,
     make_transform=_imagenet_transform,
+    train_only=",".join(FINETUNE_TRAINS),
 )
 
 
@@ -302,6 +286,14 @@ def get_experiment(name: str) -> Experiment:
         raise ConfigError(
             f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}", "experiment"
         ) from None
+
+
+def with_recipe_defaults(config: TrainConfig) -> TrainConfig:
+    """The config with each recipe field it leaves at None (a run from before these options
+    existed) set to its experiment's default, as `build_config` sets them for a new run."""
+    recipe = get_experiment(config.experiment)
+    unset = {name: getattr(recipe, name) for name in RECIPE_FIELDS if getattr(config, name) is None}
+    return replace(config, **unset) if unset else config
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
@@ -318,6 +310,8 @@ def build_config(experiment: str, **options: Any) -> TrainConfig:
     values.setdefault("batch_size", recipe.batch_size)
     values.setdefault("lr", recipe.lr)
     values.setdefault("dataset", recipe.datasets[0])
+    for name in RECIPE_FIELDS:
+        values.setdefault(name, getattr(recipe, name))
     if "image_size" not in values and isinstance(values["dataset"], str):
         values["image_size"] = recipe.image_size(values["dataset"])
     return recipe.check(TrainConfig(experiment=experiment, **values))

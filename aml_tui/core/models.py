@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
 import torch
 from torch import nn
 
+from aml_tui.core.experiments import FINETUNE_TRAINS
 from aml_tui.core.pretrained import load_resnet18_weights
+from aml_tui.errors import ConfigError
 
 
 class MaskDropout(nn.Dropout):
@@ -95,6 +98,23 @@ def resnet18_finetune(num_classes: int, weights: Path) -> nn.Module:
 
 def freeze_all_but_layer4_and_fc(model: nn.Module) -> nn.Module:
     """Fine-tuning's freezing: only `layer4` and `fc` keep requires_grad."""
+    return freeze_all_but(model, FINETUNE_TRAINS)
+
+
+def freeze_all_but(model: nn.Module, train_only: Sequence[str] | None) -> nn.Module:
+    """Only parameters named `prefix` or `prefix.…` for one of the prefixes keep training;
+    a prefix that matches no parameter is a ConfigError naming the model's top-level parts."""
+    if train_only is None:
+        return model
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in train_only:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            parts = sorted({name.split(".", 1)[0] for name in names})
+            raise ConfigError(
+                f"--train-only {prefix!r} names no parameter of the model: its parts are "
+                f"{', '.join(parts[:12])}" + (" ..." if len(parts) > 12 else ""),
+                "train_only",
+            )
     for name, parameter in model.named_parameters():
-        parameter.requires_grad = name.startswith(("layer4.", "fc."))
+        parameter.requires_grad = any(name == p or name.startswith(p + ".") for p in train_only)
     return model

@@ -20,11 +20,14 @@ from aml_tui.errors import ConfigError
 
 SWEEPABLE = (
     "epochs", "batch_size", "lr", "scrambled", "permutation_seed", "train_limit",
-    "test_limit", "dataset", "image_size", "augment", "amp", "compile",
+    "test_limit", "dataset", "image_size", "augment", "amp", "compile", "optimizer",
+    "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "grad_clip", "early_stop",
+    "val_split",
 )  # fmt: skip
 """TrainConfig fields a sweep may give as a comma-separated list: what a run learns. Where
-and how the runs run (device, data_dir, offline, checkpoints, weights) takes one value;
-the seed is swept by --seeds, the name names the sweep."""
+and how the runs run (device, data_dir, offline, checkpoints, weights) takes one value, and
+so does train_only (its prefixes are a comma-separated list already); the seed is swept by
+--seeds, the name names the sweep."""
 
 MAX_RUNS = 1000
 """Most runs one sweep may have (combinations × seeds): 100 settings × 10 seeds, days of

@@ -187,10 +187,6 @@ def batch_indices(order: torch.Tensor, batch: int, batches: int, batch_size: int
     return order[batch * batch_size : end]
 
 
-def loss_function(name: str) -> Callable[..., torch.Tensor]:
-    return F.nll_loss if name == "nll" else F.cross_entropy
-
-
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
@@ -205,7 +201,7 @@ def evaluate(
     batch_size = batch_size or eval_batch_size(next(model.parameters()).device)
     was_training = model.training
     model.eval()
-    loss_fn = loss_function(loss_name)
+    loss_fn = F.nll_loss if loss_name == "nll" else F.cross_entropy  # unsmoothed, always
     total_loss = torch.zeros((), dtype=torch.float64)
     predictions: list[torch.Tensor] = []
     probabilities: list[torch.Tensor] = []

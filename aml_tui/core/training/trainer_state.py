@@ -17,11 +17,12 @@ from torch import nn
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.data.memory import ImageData
-from aml_tui.core.experiments import Experiment
-from aml_tui.core.models import count_parameters
+from aml_tui.core.experiments import Experiment, with_recipe_defaults
+from aml_tui.core.models import count_parameters, freeze_all_but
 from aml_tui.core.selection import selection_split
 from aml_tui.core.training.distributed import Distributed
-from aml_tui.core.training.loop import EpochProgress, amp_dtype, loss_function, place_data
+from aml_tui.core.training.loop import EpochProgress, amp_dtype, place_data
+from aml_tui.core.training.recipe import loss_function, make_optimizer, make_scheduler, prefixes
 
 
 class TrainingState:
@@ -43,7 +44,10 @@ class TrainingState:
         self.world_size = distributed.world_size if distributed else 1
         self.data = place_data(data, device)
         torch.manual_seed(config.seed)
-        model = experiment.build_model(len(data.classes), weights)
+        config = with_recipe_defaults(config)  # a run from before the recipe options
+        self.config = config
+        model = freeze_all_but(experiment.build_model(len(data.classes), weights),
+                               prefixes(config.train_only))  # fmt: skip
         # torch's stubs have no overload for a device and a memory format together
         self.model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         """The module checkpoints hold and evaluation runs."""
@@ -58,11 +62,9 @@ class TrainingState:
             # Training steps only; evaluation runs the plain module (no recompile for its
             # batch size and eval mode). Checkpoints hold self.model's state either way.
             self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
-        self.optimizer = experiment.make_optimizer(self.model, config.lr)
-        self.scheduler = (
-            experiment.make_scheduler(self.optimizer, config) if experiment.make_scheduler else None
-        )
-        self.loss_fn = loss_function(experiment.loss)
+        self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = make_scheduler(self.optimizer, config)
+        self.loss_fn = loss_function(experiment.loss, config.label_smoothing)
         self.transform = experiment.make_transform(config, data, device)
         self.augment = config.augment and data.augmentable
         self.amp_dtype = amp_dtype(device) if config.amp else None
