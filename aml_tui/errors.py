@@ -63,3 +63,15 @@ def first_line(error: BaseException, blank: str | None = None) -> str:
     run on for pages); `blank` (else the error's type name) when the message is empty."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else (blank or type(error).__name__)
+
+
+class UserCodeError(AmlTuiError):
+    """The user's own code (their experiment file, module or entry point) raised; the message
+    names their file and line and the exception (AML_TUI_DEBUG=1 keeps the traceback)."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        """The user's file the error is placed in, when one was found."""
+        self.line = line
+        """Its line there."""
