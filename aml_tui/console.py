@@ -39,6 +39,10 @@ PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
 
 
+SELECTED_ON = {"val": "validation", "test": "test", "scrambled_test": "scrambled test"}
+"""How the split that picked best.pt is named: a best chosen on the test set says so."""
+
+
 class HangupSafeConsole(Console):
     """A console that goes quiet when its reader is gone (an SSH hang-up closes the pipe)
     instead of exiting as rich's default does: training carries on and saves."""
@@ -169,7 +173,13 @@ class ConsoleReporter:
         table.add_row("test accuracy", percent(event.test_acc))
         if event.scrambled_test_acc is not None:
             table.add_row("scrambled test accuracy", percent(event.scrambled_test_acc))
-        table.add_row("best test accuracy", percent(event.best_acc))
+        best = SELECTED_ON.get(event.selected_on, event.selected_on)
+        at = f" (epoch {event.selected_epoch})" if event.selected_epoch is not None else ""
+        table.add_row(f"best {best} accuracy{at}", percent(event.best_acc))
+        if event.selected_on == "val":
+            table.add_row("test accuracy of that epoch", percent(event.selected_test_acc))
+        if event.stopped_early is not None:
+            table.add_row("stopped early after epoch", str(event.stopped_early))
         table.add_row("training images/s", f"{event.train_images_per_s:,.0f}")
         table.add_row("device", safe(event.device))
         table.add_row("seconds", f"{event.seconds:.1f}")

@@ -19,7 +19,7 @@ from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.listing import list_runs
 from aml_tui.core.runstore.runs import RunFolder
-from aml_tui.core.selection import EvalSplit, selection_split
+from aml_tui.core.selection import EvalSplit, report_split
 from aml_tui.core.training.checkpoint import check_finite, check_fits, load_checkpoint
 from aml_tui.core.training.device import resolve_device
 from aml_tui.core.training.loop import Evaluation, evaluate
@@ -41,8 +41,8 @@ class RunEvaluation:
     test: Evaluation
     scrambled: Evaluation | None
     primary_name: EvalSplit
-    """The split the detailed metrics describe: the one that selects best.pt, so scrambled
-    test images for a model trained on scrambled images (see core/selection.py)."""
+    """The split the detailed metrics describe: a test split (the scrambled one for a model
+    trained on scrambled images; see core/selection.py)."""
     primary: Evaluation
     test_split: Split
     """The primary split's images (uint8) and labels, on the CPU."""
@@ -145,7 +145,7 @@ def evaluate_run(
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
         for name, split in data.evals.items()
     }
-    primary_name = selection_split(config)
+    primary_name: EvalSplit = report_split(config)
     primary = results[primary_name]
     labels = data.evals[primary_name].labels.cpu()
     confusion = confusion_matrix(primary.predictions, labels, len(data.classes))

@@ -81,6 +81,9 @@ class EpochEnded:
     after_training_seconds: float | None = None
     """Of epoch_seconds, the time after the training: evaluation, scheduler and checkpoints
     (None in run folders written before aml-tui recorded it)."""
+    val_loss: float | None = None
+    val_acc: float | None = None
+    """On the validation images held out of the training set (None: no --val-split)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,14 @@ class RunFinished:
     """Processes that trained the run (torchrun)."""
     replicas_identical: bool | None = None
     """Distributed runs: whether every rank ended with the same weights."""
+    selected_on: str = "test"
+    """The split whose accuracy picked best.pt: val, test or scrambled_test."""
+    selected_epoch: int | None = None
+    """The epoch best.pt holds (None: no epoch ended)."""
+    selected_test_acc: float | None = None
+    """Test accuracy of that epoch's model (test_acc is the last epoch's)."""
+    stopped_early: int | None = None
+    """The epoch after which --early-stop ended the run (None: it was not stopped early)."""
 
 
 @dataclass(frozen=True)

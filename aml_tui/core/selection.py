@@ -12,11 +12,21 @@ from typing import Literal
 
 from aml_tui.config import TrainConfig
 
-EvalSplit = Literal["test", "scrambled_test"]
+EvalSplit = Literal["test", "scrambled_test", "val"]
 """The evaluation splits a dataset can have (keys of `ImageData.evals`)."""
 
 
 def selection_split(config: TrainConfig) -> EvalSplit:
-    """A model trained on scrambled images is judged on scrambled test images (its own kind
-    of input); any other on the plain test set. Its metric is this name + "_acc"."""
+    """With a validation split, the validation images pick best.pt and --early-stop watches
+    them: the test set never picks a model. Without one (the built-in study recipes) a model
+    trained on scrambled images is judged on scrambled test images (its own kind of input),
+    any other on the plain test set. Its metric is this name + "_acc"."""
+    if config.val_split:
+        return "val"
+    return report_split(config)
+
+
+def report_split(config: TrainConfig) -> Literal["test", "scrambled_test"]:
+    """The test split whose per-class metrics evaluation details: the scrambled one for a
+    model trained on scrambled images."""
     return "scrambled_test" if config.scrambled else "test"

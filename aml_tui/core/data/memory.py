@@ -310,3 +310,35 @@ def limit(split: Split, count: int | None) -> Split:
     if count is None:
         return split
     return Split(split.images[:count], split.labels[:count])
+
+
+def hold_out(data: ImageData, val_split: float | None, seed: int) -> ImageData:
+    """`val_split` of the training images (a count, or a fraction below 1) moved into a
+    "val" evaluation split: drawn by `seed`, stratified (each class gives its share, the
+    remainders to the largest fractions), the same images for the same seed and data. The
+    training images left keep their order. None or 0 holds nothing out."""
+    if not val_split:
+        return data
+    labels = data.train.labels.cpu()
+    total = len(labels)
+    count = int(val_split) if val_split >= 1 else round(val_split * total)
+    if not 0 < count < total:
+        raise DataError(
+            f"--val-split {val_split:g} holds out {count} of the {total} training images: "
+            "leave at least one to train on and one to validate on"
+        )
+    generator = torch.Generator().manual_seed(seed * 7_919 + 104_729)
+    by_class = [torch.nonzero(labels == c).flatten() for c in range(len(data.classes))]
+    shares = [count * len(members) / total for members in by_class]
+    taken = [math.floor(share) for share in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda c: taken[c] - shares[c])
+    for c in by_remainder[: count - sum(taken)]:
+        taken[c] += 1
+    picked = [members[torch.randperm(len(members), generator=generator)[:k]]
+              for members, k in zip(by_class, taken, strict=True)]  # fmt: skip
+    val = torch.sort(torch.cat(picked)).values
+    keep = torch.ones(total, dtype=torch.bool)
+    keep[val] = False
+    train, held = data.train, Split(data.train.images[val], data.train.labels[val])
+    return replace(data, train=Split(train.images[keep], train.labels[keep]),
+                   evals={"val": held, **data.evals})  # fmt: skip

@@ -126,6 +126,10 @@ class RunRecorder:
             if event.world_size > 1:
                 summary["world_size"] = event.world_size
                 summary["replicas_identical"] = event.replicas_identical
+            summary["selected_epoch"] = event.selected_epoch
+            summary["selected_test_acc"] = event.selected_test_acc
+            if event.stopped_early is not None:
+                summary["stopped_early"] = event.stopped_early
         else:
             summary["error"] = event.message
         summary.update(

@@ -151,6 +151,8 @@ def checkpoint_state(trainer: TrainingState, position: EpochProgress) -> dict[st
         "position": position.to_state() if position.batch else None,
         "world_size": trainer.world_size,
         "best_acc": trainer.best_acc,
+        "best_epoch": trainer.best_epoch,
+        "selected_test_acc": trainer.selected_test_acc,
         "selection_metric": trainer.selection + "_acc",
         "train_images": trainer.train_images,
         "train_seconds": trainer.train_seconds,
@@ -223,6 +225,8 @@ def _restore(trainer: TrainingState, state: dict[str, Any]) -> None:
     trainer.scaler.load_state_dict(state["grad_scaler"])
     trainer.epochs_completed = int(state["epochs_completed"])
     trainer.best_acc = state.get("best_acc")
+    trainer.best_epoch = state.get("best_epoch")  # None in checkpoints before --early-stop
+    trainer.selected_test_acc = state.get("selected_test_acc")
     trainer.train_images = int(state.get("train_images", 0))
     trainer.train_seconds = float(state.get("train_seconds", 0.0))
     trainer.seconds_before = float(state.get("elapsed", 0.0))

@@ -135,6 +135,8 @@ FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "position": (_optional(_position), "a position inside an epoch or None"),
     "world_size": (lambda v: _count(v, 1), "a process count"),
     "best_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
+    "best_epoch": (_optional(_count), "a count or None"),
+    "selected_test_acc": (_optional(lambda v: _number(v, 0.0, 1.0)), "an accuracy or None"),
     "selection_metric": (lambda v: isinstance(v, str), "a metric name"),
     "train_images": (_count, "a count"),
     "train_seconds": (_number, "a number of seconds"),

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.data.memory import ImageData, Split
@@ -151,6 +152,7 @@ class Trainer(TrainingState):
             self.emit(Warned(self.restart_note))
         ended: EpochEnded | None = None
         status: FinishStatus = "completed"
+        stopped_early: int | None = None
         for epoch in range(first, self.config.epochs + 1):
             epoch_started = time.perf_counter()
             resumed, self.resume_from = self.resume_from, None
@@ -165,6 +167,9 @@ class Trainer(TrainingState):
                 break
             ended = self.end_epoch(progress, epoch_started, started)
             self.emit(ended)
+            if self.no_better_for_long(epoch):
+                stopped_early = epoch if epoch < self.config.epochs else None
+                break
             if any_rank_stopping(self.dist, self.stop, self.device):
                 status = "interrupted" if epoch < self.config.epochs else "completed"
                 break
@@ -180,9 +185,19 @@ class Trainer(TrainingState):
             seconds=time.perf_counter() - started,
             world_size=self.world_size,
             replicas_identical=replicas,
+            selected_on=self.selection,
+            selected_epoch=self.best_epoch,
+            selected_test_acc=self.selected_test_acc,
+            stopped_early=stopped_early,
         )
         self.emit(result)
         return result
+
+    def no_better_for_long(self, epoch: int) -> bool:
+        """--early-stop N: N epochs have ended since the validation accuracy last improved
+        (every rank decides alike: the ranks share their evaluation)."""
+        patience = self.config.early_stop
+        return patience is not None and epoch - (self.best_epoch or 0) >= patience
 
     def train_epoch(
         self, epoch: int, run_started: float, resumed: EpochProgress | None
@@ -249,6 +264,9 @@ class Trainer(TrainingState):
             loss = self.loss_fn(outputs.float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        if self.config.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss.detach(), (outputs.detach().argmax(1) == labels).sum()
@@ -271,11 +289,12 @@ class Trainer(TrainingState):
         acc = evals[self.selection].acc
         is_best = self.best_acc is None or acc > self.best_acc
         if is_best:
-            self.best_acc = acc
+            self.best_acc, self.best_epoch = acc, epoch
+            self.selected_test_acc = evals["test"].acc
         if self.run_folder is not None:
             paths = [self.run_folder.last_path] + ([self.run_folder.best_path] if is_best else [])
             self.saver.save(self, paths, EpochProgress(epoch + 1))
-        scrambled = evals.get("scrambled_test")
+        scrambled, val = evals.get("scrambled_test"), evals.get("val")
         seconds = progress.seconds
         return EpochEnded(
             epoch=epoch,
@@ -293,6 +312,8 @@ class Trainer(TrainingState):
             is_best=is_best,
             data_share=self.data_share,
             after_training_seconds=time.perf_counter() - trained,
+            val_loss=val.loss if val else None,
+            val_acc=val.acc if val else None,
         )
 
     def _run_started(self, first: int) -> RunStarted:

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
+from aml_tui.core.data.memory import hold_out
 from aml_tui.core.events import Listener
-from aml_tui.core.experiments import Experiment, get_experiment
+from aml_tui.core.experiments import Experiment, get_experiment, with_recipe_defaults
 from aml_tui.core.pretrained import resolve_weights
 from aml_tui.core.runstore.listing import run_status
 from aml_tui.core.runstore.runs import RunFolder, printable_name
@@ -51,7 +52,7 @@ def create_trainer(
     """
     experiment, distributed, device = _recipe_and_device(config)
     weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
-    data = experiment.load_data(config, True)
+    data = hold_out(experiment.load_data(config, True), config.val_split, config.seed)
     if distributed is not None and not distributed.is_main:
         listeners, write_run = (), False  # only rank 0 prints and writes the run folder
     trainer = Trainer(config, experiment, data, device, None, listeners, stop, weights, distributed)
@@ -93,7 +94,8 @@ def resume_trainer(
             raise CheckpointError(
                 f"run {printable_name(folder.run_id)} has completed its epochs: nothing to resume"
             )
-        data = experiment.load_data(config, True)
+        split = with_recipe_defaults(config).val_split  # None in runs from before --val-split
+        data = hold_out(experiment.load_data(config, True), split, config.seed)
         check_fits(state, folder.last_path, "resume", classes=data.classes)
         trainer = Trainer(
             config, experiment, data, device, None, listeners if main else (), stop,

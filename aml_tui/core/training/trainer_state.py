@@ -72,6 +72,10 @@ class TrainingState:
         self.selection = selection_split(config)
         """The evaluation split whose accuracy picks best.pt."""
         self.best_acc: float | None = None
+        self.best_epoch: int | None = None
+        """The epoch of best_acc: the one best.pt holds."""
+        self.selected_test_acc: float | None = None
+        """Test accuracy of the best_epoch's model."""
         self.epochs_completed = 0
         self.train_images = 0
         self.train_seconds = 0.0
@@ -95,6 +99,7 @@ class TrainingState:
             "classes": list(self.data.classes),
             "train_size": len(self.data.train),
             "test_size": len(self.data.evals["test"]),
+            "val_size": len(self.data.evals["val"]) if "val" in self.data.evals else None,
             "trainable_params": trainable,
             "total_params": total,
             "amp": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "off",

@@ -159,10 +159,12 @@ class Dashboard(Vertical):
         elif isinstance(event, RunFinished):
             self.status = event.status
             self.panel.ended(event.seconds)
+            early = f" (stopped early after epoch {event.stopped_early})"
             self.log_line(
-                f"run {event.status}: test accuracy {percent(event.test_acc)}, best "
-                f"{percent(event.best_acc)}, {event.train_images_per_s:,.0f} img/s, "
-                f"{format_duration(event.seconds)}"
+                f"run {event.status}{early if event.stopped_early else ''}: test accuracy "
+                f"{percent(event.test_acc)}, best {percent(event.best_acc)} on "
+                f"{event.selected_on.replace('_', ' ')}, "
+                f"{event.train_images_per_s:,.0f} img/s, {format_duration(event.seconds)}"
             )
             self.announce(past, f"Run {event.status}.", timeout=4)
         elif isinstance(event, Warned):
