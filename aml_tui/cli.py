@@ -12,6 +12,7 @@ engine and the reports are imported inside the commands that need them.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,8 +39,10 @@ from aml_tui.config import RESUME_OVERRIDES
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.runstore.listing import list_runs
 from aml_tui.core.runstore.sweeps import (
+    SWEEP_ENV,
     sweep_membership,
 )
+from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import ConfigError
 
 app = typer.Typer(
@@ -118,7 +121,7 @@ def train(
             "name an experiment to train (aml-tui experiments lists them), or --resume RUN"
         )
     options = {key: ctx.params[key] for key in CONFIG_FIELDS if key != "experiment"}
-    config = build_config(experiment, **options)
+    config = build_config(load_named(experiment, trusted_only=SWEEP_ENV in os.environ), **options)
     if no_ui:
         from aml_tui.headless import train_headless  # lazy: imports torch
 

@@ -76,6 +76,17 @@ def true_colour_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def own_trust_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every aml-tui process it starts) keeps its trust store of experiment
+    files in a folder of its own, never in the user's ~/.local/state."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("AML_TUI_STATE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def fashion_dir(tmp_path: Path) -> Path:
     """A folder with a small synthetic FashionMNIST in real IDX .gz files."""

@@ -91,8 +91,9 @@ def test_unknown_experiment(in_tmp_cwd: Path) -> None:
     result = invoke("train", "mnist", "--no-ui")
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "aml-tui: error: unknown experiment 'mnist': choose one of fashion-cnn, "
-        "resnet18-scratch, resnet18-finetune"
+        "aml-tui: error: unknown experiment 'mnist': give a built-in (fashion-cnn, "
+        "resnet18-finetune, resnet18-scratch), PATH.py[:NAME], package.module:NAME, "
+        "torchvision:MODEL or timm:MODEL"
     )
 
 

@@ -179,7 +179,7 @@ def test_same_seed_same_result_other_seed_differs() -> None:
 
 
 class NaNModel(nn.Module):
-    def __init__(self, num_classes: int, weights: Path | None = None) -> None:
+    def __init__(self, num_classes: int, weights: Path | None = None, *_: int) -> None:
         super().__init__()
         self.linear = nn.Linear(784, num_classes)
 
@@ -274,7 +274,7 @@ def test_epoch_covers_every_image_when_the_last_batch_is_merged(every_batch: Non
 
 def test_a_bug_is_recorded_as_failed_then_raised(tmp_path: Path) -> None:
     class Exploding(nn.Module):
-        def __init__(self, num_classes: int, weights: Path | None = None) -> None:
+        def __init__(self, num_classes: int, weights: Path | None = None, *_: int) -> None:
             super().__init__()
             self.linear = nn.Linear(784, num_classes)
 

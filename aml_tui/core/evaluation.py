@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from aml_tui.core.data.memory import Split
+from aml_tui.core.data.transforms import model_input
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.listing import list_runs
@@ -24,6 +25,7 @@ from aml_tui.core.training.checkpoint import check_finite, check_fits, load_chec
 from aml_tui.core.training.device import resolve_device
 from aml_tui.core.training.loop import Evaluation, evaluate
 from aml_tui.core.untrusted import one_line
+from aml_tui.core.user_recipes import load_recorded
 from aml_tui.errors import CheckpointError
 
 
@@ -113,7 +115,8 @@ def evaluate_run(
     Everything that can be refused (the device, the checkpoint's file, fields and weights,
     NaN or infinite ones included) is, before the data loads."""
     target = resolve_device(device)
-    config, _ = folder.read_config()
+    config, info = folder.read_config()
+    load_recorded(config.experiment, info)  # a user's file only if it is the one that trained
     if data_dir is not None:
         config = replace(config, data_dir=data_dir)
     if offline is not None:
@@ -130,7 +133,8 @@ def evaluate_run(
     experiment.check(config)
     data = experiment.load_data(config, False)
     check_fits(state, path, "evaluate", classes=data.classes)
-    model = experiment.build_model(len(data.classes), None)
+    transform = experiment.make_transform(config, data, target)
+    model = experiment.build_model(len(data.classes), None, *model_input(data, transform))
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
@@ -140,7 +144,6 @@ def evaluate_run(
         ) from None
     # torch's stubs have no overload for a device and a memory format together
     model = model.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    transform = experiment.make_transform(config, data, target)
     results = {
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
         for name, split in data.evals.items()

@@ -61,12 +61,16 @@ class Experiment:
     """(config, with_train) -> the dataset in memory (uint8 images) with the experiment's
     labels; with_train=False leaves the training split empty (evaluation reads only the test
     files)."""
-    build_model: Callable[[int, Path | None], nn.Module]
-    """Builds the network for a number of classes (and a pretrained weights file)."""
+    build_model: Callable[[int, Path | None, int, int], nn.Module]
+    """(classes, weights file or None, input channels, input side) -> the network: the
+    channels and side of the images as they reach it (the built-ins know theirs)."""
     make_transform: Callable[[TrainConfig, ImageData, torch.device], BatchTransform]
     """Turns uint8 batches into the model's normalised float input."""
     image_size: Callable[[str], int | None]
     """Default image side for a dataset (None keeps the stored size)."""
+    accepts_weights: bool = False
+    """Takes --weights FILE (a state dict of the same architecture) to start from, as zoo
+    models do; `pretrained` ones look for ImageNet's when it is not given."""
     optimizer: str = "adam"
     schedule: str = "constant"
     weight_decay: float = 0.0
@@ -92,7 +96,7 @@ class Experiment:
                 "image_size",
                 problem,
             )
-        if config.weights is not None and not self.pretrained:
+        if config.weights is not None and not (self.pretrained or self.accepts_weights):
             raise ConfigError(
                 f"--weights applies to fine-tuning from pretrained weights, not {self.name}",
                 "weights",
@@ -138,7 +142,7 @@ def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
     )
 
 
-def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
+def any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
     """FashionMNIST (10 classes), CIFAR-10/100 or an image folder, as --dataset says."""
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.data import memory as data
@@ -170,21 +174,21 @@ def _any_dataset(config: TrainConfig, with_train: bool) -> ImageData:
     )
 
 
-def _fashion_cnn(num_classes: int, weights: Path | None) -> nn.Module:
+def _fashion_cnn(num_classes: int, weights: Path | None, *_: int) -> nn.Module:
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.models import FashionCNN
 
     return FashionCNN(num_classes)
 
 
-def _resnet_scratch(num_classes: int, weights: Path | None) -> nn.Module:
+def _resnet_scratch(num_classes: int, weights: Path | None, *_: int) -> nn.Module:
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.models import resnet18_scratch
 
     return resnet18_scratch(num_classes)
 
 
-def _resnet_finetune(num_classes: int, weights: Path | None) -> nn.Module:
+def _resnet_finetune(num_classes: int, weights: Path | None, *_: int) -> nn.Module:
     """From ImageNet weights for a new run; without them (resuming or evaluating) the same
     architecture and freezing, whose weights the checkpoint then supplies."""
     # lazy: `aml-tui --help` never loads torch
@@ -206,7 +210,7 @@ def _gray_transform(config: TrainConfig, data: ImageData, device: torch.device) 
     return BatchTransform(data.mean, data.std, device, channels=1, size=config.image_size)
 
 
-def _rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
+def rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -> BatchTransform:
     """Three channels normalised with the dataset's own statistics (training from scratch)."""
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.data.transforms import BatchTransform
@@ -215,7 +219,7 @@ def _rgb_transform(config: TrainConfig, data: ImageData, device: torch.device) -
     return BatchTransform(mean, std, device, channels=3, size=config.image_size)
 
 
-def _imagenet_transform(
+def imagenet_transform(
     config: TrainConfig, data: ImageData, device: torch.device
 ) -> BatchTransform:
     """Three channels normalised with ImageNet's statistics, which pretrained weights expect."""
@@ -260,9 +264,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         scrambles=False,
         pretrained=False,
         loss="cross_entropy",
-        load_data=_any_dataset,
+        load_data=any_dataset,
         build_model=_resnet_scratch,
-        make_transform=_rgb_transform,
+        make_transform=rgb_transform,
         image_size=_resnet_image_size,
         schedule="step",  # the study's: the rate drops tenfold every 5 epochs
     ),
@@ -274,18 +278,35 @@ EXPERIMENTS["resnet18-finetune"] = replace(
     "CIFAR or an image folder",
     pretrained=True,
     build_model=_resnet_finetune,
-    make_transform=_imagenet_transform,
+    make_transform=imagenet_transform,
     train_only=",".join(FINETUNE_TRAINS),
 )
 
 
+LOADED: dict[str, Experiment] = {}
+"""Experiments of this process that are not built in (a user's file, module or entry point,
+a zoo model), by the name config.toml records, once user_recipes has loaded them."""
+
+
+def register(recipe: Experiment) -> Experiment:
+    LOADED[recipe.name] = recipe
+    return recipe
+
+
 def get_experiment(name: str) -> Experiment:
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
+    recipe = EXPERIMENTS.get(name) or LOADED.get(name)
+    if recipe is None:
         raise ConfigError(
-            f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}", "experiment"
-        ) from None
+            f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}, a file "
+            "PATH.py[:NAME], package.module:NAME, torchvision:MODEL or timm:MODEL",
+            "experiment",
+        )
+    return recipe
+
+
+def is_known(name: str) -> bool:
+    """Built in, or loaded in this process: its recipe can check a config."""
+    return name in EXPERIMENTS or name in LOADED
 
 
 def with_recipe_defaults(config: TrainConfig) -> TrainConfig:
@@ -297,7 +318,16 @@ def with_recipe_defaults(config: TrainConfig) -> TrainConfig:
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
-    """The whole check of a config: its own fields (done on construction) and its recipe's."""
+    """The whole check of a config: its own fields (done on construction) and its recipe's.
+    An experiment of the user's that this process has not loaded is not loaded for it:
+    reading a run folder never runs the code it names (its recipe checks it when it trains
+    or is evaluated)."""
+    if not is_known(config.experiment):
+        # lazy: sources reads the registry's names; parsing a name runs no code
+        from aml_tui.core.sources import parse_source
+
+        parse_source(config.experiment)  # a name of no form at all is refused
+        return config
     return get_experiment(config.experiment).check(config)
 
 
@@ -312,6 +342,8 @@ def build_config(experiment: str, **options: Any) -> TrainConfig:
     values.setdefault("dataset", recipe.datasets[0])
     for name in RECIPE_FIELDS:
         values.setdefault(name, getattr(recipe, name))
+    if "warmup_epochs" not in options or options["warmup_epochs"] is None:
+        values["warmup_epochs"] = min(values["warmup_epochs"], values["epochs"] - 1)  # a short run
     if "image_size" not in values and isinstance(values["dataset"], str):
         values["image_size"] = recipe.image_size(values["dataset"])
     return recipe.check(TrainConfig(experiment=experiment, **values))

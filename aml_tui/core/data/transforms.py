@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from aml_tui.core.data.memory import ImageData
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -62,3 +64,9 @@ def random_crop_flip(
     # (N, H, W, C) after advanced indexing over batch, rows and columns.
     cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
     return cropped.permute(0, 3, 1, 2).contiguous()
+
+
+def model_input(data: ImageData, transform: BatchTransform) -> tuple[int, int]:
+    """(channels, side) of the images as they reach the model through `transform`."""
+    split = data.train if len(data.train) else data.evals["test"]
+    return transform.channels, transform.size or int(split.images.shape[-1])

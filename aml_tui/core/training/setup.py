@@ -26,7 +26,9 @@ from aml_tui.core.training.checkpoint import check_fits, load_checkpoint, restor
 from aml_tui.core.training.device import resolve_device
 from aml_tui.core.training.distributed import Distributed, init_distributed
 from aml_tui.core.training.engine import Trainer
-from aml_tui.errors import CheckpointError
+from aml_tui.core.untrusted import UnreadableFile, printable, user_path
+from aml_tui.core.user_recipes import load_recorded, source_facts
+from aml_tui.errors import CheckpointError, WeightsError
 
 
 def _recipe_and_device(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
@@ -35,6 +37,19 @@ def _recipe_and_device(config: TrainConfig) -> tuple[Experiment, Distributed | N
     experiment.check(config)
     distributed, device_name = init_distributed(config.device)
     return experiment, distributed, resolve_device(device_name)
+
+
+def _weights(experiment: Experiment, config: TrainConfig) -> Path | None:
+    """ImageNet's ResNet-18 weights for fine-tuning (found or downloaded), the file --weights
+    names for a model that takes one, else None."""
+    if experiment.pretrained:
+        return resolve_weights(config.weights, config.offline)
+    if config.weights is None:
+        return None
+    try:
+        return user_path(config.weights)
+    except UnreadableFile as error:
+        raise WeightsError(f"--weights {printable(config.weights)} {error.reason}") from None
 
 
 def create_trainer(
@@ -51,13 +66,13 @@ def create_trainer(
     config.toml's [run] table records (a sweep's runs: the sweep id).
     """
     experiment, distributed, device = _recipe_and_device(config)
-    weights = resolve_weights(config.weights, config.offline) if experiment.pretrained else None
+    weights = _weights(experiment, config)
     data = hold_out(experiment.load_data(config, True), config.val_split, config.seed)
     if distributed is not None and not distributed.is_main:
         listeners, write_run = (), False  # only rank 0 prints and writes the run folder
     trainer = Trainer(config, experiment, data, device, None, listeners, stop, weights, distributed)
     if write_run:
-        facts = {**trainer.facts(weights), **(run_info or {})}
+        facts = {**trainer.facts(weights), **source_facts(config.experiment), **(run_info or {})}
         run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
         trainer.attach_run(run, run.start(config, facts))
     return trainer
@@ -80,6 +95,7 @@ def resume_trainer(
     gets RunBusyError naming the holder. A resume that fails gives the claim back.
     """
     config, info = folder.read_config()
+    load_recorded(config.experiment, info)  # a user's file only if it is the one that trained
     overrides = overrides or {}
     assert set(overrides) <= set(RESUME_OVERRIDES), overrides
     moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}

@@ -17,6 +17,7 @@ from torch import nn
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.data.memory import ImageData
+from aml_tui.core.data.transforms import model_input
 from aml_tui.core.experiments import Experiment, with_recipe_defaults
 from aml_tui.core.models import count_parameters, freeze_all_but
 from aml_tui.core.selection import selection_split
@@ -46,8 +47,11 @@ class TrainingState:
         torch.manual_seed(config.seed)
         config = with_recipe_defaults(config)  # a run from before the recipe options
         self.config = config
-        model = freeze_all_but(experiment.build_model(len(data.classes), weights),
-                               prefixes(config.train_only))  # fmt: skip
+        self.transform = experiment.make_transform(config, data, device)
+        built = experiment.build_model(
+            len(data.classes), weights, *model_input(data, self.transform)
+        )
+        model = freeze_all_but(built, prefixes(config.train_only))
         # torch's stubs have no overload for a device and a memory format together
         self.model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         """The module checkpoints hold and evaluation runs."""
@@ -65,7 +69,6 @@ class TrainingState:
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = make_scheduler(self.optimizer, config)
         self.loss_fn = loss_function(experiment.loss, config.label_smoothing)
-        self.transform = experiment.make_transform(config, data, device)
         self.augment = config.augment and data.augmentable
         self.amp_dtype = amp_dtype(device) if config.amp else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)

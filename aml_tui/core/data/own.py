@@ -1,0 +1,126 @@
+"""A user's own data, from their experiment's `data` function, in aml-tui's in-memory form.
+
+The function (called with no arguments) returns either
+
+- a dict of uint8 tensors and names: `train_images` (N×C×H×W or N×H×W), `train_labels`,
+  `test_images`, `test_labels`, `classes`; or
+- a pair `(train, test)` of torch Datasets whose items are (image, label), an image being a
+  PIL image or a tensor (uint8, or float in [0, 1]); e.g. any torchvision dataset. They are
+  converted once; class names come from the train dataset's `classes`, else the labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from aml_tui.config import TrainConfig
+from aml_tui.core.data.memory import ImageData, Split, empty_split, limit
+from aml_tui.errors import DataError
+
+KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes")
+
+
+def load_own_data(
+    function: Callable[[], Any], spec: str, config: TrainConfig, with_train: bool
+) -> ImageData:
+    """The data `function` returns, limited by --train-limit/--test-limit; a DataError naming
+    `spec` when it is neither form, or its images or labels do not fit together."""
+    # lazy: the user's data function is their code
+    from aml_tui.core.user_code import running
+
+    with running(f"{spec}: data()"):
+        given = function()
+    if isinstance(given, dict):
+        classes, train, test = _from_tensors(given, spec)
+    elif isinstance(given, tuple | list) and len(given) == 2:
+        with running(f"{spec}: reading its datasets"):
+            train = _from_dataset(given[0], spec, "train", config.train_limit if with_train else 0)
+            test = _from_dataset(given[1], spec, "test", config.test_limit)
+        classes = _class_names(given[0], train, test)
+    else:
+        raise DataError(
+            f"{spec}: data() returned {type(given).__name__}: return (train, test) Datasets or "
+            f"a dict of {', '.join(KEYS)}"
+        )
+    if not with_train:
+        train = empty_split(*test.images.shape[1:])
+    train, test = limit(train, config.train_limit), limit(test, config.test_limit)
+    if _top_label(train, test) >= len(classes):
+        raise DataError(f"{spec}: a label is {len(classes)} or more, but there are "
+                        f"{len(classes)} class names")  # fmt: skip
+    mean, std = _statistics(train if len(train) else test)
+    return ImageData(classes=classes, train=train, evals={"test": test}, source=spec,
+                     mean=mean, std=std)  # fmt: skip
+
+
+def _from_tensors(given: dict[str, Any], spec: str) -> tuple[tuple[str, ...], Split, Split]:
+    missing = [key for key in KEYS if key not in given]
+    if missing:
+        raise DataError(f"{spec}: data() returned a dict without {', '.join(missing)}")
+    splits = []
+    for part in ("train", "test"):
+        images, labels = given[f"{part}_images"], given[f"{part}_labels"]
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+            raise DataError(f"{spec}: {part}_images must be a uint8 tensor (N×C×H×W)")
+        if images.ndim == 3:
+            images = images.unsqueeze(1)
+        labels = torch.as_tensor(labels).long()
+        if images.ndim != 4 or len(images) != len(labels) or len(images) == 0:
+            raise DataError(f"{spec}: {part}_images {tuple(images.shape)} and {part}_labels "
+                            f"{tuple(labels.shape)} do not fit together")  # fmt: skip
+        splits.append(Split(images.contiguous(), labels))
+    return tuple(str(c) for c in given["classes"]), splits[0], splits[1]
+
+
+def _from_dataset(dataset: Any, spec: str, part: str, count: int | None) -> Split:
+    """The first `count` items (all for None) as one uint8 tensor: every image one size."""
+    total = len(dataset)
+    wanted = total if count is None else min(count, total)
+    if wanted == 0:
+        return empty_split(1, 1, 1)
+    images, labels = [], []
+    for index in range(wanted):
+        image, label = dataset[index]
+        images.append(_as_uint8(image, spec, part, index))
+        labels.append(int(label))
+    if len({tuple(image.shape) for image in images}) > 1:
+        raise DataError(f"{spec}: the {part} images are of different sizes: give the dataset "
+                        "a transform that resizes them to one size")  # fmt: skip
+    return Split(torch.stack(images), torch.tensor(labels, dtype=torch.long))
+
+
+def _as_uint8(image: Any, spec: str, part: str, index: int) -> torch.Tensor:
+    if isinstance(image, torch.Tensor):
+        tensor = image if image.ndim == 3 else image.unsqueeze(0)
+        if tensor.dtype.is_floating_point:
+            tensor = (tensor.clamp(0, 1) * 255).round()
+        return tensor.to(torch.uint8)
+    if hasattr(image, "convert"):  # a PIL image
+        # lazy: torchvision only to turn PIL images into tensors
+        from torchvision.transforms.functional import pil_to_tensor
+
+        mode = "L" if getattr(image, "mode", "") in ("L", "1", "I;16", "I") else "RGB"
+        converted: torch.Tensor = pil_to_tensor(image.convert(mode))
+        return converted
+    raise DataError(f"{spec}: {part} item {index} is a {type(image).__name__}, not an image "
+                    "(a PIL image or a tensor)")  # fmt: skip
+
+
+def _class_names(dataset: Any, train: Split, test: Split) -> tuple[str, ...]:
+    names = getattr(dataset, "classes", None)
+    if isinstance(names, Sequence) and names and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return tuple(str(label) for label in range(_top_label(train, test) + 1))
+
+
+def _top_label(*splits: Split) -> int:
+    return max((int(s.labels.max()) for s in splits if len(s)), default=0)
+
+
+def _statistics(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of the images scaled to [0, 1]."""
+    pixels = split.images[:10_000].float().div_(255).transpose(0, 1).flatten(1)
+    return tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).clamp_min(1e-3).tolist())

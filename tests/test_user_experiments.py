@@ -1,0 +1,239 @@
+"""Your own experiments: the docs' example file, modules, zoo models and own data get the
+engine, evaluation and exact resume of the built-ins, and nothing a run folder names runs
+unless the user named it."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from test_resnet import write_imagefolder
+from typer.testing import CliRunner
+
+from aml_tui.cli import app
+from aml_tui.core import experiments
+from aml_tui.core.events import BatchProgress, EpochEnded, Event, RunFinished
+from aml_tui.core.experiments import build_config
+from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import engine, setup
+from aml_tui.core.user_recipes import load_named, load_recorded
+from aml_tui.errors import ConfigError
+
+DOCS = Path(__file__).parents[1] / "docs" / "experiments.md"
+
+
+def docs_example() -> str:
+    """The complete experiment file docs/experiments.md shows."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+    (example,) = [block for block in blocks if "Experiment(" in block]
+    return example
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry() -> None:
+    """Each test loads its own experiments (the registry of loaded ones is per process)."""
+    experiments.LOADED.clear()
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    path = tmp_path / "code" / "tiny_mlp.py"
+    path.parent.mkdir()
+    path.write_text(docs_example())
+    return path
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_the_docs_example_trains_evaluates_and_is_recorded(
+    example: Path, fashion_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(example.parent)  # named as a user would, by a relative path
+    result = invoke("train", "tiny_mlp.py", "--no-ui", "--epochs", "1", "--data-dir",
+                    str(fashion_dir), "--offline", "--checkpoints", str(tmp_path / "ck"),
+                    "--name", "mine")  # fmt: skip
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    folder = RunFolder(tmp_path / "ck" / "mine")
+    config, info = folder.read_config()
+    assert config.experiment == f"{example}:experiment"  # absolute: works from any folder
+    assert info["experiment_spec"] == "tiny_mlp.py"
+    assert info["experiment_file"] == str(example)
+    assert len(info["experiment_sha256"]) == 64
+    assert (config.optimizer, config.val_split, config.batch_size) == ("adamw", 0.1, 128)
+    summary = folder.read_summary()
+    assert summary is not None and summary["selection_metric"] == "val_acc"
+    monkeypatch.chdir(tmp_path)
+    experiments.LOADED.clear()  # another process: it loads the file from the record
+    evaluated = invoke("eval", "mine", "--json", "--checkpoints", str(tmp_path / "ck"),
+                       "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output  # type: ignore[attr-defined]
+    assert json.loads(evaluated.output)["classes"][0] == "T-shirt/top"  # type: ignore[attr-defined]
+
+
+def test_the_docs_example_trains_on_an_image_folder(example: Path, tmp_path: Path) -> None:
+    root = write_imagefolder(tmp_path / "pets")
+    name = load_named(str(example))
+    config = build_config(name, epochs=1, dataset=f"imagefolder:{root}", image_size=16,
+                          checkpoints=str(tmp_path / "ck"), name="pets", val_split=2)  # fmt: skip
+    trainer = setup.create_trainer(config)
+    assert trainer.model[1].in_features == 3 * 16 * 16  # in_channels and image_size as fed
+    assert isinstance(trainer.run(), RunFinished)
+
+
+def test_the_docs_example_resumes_bit_identical_from_mid_epoch(
+    example: Path, fashion_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)
+    name = load_named(str(example))
+    options = {"epochs": 2, "batch_size": 32, "data_dir": str(fashion_dir), "offline": True,
+               "name": "run"}  # fmt: skip
+    straight = setup.create_trainer(build_config(name, checkpoints=str(tmp_path / "a"), **options))
+    assert isinstance(straight.run(), RunFinished)
+    stop = threading.Event()
+    two_goes: list[Event] = []
+
+    def stopper(event: Event) -> None:
+        two_goes.append(event)
+        if isinstance(event, BatchProgress) and (event.epoch, event.batch) == (1, 3):
+            stop.set()
+
+    config = build_config(name, checkpoints=str(tmp_path / "b"), **options)
+    assert setup.create_trainer(config, [stopper], stop).run().status == "interrupted"  # type: ignore[union-attr]
+    experiments.LOADED.clear()
+    resumed = setup.resume_trainer(RunFolder(tmp_path / "b" / "run"), [two_goes.append])
+    assert isinstance(resumed.run(), RunFinished)
+    for key, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[key]), key
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_a_run_folder_never_runs_the_code_it_names_on_its_own(
+    tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run copied from elsewhere names a file that would leave a marker when imported:
+    listing runs and evaluating it import nothing; a changed file is refused the same way."""
+    code = tmp_path / "evil.py"
+    marker = tmp_path / "marker"
+    code.write_text(docs_example() + f"\nopen({str(marker)!r}, 'w').close()\n")
+    name = load_named(str(code))
+    run = setup.create_trainer(build_config(name, epochs=1, data_dir=str(fashion_dir),
+                                            offline=True, checkpoints=str(tmp_path / "ck"),
+                                            name="copied"))  # fmt: skip
+    assert isinstance(run.run(), RunFinished)
+    marker.unlink()
+    experiments.LOADED.clear()
+    monkeypatch.setenv("AML_TUI_STATE", str(tmp_path / "another-machine"))  # never trusted here
+    listed = invoke("runs", "--checkpoints", str(tmp_path / "ck"))
+    assert listed.exit_code == 0 and "copied" in listed.output  # type: ignore[attr-defined]
+    evaluated = invoke("eval", "copied", "--checkpoints", str(tmp_path / "ck"),
+                       "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
+    assert evaluated.exit_code == 2  # type: ignore[attr-defined]
+    assert "never" in evaluated.output or "not trusted" in evaluated.output  # type: ignore[attr-defined]
+    assert len(evaluated.output.strip().splitlines()) == 1  # type: ignore[attr-defined]
+    assert not marker.exists()
+    folder = RunFolder(tmp_path / "ck" / "copied")
+    _, info = folder.read_config()
+    code.write_text(code.read_text() + "\n# changed\n")
+    with pytest.raises(ConfigError, match="changed"):
+        load_recorded(f"{code}:experiment", info)
+    assert not marker.exists()
+
+
+def test_an_error_in_the_users_model_names_their_file_and_line(
+    tmp_path: Path, fashion_dir: Path
+) -> None:
+    code = tmp_path / "broken.py"
+    code.write_text(
+        "from aml_tui import Experiment\n\n"
+        "def build(num_classes, in_channels, image_size):\n"
+        "    raise ValueError('no such layer')\n\n"
+        "experiment = Experiment(name='broken', model=build)\n"
+    )
+    ck = str(tmp_path / "ck")
+    result = invoke("train", str(code), "--no-ui", "--epochs", "1", "--data-dir",
+                    str(fashion_dir), "--offline", "--checkpoints", ck)  # fmt: skip
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    (line,) = result.output.strip().splitlines()  # type: ignore[attr-defined]
+    assert f"{code}:4: ValueError: no such layer" in line
+    assert not (tmp_path / "ck").exists() or not any(
+        (tmp_path / "ck").iterdir()
+    )  # nothing half-made
+
+
+@pytest.mark.parametrize("zoo", ["torchvision", "timm"])
+def test_a_zoo_model_trains_offline_for_the_datasets_classes(
+    zoo: str, fashion_dir: Path, tmp_path: Path
+) -> None:
+    if zoo == "timm":
+        pytest.importorskip("timm")
+    name = load_named(f"{zoo}:resnet18")
+    config = build_config(name, epochs=1, train_limit=64, test_limit=16, data_dir=str(fashion_dir),
+                          offline=True, checkpoints=str(tmp_path), name="zoo")  # fmt: skip
+    trainer = setup.create_trainer(config)
+    head = trainer.model.fc
+    assert head.out_features == 10 and config.image_size == 32
+    assert isinstance(trainer.run(), RunFinished)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("torchvision:resnt18", "did you mean resnet18"),
+        ("torchvision:fasterrcnn_resnet50_fpn", "not an image classifier"),
+    ],
+)
+def test_misspelt_and_non_classifier_zoo_names_are_one_line(spec: str, message: str) -> None:
+    result = invoke("train", spec, "--no-ui")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert message in result.output and len(result.output.strip().splitlines()) == 1  # type: ignore[attr-defined]
+
+
+def test_weights_of_the_same_architecture_start_the_zoo_model_with_a_new_head(
+    fashion_dir: Path, tmp_path: Path
+) -> None:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(5)
+    saved = resnet18(weights=None).state_dict()  # 1000 ImageNet classes
+    torch.save(saved, tmp_path / "resnet18.pt")
+    name = load_named("torchvision:resnet18")
+    config = build_config(name, epochs=1, train_limit=32, test_limit=8, data_dir=str(fashion_dir),
+                          offline=True, checkpoints=str(tmp_path / "ck"), name="w",
+                          weights=str(tmp_path / "resnet18.pt"))  # fmt: skip
+    trainer = setup.create_trainer(config)
+    assert torch.equal(trainer.model.conv1.weight.cpu(), saved["conv1.weight"])
+    assert trainer.model.fc.out_features == 10
+
+
+def test_own_data_as_torchvision_datasets_trains(tmp_path: Path) -> None:
+    code = tmp_path / "fake.py"
+    code.write_text(
+        "from torch import nn\n"
+        "from torchvision.datasets import FakeData\n"
+        "from aml_tui import Experiment\n\n"
+        "def data():\n"
+        "    return (FakeData(48, (3, 12, 12), 4, random_offset=0),\n"
+        "            FakeData(16, (3, 12, 12), 4, random_offset=100))\n\n"
+        "def build(num_classes, in_channels, image_size):\n"
+        "    flat = in_channels * image_size**2\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(flat, num_classes))\n\n"
+        "experiment = Experiment(name='fake', model=build, data=data, epochs=1)\n"
+    )
+    name = load_named(str(code))
+    config = build_config(name, checkpoints=str(tmp_path / "ck"), name="fake", val_split=8)
+    trainer = setup.create_trainer(config)
+    assert trainer.data.classes == ("0", "1", "2", "3")
+    assert len(trainer.data.train) == 40 and len(trainer.data.evals["val"]) == 8
+    assert trainer.data.train.images.dtype == torch.uint8
+    events: list[Event] = []
+    trainer.listeners.append(events.append)
+    result = trainer.run()
+    assert isinstance(result, RunFinished) and result.status == "completed"
+    (ended,) = [e for e in events if isinstance(e, EpochEnded)]
+    assert ended.val_acc is not None
