@@ -41,6 +41,7 @@ from aml_tui.core.runstore.sweeps import (
     scrambles,
     sweep_path,
 )
+from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import ConfigError
 
 
@@ -153,6 +154,7 @@ def sweep_start(
     root = Path(options["checkpoints"])
     if resume is not None:
         sweep = resumed(ctx, root, resume)
+        load_named(sweep.experiment, trusted_only=True)  # a file only as it was trusted
     elif experiment is None:
         raise ConfigError(
             "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
@@ -174,7 +176,7 @@ def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -
     fixed = {
         key: ctx.params[key] for key in ("device", *config_fields(("name", "seed", *SWEEPABLE)))
     }
-    return plan_sweep(experiment, fixed, grid, parse_seeds(seeds), name)
+    return plan_sweep(load_named(experiment), fixed, grid, parse_seeds(seeds), name)
 
 
 def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -237,3 +239,70 @@ def test_own_data_as_torchvision_datasets_trains(tmp_path: Path) -> None:
     assert isinstance(result, RunFinished) and result.status == "completed"
     (ended,) = [e for e in events if isinstance(e, EpochEnded)]
     assert ended.val_acc is not None
+
+
+def test_run_ids_start_with_the_experiments_own_name_inside_the_checkpoints_folder(
+    example: Path, fashion_dir: Path, tmp_path: Path
+) -> None:
+    for spec, start in (
+        (str(example), "tiny-mlp-"),
+        ("torchvision:resnet18", "torchvision-resnet18-"),
+    ):
+        config = build_config(load_named(spec), epochs=1, train_limit=16, test_limit=8,
+                              data_dir=str(fashion_dir), offline=True,
+                              checkpoints=str(tmp_path / "ck"))  # fmt: skip
+        trainer = setup.create_trainer(config)
+        assert trainer.run_folder is not None
+        assert trainer.run_folder.path.parent == tmp_path / "ck"
+        assert trainer.run_folder.run_id.startswith(start)
+        trainer.claim.release()  # type: ignore[union-attr]
+
+
+@pytest.mark.system
+def test_the_docs_example_is_swept_from_another_folder_and_trained_by_torchrun(
+    example: Path, fashion_dir: Path, tmp_path: Path
+) -> None:
+    """Named by a path relative to the folder the sweep starts in: its children (other
+    processes, in the runs' folder) and two torchrun ranks load the same trusted file."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    common = ["--epochs", "1", "--train-limit", "128", "--test-limit", "32", "--data-dir",
+              str(fashion_dir), "--offline", "--checkpoints", str(tmp_path / "ck")]  # fmt: skip
+    swept = subprocess.run(
+        [sys.executable, "-m", "aml_tui", "sweep", "../code/tiny_mlp.py", "--seeds", "0,1",
+         "--jobs", "2", "--no-ui", "--name", "sw", *common],
+        cwd=elsewhere, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    for seed in (0, 1):
+        summary = RunFolder(tmp_path / "ck" / f"sw-c1-s{seed}").read_summary()
+        assert summary is not None and summary["status"] == "completed"
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "aml_tui", "train", "../code/tiny_mlp.py", "--no-ui", "--name", "ddp", *common],
+        cwd=elsewhere, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    summary = RunFolder(tmp_path / "ck" / "ddp").read_summary()
+    assert summary is not None and summary["world_size"] == 2
+    assert summary["replicas_identical"] is True
+
+
+def test_the_docs_example_is_compared_with_a_built_in_run_and_reported(
+    example: Path, fashion_dir: Path, tmp_path: Path
+) -> None:
+    ck = str(tmp_path / "ck")
+    common = ["--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--data-dir",
+              str(fashion_dir), "--offline", "--checkpoints", ck, "--no-ui"]  # fmt: skip
+    assert invoke("train", str(example), "--name", "mine", *common).exit_code == 0  # type: ignore[attr-defined]
+    assert invoke("train", "resnet18-scratch", "--name", "theirs", *common).exit_code == 0  # type: ignore[attr-defined]
+    experiments.LOADED.clear()
+    compared = invoke("compare", "mine", "theirs", "--checkpoints", ck, "-n", "2",
+                      "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
+    assert compared.exit_code == 0, compared.output  # type: ignore[attr-defined]
+    assert "mine" in compared.output and "theirs" in compared.output  # type: ignore[attr-defined]
+    report = tmp_path / "mine.html"
+    made = invoke("report", "mine", "-o", str(report), "--checkpoints", ck,
+                  "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
+    assert made.exit_code == 0, made.output  # type: ignore[attr-defined]
+    assert "tiny_mlp.py" in report.read_text()

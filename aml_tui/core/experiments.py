@@ -68,6 +68,9 @@ class Experiment:
     """Turns uint8 batches into the model's normalised float input."""
     image_size: Callable[[str], int | None]
     """Default image side for a dataset (None keeps the stored size)."""
+    short_name: str = ""
+    """What run ids start with (`<short_name>-<date>-<time>`) when it differs from `name`: an
+    experiment of the user's is named by its file's path, which no folder name can hold."""
     accepts_weights: bool = False
     """Takes --weights FILE (a state dict of the same architecture) to start from, as zoo
     models do; `pretrained` ones look for ImageNet's when it is not given."""
@@ -80,6 +83,10 @@ class Experiment:
     train_only: str | None = None
     """Defaults of the recipe fields of the same name (see TrainConfig); training builds
     them in core/training/recipe.py."""
+
+    @property
+    def run_prefix(self) -> str:
+        return self.short_name or self.name
 
     def check(self, config: TrainConfig) -> TrainConfig:
         """Refuse settings this recipe cannot honour; returns the config for chaining."""

@@ -16,6 +16,7 @@ before anything is trained, and listing runs never makes one).
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,13 @@ ZOO_MIN_SIDE = 32
 """Smallest side a zoo model is fed: most ImageNet classifiers downsample 32 times."""
 
 
+def folder_name(name: str) -> str:
+    """`name` as the start of a run id: letters, digits, '.', '-' and '_' only (others become
+    '-'), 40 characters at most, never starting with '.'."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:40]
+    return safe or "experiment"
+
+
 def _stored_side(dataset: str) -> int | None:
     """The side images keep when no --image-size is given (None: as stored)."""
     return 224 if dataset.startswith("imagefolder:") else None
@@ -69,6 +77,7 @@ def from_user(user: UserExperiment, spec: str) -> Experiment:
     return replace(
         experiments.EXPERIMENTS["resnet18-scratch"],
         name=spec,
+        short_name=folder_name(user.name),
         description=user.description or f"{user.name} (your own experiment)",
         epochs=values["epochs"],
         batch_size=values["batch_size"],
@@ -104,6 +113,7 @@ def from_zoo(zoo: str, model_name: str, spec: str) -> Experiment:
     return replace(
         experiments.EXPERIMENTS["resnet18-scratch"],
         name=spec,
+        short_name=folder_name(f"{zoo}-{model_name}"),
         description=f"{zoo} {model_name}, from random weights unless --weights",
         epochs=DEFAULTS["epochs"],
         batch_size=DEFAULTS["batch_size"],

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aml_tui.config import MAX_SEED, TrainConfig
-from aml_tui.core.experiments import EXPERIMENTS
+from aml_tui.core.experiments import EXPERIMENTS, is_known
 from aml_tui.core.files import UnreadableText, read_regular
 from aml_tui.core.runstore.runs import printable_name
 from aml_tui.core.runstore.sweep_grid import (
@@ -28,6 +28,7 @@ from aml_tui.core.runstore.sweep_grid import (
     fits,
     limit_problem,
 )
+from aml_tui.core.sources import parse_source
 from aml_tui.errors import ConfigError, first_line
 
 MAX_RECORD_BYTES = 1 << 20
@@ -95,8 +96,9 @@ def _checked(record: dict[str, Any], source: str, stem: str) -> Sweep:
     if sweep_id != stem:
         raise _wrong(source, "id", f"must be the file's name, {stem!r}")
     experiment = record.get("experiment")
-    if not (isinstance(experiment, str) and experiment in EXPERIMENTS):
-        raise _wrong(source, "experiment", f"must be one of {', '.join(EXPERIMENTS)}")
+    if not (isinstance(experiment, str) and _names_an_experiment(experiment)):
+        forms = f"{', '.join(EXPERIMENTS)}, or a file, module or zoo model"
+        raise _wrong(source, "experiment", f"must be one of {forms}")
     created = record.get("created", "")
     if not (isinstance(created, str) and len(created) <= 40 and created.isprintable()):
         raise _wrong(source, "created", "must be a time such as 2025-01-02T03:04:05")
@@ -166,9 +168,25 @@ def _options(value: object, grid: dict[str, list[Any]], source: str) -> dict[str
     return dict(value)
 
 
+def _names_an_experiment(name: str) -> bool:
+    """A built-in, or a name of a form an experiment of the user's takes (parsed, never
+    loaded: reading a sweep's record runs no code)."""
+    if name in EXPERIMENTS or is_known(name):
+        return True
+    try:
+        parse_source(name)
+    except ConfigError:
+        return False
+    return True
+
+
 def _check_every_run(sweep: Sweep, runs: object, source: str) -> None:
     """Build every run's configuration (ranges, the experiment's own checks); the record's
-    list of runs, when it has one, must be the one its grid and seeds make."""
+    list of runs, when it has one, must be the one its grid and seeds make. An experiment of
+    the user's that this process has not loaded is not loaded for it: the sweep's driver
+    loads it (a trusted file only) and checks the runs then."""
+    if not is_known(sweep.experiment):
+        return
     for run in sweep.runs:
         try:
             sweep.run_config(run)

@@ -25,7 +25,7 @@ from typing import BinaryIO, Literal
 
 import tomli_w
 
-from aml_tui.core.experiments import get_experiment
+from aml_tui.core.experiments import get_experiment, is_known
 from aml_tui.core.files import write_atomic
 from aml_tui.core.runstore.claim import RunClaim, claim_sweep
 from aml_tui.core.runstore.listing import resume_refusal, run_status
@@ -274,4 +274,5 @@ def remove_unsaved(folder: RunFolder) -> bool:
 
 def scrambles(sweep: Sweep) -> bool:
     """Whether the sweep's runs measure scrambled accuracy too (its experiment does)."""
-    return get_experiment(sweep.experiment).scrambles
+    known = is_known(sweep.experiment)  # one of the user's: never scrambled, and not loaded
+    return known and get_experiment(sweep.experiment).scrambles

@@ -73,7 +73,7 @@ def create_trainer(
     trainer = Trainer(config, experiment, data, device, None, listeners, stop, weights, distributed)
     if write_run:
         facts = {**trainer.facts(weights), **source_facts(config.experiment), **(run_info or {})}
-        run = RunFolder.create(Path(config.checkpoints), config.experiment, config.name)
+        run = RunFolder.create(Path(config.checkpoints), experiment.run_prefix, config.name)
         trainer.attach_run(run, run.start(config, facts))
     return trainer
 

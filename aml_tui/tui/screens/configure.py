@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.experiments import EXPERIMENTS, build_config
+from aml_tui.core.experiments import build_config, get_experiment
 from aml_tui.core.runstore.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_values, plan_sweep
 from aml_tui.errors import ConfigError
 from aml_tui.render.text import safe
@@ -40,7 +40,7 @@ class Field:
 
 
 def _fields(experiment: str) -> list[Field]:
-    recipe = EXPERIMENTS[experiment]
+    recipe = get_experiment(experiment)
     fields = [
         Field("epochs", "Epochs", int),
         Field("batch_size", "Batch size", int),
@@ -77,7 +77,7 @@ class ConfigureScreen(Screen[None]):
         """The sweep the form describes, when a field holds a list (then `config` is None)."""
 
     def compose(self) -> ComposeResult:
-        recipe = EXPERIMENTS[self.experiment]
+        recipe = get_experiment(self.experiment)
         yield Header()
         with VerticalScroll(id="form"):
             yield Label(f"[b]{recipe.name}[/b]: {recipe.description}", id="form-title")
@@ -179,7 +179,7 @@ class ConfigureScreen(Screen[None]):
                 continue
             values[field.name] = value
         values["device"] = self.query_one("#field-device", Select).value
-        if EXPERIMENTS[self.experiment].scrambles:
+        if get_experiment(self.experiment).scrambles:
             values["scrambled"] = self.query_one("#field-scrambled", Checkbox).value
         general = ""
         self.config = self.sweep = None
