@@ -42,6 +42,7 @@ from aml_tui.core.runstore.sweeps import (
     SWEEP_ENV,
     sweep_membership,
 )
+from aml_tui.core.sources import ZOOS, entry_point_problems, list_entry_points, zoo_names
 from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import ConfigError
 
@@ -82,11 +83,44 @@ def root(
 
 @app.command()
 @user_errors
-def experiments() -> None:
-    """List the experiments, one line each."""
-    width = max(len(name) for name in EXPERIMENTS)
+def experiments(
+    models: Annotated[
+        bool,
+        typer.Option(
+            "--models",
+            help="List the zoo's image classifiers instead (torchvision, "
+            "and timm where installed); PATTERN filters them, e.g. 'resnet*'.",
+        ),
+    ] = False,
+    pattern: Annotated[str | None, typer.Argument(help="With --models: names to list.")] = None,
+) -> None:
+    """List the experiments, one line each: the built-ins and those installed packages give
+    (entry points, listed without importing them). Your own files: aml-tui train FILE.py."""
+    if models:
+        list_zoo_models(pattern)
+        return
+    if pattern is not None:
+        raise ConfigError("a PATTERN lists zoo models: aml-tui experiments --models PATTERN")
+    points = list_entry_points()
+    width = max(len(name) for name in [*EXPERIMENTS, *(p.name for p in points)])
     for experiment in EXPERIMENTS.values():
         typer.echo(f"{experiment.name:<{width}}  {experiment.description}")
+    for point in points:
+        typer.echo(f"{point.name:<{width}}  from {point.package} {point.version} ({point.value})")
+    for problem in entry_point_problems():
+        typer.echo(f"aml-tui: note: {problem}", err=True)
+
+
+def list_zoo_models(pattern: str | None) -> None:
+    """torchvision's classifiers, then timm's (a note where timm is not installed)."""
+    for zoo in ZOOS:
+        try:
+            names = zoo_names(zoo, pattern)  # type: ignore[arg-type]
+        except ConfigError as error:  # timm is an optional extra
+            typer.echo(f"aml-tui: note: {error}", err=True)
+            continue
+        for name in names:
+            typer.echo(f"{zoo}:{name}")
 
 
 @app.command()

@@ -306,3 +306,57 @@ def test_the_docs_example_is_compared_with_a_built_in_run_and_reported(
                   "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
     assert made.exit_code == 0, made.output  # type: ignore[attr-defined]
     assert "tiny_mlp.py" in report.read_text()
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: Path) -> Path:
+    """An installed package (a dist-info on sys.path) whose entry point `mlp-plugin` is the
+    docs example, and a broken one beside it. Its module leaves a marker when imported."""
+    site, marker = tmp_path / "site", tmp_path / "imported"
+    packages = {"aml-mlp-plugin": "mlp-plugin = aml_mlp_plugin_mod:experiment\n",
+                "aml-bad-plugin": "bad-plugin = aml_bad_plugin_mod:experiment\n"}  # fmt: skip
+    for name, body in packages.items():
+        info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[aml_tui.experiments]\n" + body)
+    module = docs_example() + f"\nopen({str(marker)!r}, 'w').close()\n"
+    (site / "aml_mlp_plugin_mod.py").write_text(module)
+    (site / "aml_bad_plugin_mod.py").write_text("raise ImportError('needs a GPU driver')\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield marker
+    for name in ("aml_mlp_plugin_mod", "aml_bad_plugin_mod"):
+        sys.modules.pop(name, None)
+
+
+def test_an_entry_point_is_listed_without_importing_it_and_trains(
+    plugin: Path, fashion_dir: Path, tmp_path: Path
+) -> None:
+    listed = invoke("experiments")
+    assert listed.exit_code == 0  # type: ignore[attr-defined]
+    lines = listed.output.splitlines()  # type: ignore[attr-defined]
+    assert any(line.startswith("mlp-plugin") and "aml-mlp-plugin 1.0" in line for line in lines)
+    assert any(line.startswith("bad-plugin") for line in lines)  # listed: nothing imported
+    assert any(line.startswith("fashion-cnn") for line in lines)
+    assert not plugin.exists()
+    trained = invoke("train", "mlp-plugin", "--no-ui", "--epochs", "1", "--train-limit", "64",
+                     "--data-dir", str(fashion_dir), "--offline", "--checkpoints",
+                     str(tmp_path / "ck"), "--name", "plug")  # fmt: skip
+    assert trained.exit_code == 0, trained.output  # type: ignore[attr-defined]
+    assert plugin.exists()
+    _, info = RunFolder(tmp_path / "ck" / "plug").read_config()
+    package = (info["experiment_package"], info["experiment_package_version"])
+    assert package == ("aml-mlp-plugin", "1.0")
+    broken = invoke("train", "bad-plugin", "--no-ui", "--checkpoints", str(tmp_path / "ck"))
+    assert broken.exit_code == 2  # type: ignore[attr-defined]
+    assert "needs a GPU driver" in broken.output  # type: ignore[attr-defined]
+    assert invoke("experiments").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_experiments_models_lists_zoo_classifiers_only() -> None:
+    listed = invoke("experiments", "--models", "resnet1*")
+    assert listed.exit_code == 0  # type: ignore[attr-defined]
+    names = listed.output.split()  # type: ignore[attr-defined]
+    assert "torchvision:resnet18" in names
+    every = invoke("experiments", "--models").output.split()  # type: ignore[attr-defined]
+    assert "torchvision:vit_b_16" in every and not any("fasterrcnn" in name for name in every)
