@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,15 +36,17 @@ from aml_tui.cli_common import (
 from aml_tui.cli_options import config_fields, train_option, with_options
 from aml_tui.cli_results import compare, eval_command, report
 from aml_tui.cli_sweep import sweep_app
-from aml_tui.config import RESUME_OVERRIDES
+from aml_tui.config import RESUME_OVERRIDES, TrainConfig, to_toml
 from aml_tui.core.experiments import EXPERIMENTS, build_config
-from aml_tui.core.runstore.listing import list_runs
+from aml_tui.core.files import UnreadableText, read_regular
+from aml_tui.core.runstore.listing import list_runs, resolve_run
+from aml_tui.core.runstore.runs import printable_name
 from aml_tui.core.runstore.sweeps import (
     SWEEP_ENV,
     sweep_membership,
 )
 from aml_tui.core.sources import ZOOS, entry_point_problems, list_entry_points, zoo_names
-from aml_tui.core.user_recipes import load_named
+from aml_tui.core.user_recipes import load_named, load_recorded
 from aml_tui.errors import ConfigError
 
 app = typer.Typer(
@@ -144,18 +147,35 @@ def train(
         str | None,
         typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
     ] = None,
+    from_run: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A new run with this run's configuration (id, folder or "
+            "last); the options given replace its values.",
+        ),
+    ] = None,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="A new run with the configuration in this TOML file "
+            "(the keys of a run's config.toml); the options given replace its values.",
+        ),
+    ] = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration and exit.")
+    ] = False,
     **options: Any,
 ) -> None:
     """Train an experiment (a new run folder under --checkpoints), or --resume a run."""
     if resume is not None:
         resume_run(ctx, resume, no_ui)
         return
-    if experiment is None:
-        raise ConfigError(
-            "name an experiment to train (aml-tui experiments lists them), or --resume RUN"
-        )
-    options = {key: ctx.params[key] for key in CONFIG_FIELDS if key != "experiment"}
-    config = build_config(load_named(experiment, trusted_only=SWEEP_ENV in os.environ), **options)
+    config = resolved_config(ctx, experiment, from_run, config_file)
+    if print_config:
+        typer.echo(to_toml(config, {}).split("\n[run]")[0].rstrip())
+        return
     if no_ui:
         from aml_tui.headless import train_headless  # lazy: imports torch
 
@@ -165,6 +185,59 @@ def train(
 
     resolve_device(config.device)  # an absent GPU is a one-line error, not an app screen
     run_app(config.checkpoints, start=config)
+
+
+def resolved_config(
+    ctx: typer.Context, experiment: str | None, from_run: str | None, config_file: str | None
+) -> TrainConfig:
+    """The new run's configuration: the options typed (or set in the environment), over a
+    run's (--from) or a file's (--config) values, over the experiment's defaults. An
+    experiment named on the command line is loaded as named (a file: trusted); one a run or a
+    file names is loaded only as it was trusted."""
+    base: dict[str, Any] = {}
+    if from_run is not None and config_file is not None:
+        raise ConfigError("--from and --config both give a configuration: choose one")
+    if from_run is not None:
+        config, info = resolve_run(Path(ctx.params["checkpoints"]), from_run).read_config()
+        load_recorded(config.experiment, info)
+        base = {k: v for k, v in config.to_dict().items() if k != "name"}
+    elif config_file is not None:
+        base = read_config_file(config_file)
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    options = {
+        key: ctx.params[key]
+        for key in CONFIG_FIELDS
+        if key != "experiment" and (value_source(ctx, key) in given or key not in base)
+    }
+    options.update({k: v for k, v in base.items() if k not in options and k != "experiment"})
+    name = experiment or base.get("experiment")
+    if name is None:
+        raise ConfigError(
+            "name an experiment to train (aml-tui experiments lists them), or --resume RUN"
+        )
+    named_here = experiment is not None and SWEEP_ENV not in os.environ
+    return build_config(load_named(name, trusted_only=not named_here), **options)
+
+
+def read_config_file(text: str) -> dict[str, Any]:
+    """The settings of a TOML file given with --config: a run's config.toml works as it is
+    (its [run] table is left aside); an unknown key or a value of the wrong kind is one line."""
+    shown = printable_name(text)
+    try:
+        values = tomllib.loads(read_regular(Path(text).expanduser(), 1 << 20).decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config {shown}: no such file") from None
+    except UnreadableText as error:
+        raise ConfigError(f"--config {shown} {error.problem}: give a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {shown} is not UTF-8 text: give a TOML file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"--config {shown} is not valid TOML ({error})") from None
+    values.pop("run", None)
+    unknown = sorted(set(values) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ConfigError(f"--config {shown}: unknown key(s) {', '.join(unknown)}")
+    return values
 
 
 def resume_run(ctx: typer.Context, ref: str, no_ui: bool) -> None:
@@ -188,7 +261,6 @@ def resume_run(ctx: typer.Context, ref: str, no_ui: bool) -> None:
 @user_errors
 def watch(run: RunArgument, checkpoints: CheckpointsOption = "checkpoints") -> None:
     """Watch a run that another process trains (e.g. a --no-ui run) live in the app."""
-    from aml_tui.core.evaluation import resolve_run  # lazy: imports torch
     from aml_tui.headless import refuse_app_under_torchrun  # lazy: imports torch
     from aml_tui.tui.app import create_app  # lazy: imports textual and torch
 

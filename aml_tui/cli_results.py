@@ -21,6 +21,7 @@ from aml_tui.cli_common import (
     WhichCheckpointOption,
     user_errors,
 )
+from aml_tui.core.runstore.listing import resolve_run
 from aml_tui.core.runstore.runs import printable_name
 from aml_tui.errors import ConfigError
 
@@ -44,7 +45,7 @@ def eval_command(
     offline: EvalOfflineOption = False,
 ) -> None:
     """Evaluate a run: accuracies, per-class metrics, confusion matrix, mistakes drawn."""
-    from aml_tui.core.evaluation import evaluate_run, resolve_run  # lazy: imports torch
+    from aml_tui.core.evaluation import evaluate_run  # lazy: imports torch
 
     check_which(checkpoint)
     evaluation = evaluate_run(
@@ -82,7 +83,6 @@ def compare(
     from aml_tui.core.evaluation import (  # lazy: imports torch
         check_comparable,
         evaluate_run,
-        resolve_run,
     )
     from aml_tui.render.reports import comparison_view  # lazy: imports torch
 

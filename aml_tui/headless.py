@@ -26,10 +26,9 @@ import torch.distributed as dist
 
 from aml_tui.config import TrainConfig
 from aml_tui.console import ConsoleReporter
-from aml_tui.core.evaluation import resolve_run
 from aml_tui.core.events import Listener, RunFailed, RunFinished
 from aml_tui.core.runstore.claim import busy_message
-from aml_tui.core.runstore.listing import resume_refusal
+from aml_tui.core.runstore.listing import resolve_run, resume_refusal
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV
 from aml_tui.core.training.distributed import world_size_from_env

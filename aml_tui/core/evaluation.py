@@ -9,7 +9,6 @@ the split the detailed metrics describe is the one that picks best.pt (selection
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,7 +17,6 @@ from aml_tui.core.data.memory import Split
 from aml_tui.core.data.transforms import model_input
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
-from aml_tui.core.runstore.listing import list_runs
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, report_split
 from aml_tui.core.training.checkpoint import check_finite, check_fits, load_checkpoint
@@ -80,26 +78,6 @@ class RunEvaluation:
         ]
         result["confusion_matrix"] = self.confusion.tolist()
         return result
-
-
-def resolve_run(root: Path, ref: str) -> RunFolder:
-    """A run id under `root`, a run folder path, or `last` (the newest run under `root`)."""
-    if ref == "last":
-        runs = list_runs(root)
-        if not runs:
-            raise CheckpointError(f"no runs under {root}: train one, or pass --checkpoints DIR")
-        return RunFolder(runs[0].path)
-    for candidate in (Path(root) / ref, Path(ref).expanduser()):
-        if (candidate / "config.toml").is_file():
-            return RunFolder(candidate)
-        if candidate.is_dir() and candidate.name == Path(ref).name:
-            raise CheckpointError(
-                f"{candidate} has no config.toml: it is not a complete aml-tui run folder"
-            )
-    raise CheckpointError(
-        f"no run {ref!r} under {root} and no run folder at {ref}: see the runs in the app, or "
-        "pass --checkpoints DIR"
-    )
 
 
 def evaluate_run(

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.evaluation import RunEvaluation, check_comparable, evaluate_run, resolve_run
+from aml_tui.core.evaluation import RunEvaluation, check_comparable, evaluate_run
 from aml_tui.core.events import EpochEnded
 from aml_tui.core.runstore.leaderboard import RunResult, sweep_results
-from aml_tui.core.runstore.listing import RunStatus, epoch_history, run_status
+from aml_tui.core.runstore.listing import RunStatus, epoch_history, resolve_run, run_status
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, sweep_path
 from aml_tui.errors import CheckpointError, ReportError, first_line

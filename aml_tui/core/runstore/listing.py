@@ -349,3 +349,23 @@ def _recorded(folder: RunFolder, up_to: int) -> tuple[dict[int, EpochEnded], lis
                 elif isinstance(event, RunStarted) and event.start_epoch <= up_to:
                     sessions.append(event)
     return epochs, sessions
+
+
+def resolve_run(root: Path, ref: str) -> RunFolder:
+    """A run id under `root`, a run folder path, or `last` (the newest run under `root`)."""
+    if ref == "last":
+        runs = list_runs(root)
+        if not runs:
+            raise CheckpointError(f"no runs under {root}: train one, or pass --checkpoints DIR")
+        return RunFolder(runs[0].path)
+    for candidate in (Path(root) / ref, Path(ref).expanduser()):
+        if (candidate / "config.toml").is_file():
+            return RunFolder(candidate)
+        if candidate.is_dir() and candidate.name == Path(ref).name:
+            raise CheckpointError(
+                f"{candidate} has no config.toml: it is not a complete aml-tui run folder"
+            )
+    raise CheckpointError(
+        f"no run {ref!r} under {root} and no run folder at {ref}: see the runs in the app, or "
+        "pass --checkpoints DIR"
+    )
