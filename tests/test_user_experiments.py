@@ -360,3 +360,26 @@ def test_experiments_models_lists_zoo_classifiers_only() -> None:
     assert "torchvision:resnet18" in names
     every = invoke("experiments", "--models").output.split()  # type: ignore[attr-defined]
     assert "torchvision:vit_b_16" in every and not any("fasterrcnn" in name for name in every)
+
+
+def test_a_model_that_does_not_fit_its_input_is_one_line_naming_where_it_is_built(
+    tmp_path: Path, fashion_dir: Path
+) -> None:
+    code = tmp_path / "wrong_size.py"
+    code.write_text(
+        "from torch import nn\nfrom aml_tui import Experiment\n\n"
+        "def build(num_classes, in_channels, image_size):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(100, num_classes))\n\n"
+        "experiment = Experiment(name='wrong-size', model=build)\n"
+    )
+    result = invoke("train", str(code), "--no-ui", "--epochs", "1", "--train-limit", "32",
+                    "--data-dir", str(fashion_dir), "--offline", "--checkpoints",
+                    str(tmp_path / "ck"), "--name", "w")  # fmt: skip
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    said = result.output.strip().splitlines()  # type: ignore[attr-defined]
+    (line,) = [text for text in said if text.startswith("aml-tui:")]  # the start line, then this
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    assert f"the model built by {code}:4 fails on its input, batches of 1×28×28 images" in line
+    assert "mat1 and mat2 shapes cannot be multiplied" in line
+    summary = RunFolder(tmp_path / "ck" / "w").read_summary()
+    assert summary is not None and summary["status"] == "failed"

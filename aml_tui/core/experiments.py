@@ -71,6 +71,9 @@ class Experiment:
     short_name: str = ""
     """What run ids start with (`<short_name>-<date>-<time>`) when it differs from `name`: an
     experiment of the user's is named by its file's path, which no folder name can hold."""
+    model_source: str | None = None
+    """Where a model of the user's is built (file:line, or the zoo model): a training step
+    that fails names it (aml-tui's own models failing are bugs)."""
     accepts_weights: bool = False
     """Takes --weights FILE (a state dict of the same architecture) to start from, as zoo
     models do; `pretrained` ones look for ImageNet's when it is not given."""

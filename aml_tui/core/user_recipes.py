@@ -16,6 +16,7 @@ before anything is trained, and listing runs never makes one).
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,14 @@ DEFAULTS: dict[str, Any] = {
 
 ZOO_MIN_SIDE = 32
 """Smallest side a zoo model is fed: most ImageNet classifiers downsample 32 times."""
+
+
+def _where_defined(function: Any, spec: str) -> str:
+    """file:line of the function that builds the user's model (the spec, if unknown)."""
+    try:
+        return f"{inspect.getsourcefile(function)}:{inspect.getsourcelines(function)[1]}"
+    except (OSError, TypeError):
+        return spec
 
 
 def folder_name(name: str) -> str:
@@ -78,6 +87,7 @@ def from_user(user: UserExperiment, spec: str) -> Experiment:
         experiments.EXPERIMENTS["resnet18-scratch"],
         name=spec,
         short_name=folder_name(user.name),
+        model_source=_where_defined(user.model, spec),
         description=user.description or f"{user.name} (your own experiment)",
         epochs=values["epochs"],
         batch_size=values["batch_size"],
@@ -114,6 +124,7 @@ def from_zoo(zoo: str, model_name: str, spec: str) -> Experiment:
         experiments.EXPERIMENTS["resnet18-scratch"],
         name=spec,
         short_name=folder_name(f"{zoo}-{model_name}"),
+        model_source=f"{zoo}:{model_name} (try another --image-size)",
         description=f"{zoo} {model_name}, from random weights unless --weights",
         epochs=DEFAULTS["epochs"],
         batch_size=DEFAULTS["batch_size"],

@@ -48,7 +48,7 @@ from aml_tui.core.training.checkpoint import (
     save_checkpoint,
 )
 from aml_tui.core.training.distributed import Distributed, any_rank_stopping
-from aml_tui.core.training.failures import RAISED, classify_failure
+from aml_tui.core.training.failures import RAISED, classify_failure, model_failure
 from aml_tui.core.training.loop import (
     EpochProgress,
     Evaluation,
@@ -260,8 +260,11 @@ class Trainer(TrainingState):
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         ):
-            outputs = self.train_model(images)
-            loss = self.loss_fn(outputs.float(), labels)
+            try:
+                outputs = self.train_model(images)
+                loss = self.loss_fn(outputs.float(), labels)
+            except Exception as error:  # the model is the user's: it does not fit its input
+                raise model_failure(error, self.experiment, images.shape) from error
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         if self.config.grad_clip is not None:

@@ -8,12 +8,15 @@ RAISED (a bug, a second Ctrl+C) after recording them, and returns the others.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import torch
 
 from aml_tui.core.events import FailureReason
+from aml_tui.core.experiments import Experiment
 from aml_tui.core.training.distributed import is_lost_peer
-from aml_tui.errors import AmlTuiError, NonFiniteLossError, first_line
+from aml_tui.core.user_code import debugging
+from aml_tui.errors import AmlTuiError, NonFiniteLossError, UserCodeError, first_line
 
 RAISED: tuple[FailureReason, ...] = ("interrupted_hard", "bug")
 """Reasons whose exception goes on up after the failure is recorded."""
@@ -46,6 +49,24 @@ def classify_failure(
             "resumed run: --resume RUN --no-compile)"
         )
     return "bug", f"internal error: {type(error).__name__}: {error}"
+
+
+def model_failure(error: Exception, experiment: Experiment, shape: Sequence[int]) -> Exception:
+    """What to raise when a training step's forward pass or loss fails: for an experiment of
+    the user's (its `model_source` says where its model is built) a one-line UserCodeError
+    naming that place and the input the model was given; otherwise, or with AML_TUI_DEBUG=1,
+    the error itself (one of aml-tui's own models failing is a bug)."""
+    if experiment.model_source is None or isinstance(error, AmlTuiError | torch.OutOfMemoryError):
+        return error
+    if debugging():
+        return error
+    batch = "×".join(str(side) for side in shape[1:])
+    what = first_line(error)
+    return UserCodeError(
+        f"the model built by {experiment.model_source} fails on its input, batches of "
+        f"{batch} images ({type(error).__name__}: {what[:300]}): make it fit that input "
+        "(AML_TUI_DEBUG=1 shows the traceback)"
+    )
 
 
 def _is_compile_error(error: BaseException) -> bool:
