@@ -79,7 +79,8 @@ class TrainConfig:
     cache ($TORCH_HOME/hub/checkpoints), then downloads unless offline."""
 
     augment: bool = True
-    """Random crop with padding and horizontal flips on CIFAR training batches."""
+    """Random crop with padding and horizontal flips on training batches of RGB images
+    (CIFAR, image folders, your own data); grayscale FashionMNIST is never augmented."""
 
     amp: bool = True
     """Mixed precision on CUDA (bf16 where supported, else fp16); ignored on other devices."""

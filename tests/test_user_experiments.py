@@ -23,7 +23,7 @@ from aml_tui.core.experiments import build_config
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.training import engine, setup
 from aml_tui.core.user_recipes import load_named, load_recorded
-from aml_tui.errors import ConfigError
+from aml_tui.errors import ConfigError, DataError
 
 DOCS = Path(__file__).parents[1] / "docs" / "experiments.md"
 
@@ -383,3 +383,30 @@ def test_a_model_that_does_not_fit_its_input_is_one_line_naming_where_it_is_buil
     assert "mat1 and mat2 shapes cannot be multiplied" in line
     summary = RunFolder(tmp_path / "ck" / "w").read_summary()
     assert summary is not None and summary["status"] == "failed"
+
+
+def test_own_data_as_tensors_trains_and_rgb_data_is_augmented(tmp_path: Path) -> None:
+    code = tmp_path / "tensors.py"
+    code.write_text(
+        "import torch\nfrom torch import nn\nfrom aml_tui import Experiment\n\n"
+        "def data():\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    def images(n):\n"
+        "        return torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8)\n"
+        "    return {'train_images': images(40), 'train_labels': torch.arange(40) % 2,\n"
+        "            'test_images': images(10), 'test_labels': torch.arange(10) % 2,\n"
+        "            'classes': ['even', 'odd']}\n\n"
+        "def build(num_classes, in_channels, image_size):\n"
+        "    flat = in_channels * image_size**2\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(flat, num_classes))\n\n"
+        "experiment = Experiment(name='tensors', model=build, data=data, epochs=1)\n"
+    )
+    config = build_config(load_named(str(code)), checkpoints=str(tmp_path / "ck"), name="t")
+    trainer = setup.create_trainer(config)
+    assert trainer.data.classes == ("even", "odd") and trainer.augment
+    assert len(trainer.data.train) == 36 and len(trainer.data.evals["val"]) == 4  # 10%
+    assert isinstance(trainer.run(), RunFinished)
+    broken = tmp_path / "broken_data.py"
+    broken.write_text(code.read_text().replace("'classes': ['even', 'odd']", "'nothing': 1"))
+    with pytest.raises(DataError, match="data\\(\\) returned a dict without classes"):
+        setup.create_trainer(build_config(load_named(str(broken)), checkpoints=str(tmp_path)))

@@ -115,4 +115,5 @@ def load_imagefolder(
         source=str(root.resolve()),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
+        augmentable=True,  # photos: crops and flips keep what they show
     )

@@ -52,8 +52,9 @@ def load_own_data(
         raise DataError(f"{spec}: a label is {len(classes)} or more, but there are "
                         f"{len(classes)} class names")  # fmt: skip
     mean, std = _statistics(train if len(train) else test)
+    rgb = int(test.images.shape[1]) == 3  # --augment: crops and flips of colour images
     return ImageData(classes=classes, train=train, evals={"test": test}, source=spec,
-                     mean=mean, std=std)  # fmt: skip
+                     mean=mean, std=std, augmentable=rgb)  # fmt: skip
 
 
 def _from_tensors(given: dict[str, Any], spec: str) -> tuple[tuple[str, ...], Split, Split]:
