@@ -410,3 +410,18 @@ def test_own_data_as_tensors_trains_and_rgb_data_is_augmented(tmp_path: Path) ->
     broken.write_text(code.read_text().replace("'classes': ['even', 'odd']", "'nothing': 1"))
     with pytest.raises(DataError, match="data\\(\\) returned a dict without classes"):
         setup.create_trainer(build_config(load_named(str(broken)), checkpoints=str(tmp_path)))
+
+
+def test_a_module_a_run_folder_names_is_not_imported_from_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `python -m aml_tui` the current folder is on sys.path: a module lying there
+    that a copied run names is refused without being imported."""
+    marker = tmp_path / "marker"
+    (tmp_path / "planted_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="found in this folder rather than installed"):
+        load_recorded("planted_mod:experiment", {})
+    assert not marker.exists()
+    sys.modules.pop("planted_mod", None)

@@ -16,6 +16,7 @@ before anything is trained, and listing runs never makes one).
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import inspect
 import re
 from dataclasses import replace
@@ -254,7 +255,31 @@ def load_recorded(name: str, info: dict[str, Any]) -> None:
         experiments.register(from_user(load_experiment(source, sha256=recorded), name))
         FACTS[name] = {k: v for k, v in info.items() if k.startswith("experiment_")}
         return
+    if source.kind == "module" and source.module is not None:
+        _refuse_local_module(source.module, name)
     load_named(name)  # a module, an entry point or a zoo model: installed code
+
+
+def _refuse_local_module(module: str, name: str) -> None:
+    """A module a run folder names is imported only if it is installed: under `python -m`
+    the current folder is on sys.path, and a module found there was put there by whoever
+    made the folder, not installed by the user (finding it imports nothing)."""
+    top = module.split(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return  # not found: loading it says so in one line
+    places = [getattr(spec, "origin", None)]
+    places += list(getattr(spec, "submodule_search_locations", None) or [])
+    origin = next((place for place in places if place and place != "built-in"), None)
+    if origin is None:
+        return
+    here = Path.cwd().resolve()
+    if Path(origin).resolve().is_relative_to(here):
+        raise ConfigError(
+            f"the run names {name}, found in this folder rather than installed: it is not "
+            "imported on a run folder's word; name it on the command line to train with it"
+        )
 
 
 def _version(package: str) -> str | None:
