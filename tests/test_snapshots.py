@@ -62,6 +62,29 @@ def test_configure(
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_configure_recipe(
+    snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]
+) -> None:
+    """The Recipe section, opened by a problem in it: early stopping without a validation
+    split (its input focused, so the form scrolls to it at 80x24)."""
+
+    async def open_recipe(pilot: Pilot) -> None:
+        await pilot.pause()
+        pilot.app.devices = ["cpu"]
+        pilot.app.open_configure("resnet18-finetune")
+        await pilot.pause()
+        form = pilot.app.screen
+        form.query_one("#field-weight_decay", Input).value = "0.05"
+        form.query_one("#field-early_stop", Input).value = "3"
+        await pilot.pause()
+        form.query_one("#field-early_stop", Input).focus()
+        await pilot.pause()
+        await no_blink(pilot)
+
+    assert snap_compare(create_app(runs_root), terminal_size=size, run_before=open_recipe)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]) -> None:
     config = build_config("fashion-cnn", epochs=4, checkpoints=str(runs_root))
 

@@ -166,3 +166,24 @@ class SweepEnded(Message):
         self.sweep_id = sweep_id
         self.code = code
         self.last = last
+
+
+class ExperimentLoaded(Message):
+    """An installed entry point's experiment was loaded in a worker: `name` is its name in
+    the registry now."""
+
+    bubble = False
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class ExperimentLoadFailed(Message):
+    """An installed entry point's experiment could not be loaded: `text` says why in a line."""
+
+    bubble = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

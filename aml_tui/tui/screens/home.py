@@ -1,5 +1,10 @@
 """Home: the experiments from the registry, the sweeps and the recent runs of the checkpoints
-folder. Marked runs (m or Space) are compared (c, two of them) or their curves overlaid (v)."""
+folder. Marked runs (m or Space) are compared (c, two of them) or their curves overlaid (v).
+
+The experiments are the built-ins, those this process loaded (`aml-tui train my_exp.py`)
+and the installed entry points, listed from their packages' metadata: one is imported only
+when chosen. Nothing here takes a file or module name: under `aml-tui serve` a browser user
+can run only what was installed or named on the server's own command line."""
 
 from __future__ import annotations
 
@@ -11,21 +16,29 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
-from aml_tui.core.experiments import EXPERIMENTS
+from aml_tui.core.experiments import EXPERIMENTS, LOADED, Experiment
 from aml_tui.core.runstore.listing import RunInfo, list_runs, resume_refusal, run_info
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweep_state import SweepProgress, list_sweep_progress
+from aml_tui.core.sources import EntryPointInfo, entry_point_problems, list_entry_points
+from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import mean_std
 from aml_tui.render.text import percent, safe
-from aml_tui.tui.access import aml_app, notify_plain
-from aml_tui.tui.messages import RunsListed, SweepsListed
+from aml_tui.tui.access import aml_app, notify_bug, notify_plain
+from aml_tui.tui.messages import (
+    ExperimentLoaded,
+    ExperimentLoadFailed,
+    RunsListed,
+    SweepsListed,
+)
 from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
@@ -61,19 +74,18 @@ class HomeScreen(Screen[None]):
         self.runs: list[RunInfo] | None = None
         """The runs listed last (None before the first list arrives)."""
         self.any_running = False
+        self.entry_points = {
+            f"entry-point-{i}": info
+            for i, info in enumerate(list_entry_points())
+            if info.name not in EXPERIMENTS  # a built-in's name names the built-in
+        }
+        """The installed entry points listed, by option id (names may repeat across packages)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="home"):
             yield Label("Experiments", classes="section-title")
-            yield OptionList(
-                *[
-                    # No dim: dimmed text on the cursor's light background falls under 4.5:1.
-                    Option(f"[b]{e.name}[/b]\n  {e.description}", id=e.name)
-                    for e in EXPERIMENTS.values()
-                ],
-                id="experiments",
-            )
+            yield OptionList(*experiment_options(self.entry_points), id="experiments")
             yield Label("Sweeps", classes="section-title", id="sweeps-title")
             yield DataTable(id="sweeps", cursor_type="row", show_header=False)
             yield Label("Recent runs", classes="section-title")
@@ -87,6 +99,8 @@ class HomeScreen(Screen[None]):
         self.query_one("#sweeps", DataTable).add_columns("sweep", "experiment", "runs", "best")
         self.query_one("#experiments", OptionList).focus()
         self.set_interval(LIVE_REFRESH_S, self.refresh_live)
+        for problem in entry_point_problems():
+            self.tell(problem, title="Entry point not listed", severity="warning")
         # The first list is read before Home is first drawn (in the worker all the same, so
         # the app stays responsive): the table never flashes "no runs yet".
         await self.action_refresh_runs().wait()
@@ -321,8 +335,34 @@ class HomeScreen(Screen[None]):
         )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id is not None:
-            aml_app(self).open_configure(event.option.id)
+        option = event.option.id
+        if option in self.entry_points:
+            info = self.entry_points[option]
+            self.tell(f"loading {info.name} from {info.package} {info.version}...", timeout=3)
+            self.load_entry_point(info.name)
+        elif option is not None:
+            aml_app(self).open_configure(option.removeprefix("experiment:"))
+
+    @work(thread=True, exclusive=True, group="load-experiment", exit_on_error=False)
+    def load_entry_point(self, name: str) -> None:
+        """Thin: import the chosen entry point's package (its code runs: the user installed
+        it) off the UI thread, and say what came of it."""
+        try:
+            self.post_message(ExperimentLoaded(load_named(name)))
+        except AmlTuiError as error:  # the package's error, with its file and line
+            self.post_message(ExperimentLoadFailed(str(error)))
+
+    def on_experiment_loaded(self, message: ExperimentLoaded) -> None:
+        aml_app(self).open_configure(message.name)
+
+    def on_experiment_load_failed(self, message: ExperimentLoadFailed) -> None:
+        self.tell(message.text, title="Cannot load the experiment", severity="error", timeout=15)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A package that raised past user_recipes (AML_TUI_DEBUG=1 lets its own error
+        through) is still one line here, never the app's end."""
+        if event.worker.group == "load-experiment" and event.state == WorkerState.ERROR:
+            notify_bug(self, event.worker.error, "Cannot load the experiment")
 
     def action_choose(self) -> None:
         """Enter opens what the focused list highlights: an experiment's form, a run's
@@ -332,3 +372,25 @@ class HomeScreen(Screen[None]):
             focused.action_select_cursor()
         else:
             self.query_one("#experiments", OptionList).action_select()
+
+
+def experiment_options(entry_points: dict[str, EntryPointInfo]) -> list[Option]:
+    """The built-ins, the experiments this process loaded, then the installed entry points
+    (a line on where each comes from; not imported). A loaded entry point stays in its own
+    row. Names and descriptions a user wrote are plain text, never markup."""
+    named = {info.name for info in entry_points.values()}
+    recipes: list[Experiment] = list(EXPERIMENTS.values())
+    recipes += [e for name, e in LOADED.items() if name not in named]
+    # No dim: dimmed text on the cursor's light background falls under 4.5:1.
+    options = [
+        Option(_two_lines(e.name, e.description), id=f"experiment:{e.name}") for e in recipes
+    ]
+    options += [
+        Option(_two_lines(info.name, f"from {info.package} {info.version}"), id=option_id)
+        for option_id, info in entry_points.items()
+    ]
+    return options
+
+
+def _two_lines(name: str, about: str) -> Content:
+    return Content.assemble((safe(name, markup=False), "bold"), "\n  ", safe(about, markup=False))
