@@ -152,3 +152,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     four workers (pyproject's addopts), which take tests in order as they free up: a 90 s
     test that started last would be the suite's last 90 s."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def write_distribution(site: Path, package: str, entry_points: str, version: str = "1.0") -> None:
+    """An installed package as importlib.metadata sees one: `site`/<package>-<version>.dist-info
+    with its METADATA and the given lines of group [aml_tui.experiments] (put `site` on
+    sys.path to install it)."""
+    info = site / f"{package.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text("[aml_tui.experiments]\n" + entry_points)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import write_distribution
 from test_tui import fill, wait_for
 from textual.widgets import Button, Collapsible, Input, Label, Log, OptionList, Select
 from textual.widgets.select import InvalidSelectValueError
@@ -153,10 +154,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "aml-recipes-broken": "recipes-broken = aml_recipes_broken_mod:experiment\n",
     }
     for package, line in points.items():
-        info = site / f"{package.replace('-', '_')}-1.0.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[aml_tui.experiments]\n" + line)
+        write_distribution(site, package, line)
     (site / "aml_recipes_plugin_mod.py").write_text(PLUGIN_MODULE.format(marker=str(marker)))
     (site / "aml_recipes_broken_mod.py").write_text("raise ImportError('needs CUDA 99')\n")
     monkeypatch.syspath_prepend(str(site))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_distribution
 from test_resnet import write_imagefolder
 from typer.testing import CliRunner
 
@@ -316,10 +317,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: Path) -> Pa
     packages = {"aml-mlp-plugin": "mlp-plugin = aml_mlp_plugin_mod:experiment\n",
                 "aml-bad-plugin": "bad-plugin = aml_bad_plugin_mod:experiment\n"}  # fmt: skip
     for name, body in packages.items():
-        info = site / f"{name.replace('-', '_')}-1.0.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[aml_tui.experiments]\n" + body)
+        write_distribution(site, name, body)
     module = docs_example() + f"\nopen({str(marker)!r}, 'w').close()\n"
     (site / "aml_mlp_plugin_mod.py").write_text(module)
     (site / "aml_bad_plugin_mod.py").write_text("raise ImportError('needs a GPU driver')\n")
