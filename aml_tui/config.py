@@ -19,6 +19,9 @@ from aml_tui.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
+FINETUNE_TRAINS = ("layer4", "fc")
+"""What fine-tuning trains of ResNet-18 (the rest stays as ImageNet left it): here, below
+the registry and the models that both use it."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aml_tui.config import TrainConfig
+from aml_tui.config import FINETUNE_TRAINS, TrainConfig
 from aml_tui.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder:")
 """Dataset kinds; "imagefolder:" is followed by a path."""
 
-FINETUNE_TRAINS = ("layer4", "fc")
-"""What fine-tuning trains of ResNet-18 (the rest stays as ImageNet left it)."""
 
 RECIPE_FIELDS = (
     "optimizer", "schedule", "weight_decay", "warmup_epochs", "label_smoothing", "val_split",

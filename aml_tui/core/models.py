@@ -9,7 +9,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from aml_tui.core.experiments import FINETUNE_TRAINS
+from aml_tui.config import FINETUNE_TRAINS
 from aml_tui.core.pretrained import load_resnet18_weights
 from aml_tui.errors import ConfigError
 
