@@ -16,7 +16,7 @@ import pytest
 from conftest import make_evaluation
 from demo import demo_run_events, demo_runs
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Collapsible, Input, Label
 
 from aml_tui.core.experiments import build_config
 from aml_tui.tui.app import create_app
@@ -34,6 +34,23 @@ def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield root
     monkeypatch.delenv("TZ")
     time.tzset()
+
+
+async def settled(pilot: Pilot) -> None:
+    """Wait until the screen's layout and scroll stay the same for a few turns: under load a
+    change of a label's height, and the scroll that follows it, come turns after the change."""
+
+    def layout() -> list[object]:
+        screen = pilot.app.screen
+        return [(w.region, w.scroll_offset, w.virtual_size) for w in screen.walk_children()]
+
+    deadline, last, same = time.monotonic() + 30, None, 0
+    while same < 3:
+        assert time.monotonic() < deadline, "the screen never settled"
+        await pilot.pause(0.05)
+        now = layout()
+        same = same + 1 if now == last else 0
+        last = now
 
 
 async def no_blink(pilot: Pilot) -> None:
@@ -66,7 +83,8 @@ def test_configure_recipe(
     snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]
 ) -> None:
     """The Recipe section, opened by a problem in it: early stopping without a validation
-    split (its input focused, so the form scrolls to it at 80x24)."""
+    split, its input focused, the form scrolled to its end (at 80x24, the section's problem
+    and the buttons)."""
 
     async def open_recipe(pilot: Pilot) -> None:
         await pilot.pause()
@@ -76,9 +94,20 @@ def test_configure_recipe(
         form = pilot.app.screen
         form.query_one("#field-weight_decay", Input).value = "0.05"
         form.query_one("#field-early_stop", Input).value = "3"
-        await pilot.pause()
+        # Under load the checks and the section's opening take turns of their own: wait for
+        # each, not for a number of pauses.
+        problem = form.query_one("#error-early_stop", Label)
+        deadline = time.monotonic() + 30
+        while form.query_one("#recipe", Collapsible).collapsed or not str(problem.content):
+            assert time.monotonic() < deadline, "the Recipe section never showed its problem"
+            await pilot.pause(0.05)
         form.query_one("#field-early_stop", Input).focus()
-        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await settled(pilot)
+        # Where the opened section and the focus leave the scroll depends on the turns each
+        # took; the picture is of the form's end, the section's problem and the buttons.
+        form.query_one("#form").scroll_end(animate=False)
+        await settled(pilot)
         await no_blink(pilot)
 
     assert snap_compare(create_app(runs_root), terminal_size=size, run_before=open_recipe)

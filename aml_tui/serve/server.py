@@ -48,6 +48,8 @@ from aml_tui.serve.session import (
 from aml_tui.terminal import leave_terminal, stop_signal_numbers
 
 TOKEN_PARAMETER = "token"
+PAGE_TEMPLATE = "app_index.html"
+"""textual-serve's page, read once when the server starts."""
 MAX_APPS = 8
 """Apps at once by default: each is a process of its own of about 300 MB (12 tabs took
 3.6 GB); eight is more tabs than one person watches, and `--max-apps` sets another number."""
@@ -194,6 +196,11 @@ class TokenServer(Server):
             loop.add_signal_handler(number, self.on_stop_signal, number, stopped)
         application = await self._make_app()
         application.router.add_get("/favicon.ico", no_icon)
+        # The page's template is read now, once: read per request, a request that comes while
+        # accept() has used up the descriptors would fail to open it and answer 500.
+        templates = aiohttp_jinja2.get_env(application)
+        templates.auto_reload = False
+        templates.get_template(PAGE_TEMPLATE)
         limit = ConnectionLimit(connection_limit())
         loop.set_exception_handler(QuietAcceptErrors(on_exhausted=limit.evict_idle))
         application.middlewares[:0] = [limit.tracking, self.require_token]
@@ -263,9 +270,7 @@ class TokenServer(Server):
             "config": {"static": {"url": str(router["static"].url_for(filename="/"))}},
             "application": {"name": self.title},
         }
-        page = OUTSIDE_LINK.sub(
-            "", aiohttp_jinja2.render_string("app_index.html", request, context)
-        )
+        page = OUTSIDE_LINK.sub("", aiohttp_jinja2.render_string(PAGE_TEMPLATE, request, context))
         page = page.replace("<script src=", LEAVE_ENDS_APP + "    <script src=", 1)
         response = web.Response(text=page, content_type="text/html")
         response.headers["Cache-Control"] = "no-store"
