@@ -142,7 +142,7 @@ def make_evaluation(
         run_id=run_id, experiment="fashion-cnn", dataset="fashion-mnist", checkpoint="best",
         epoch=3, classes=classes, test=test, scrambled=Evaluation(2.1, 0.25, predicted),
         primary_name="test", primary=test, test_split=Split(images, labels),
-        display_images=images,
+        display_images=Split(images, labels),
         confusion=confusion, per_class=per_class(confusion, classes),
     )  # fmt: skip
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data.memory import Split
+from aml_tui.core.data.stream import AnySplit
 from aml_tui.core.data.transforms import model_input
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
@@ -44,9 +44,9 @@ class RunEvaluation:
     """The split the detailed metrics describe: a test split (the scrambled one for a model
     trained on scrambled images; see core/selection.py)."""
     primary: Evaluation
-    test_split: Split
-    """The primary split's images (uint8) and labels, on the CPU."""
-    display_images: torch.Tensor
+    test_split: AnySplit
+    """The primary split's images (uint8) and labels, on the CPU (or streamed)."""
+    display_images: AnySplit
     """The unscrambled test images, in the same order, for drawing: a scrambled image shows
     only noise, while its plain version shows what the model got wrong."""
     confusion: torch.Tensor
@@ -141,8 +141,8 @@ def evaluate_run(
         scrambled=results.get("scrambled_test"),
         primary_name=primary_name,
         primary=primary,
-        test_split=Split(data.evals[primary_name].images.cpu(), labels),
-        display_images=data.evals["test"].images.cpu(),
+        test_split=data.evals[primary_name].to(torch.device("cpu")),
+        display_images=data.evals["test"].to(torch.device("cpu")),
         confusion=confusion,
         per_class=per_class(confusion, data.classes),
     )
@@ -157,9 +157,8 @@ def check_comparable(a: RunEvaluation, b: RunEvaluation) -> None:
         )
     same_images = (
         a.primary_name == b.primary_name
-        and a.test_split.images.shape == b.test_split.images.shape
         and torch.equal(a.test_split.labels, b.test_split.labels)
-        and torch.equal(a.test_split.images, b.test_split.images)
+        and a.test_split.same_images(b.test_split)
     )
     if a.dataset != b.dataset or not same_images:
         raise CheckpointError(

@@ -160,7 +160,7 @@ def _as_stored(config: TrainConfig, data: ImageData, device: torch.device) -> Ba
     # lazy: `aml-tui --help` never loads torch
     from aml_tui.core.data.transforms import BatchTransform
 
-    channels = int(data.train.images.shape[1] or data.evals["test"].images.shape[1])
+    channels = data.train.image_shape[0] or data.evals["test"].image_shape[0]
     return BatchTransform(data.mean, data.std, device, channels=channels, size=config.image_size)
 
 

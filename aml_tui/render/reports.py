@@ -69,7 +69,7 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
         caption = Text()
         caption.append(f"{classes[label][:width]}\n", style=RIGHT)
         caption.append(f"{classes[predicted][: width - 5]} {100 * confidence:.1f}%", style=WRONG)
-        cards.append(Group(HalfBlockImage(ev.display_images[i], width), caption))
+        cards.append(Group(HalfBlockImage(ev.display_images.image(i), width), caption))
     title = Text.assemble(
         (f"misclassified ({len(chosen)} most confident): ", "bold"),
         ("true class", RIGHT), " / ", ("predicted, confidence", WRONG),
@@ -135,7 +135,7 @@ def comparison_view(
         assert a.primary.probabilities is not None and b.primary.probabilities is not None
         grid.add_row(
             Group(Text(f"#{i} {names[label]}", style="bold"),  # its caption, above it
-                  HalfBlockImage(a.display_images[i], image_width)),
+                  HalfBlockImage(a.display_images.image(i), image_width)),
             Group(Text("A", style="bold"),
                   probability_bars(a.primary.probabilities[i], a.classes, 3, bar_width, label)),
             Group(Text("B", style="bold"),

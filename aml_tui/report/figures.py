@@ -206,7 +206,7 @@ def mistakes(ev: RunEvaluation, chosen: Sequence[int], columns: int = 6) -> Draw
         for axes, index in zip(grid.flat, chosen, strict=False):
             predicted = int(ev.primary.predictions[index])
             label = int(ev.test_split.labels[index])
-            _image(axes, ev.display_images[index])
+            _image(axes, ev.display_images.image(index))
             axes.set_title(f"true: {plain(ev.classes[label], 14)}", color=RIGHT, fontsize=8)
             confidence = 100 * float(probabilities[index, predicted])
             axes.set_xlabel(
@@ -232,7 +232,7 @@ def probabilities(
                                gridspec_kw={"width_ratios": ratios})  # fmt: skip
         for row, index in enumerate(chosen):
             label = int(first.test_split.labels[index])
-            _image(grid[row, 0], first.display_images[index])
+            _image(grid[row, 0], first.display_images.image(index))
             grid[row, 0].set_title(f"#{index}: {plain(first.classes[label], 14)}", fontsize=8)
             for column, (ev, tag) in enumerate(zip(evaluations, tags, strict=True), start=1):
                 axes = grid[row, column]

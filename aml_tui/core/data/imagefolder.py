@@ -1,18 +1,22 @@
 """An image folder (PATH/train/<class>/*, PATH/test/<class>/* or val/) read into memory.
 
 Images of any size are decoded once, converted to RGB and resized to the run's image size,
-then kept as one uint8 tensor, so training never decodes an image twice.
+then kept as one uint8 tensor, so training never decodes an image twice. A folder whose
+images would not fit in memory is streamed instead: decoded the same way, batch by batch, by
+DataLoader worker processes (core/data/stream.py).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from aml_tui.core.data.memory import ImageData, Split, data_folder
+from aml_tui.core.data.stream import AnySplit, stream_reason, streamed
 from aml_tui.core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aml_tui.core.untrusted import printable, reason
 from aml_tui.errors import DataError
@@ -63,16 +67,35 @@ def _decode_one(path: Path, size: int) -> Image.Image:
         raise DataError(f"cannot read image {name} ({reason(error)}): fix or remove it") from None
 
 
-def _decode(paths: list[tuple[Path, int]], size: int) -> Split:
+def _as_tensor(path: Path, size: int) -> torch.Tensor:
+    rgb = _decode_one(path, size)
+    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return pixels.reshape(size, size, 3).permute(2, 0, 1)
+
+
+@dataclass(frozen=True, repr=False)
+class ImageFiles:
+    """Image i of a list of files, decoded as the in-memory path decodes it (for workers)."""
+
+    root: str
+    paths: tuple[str, ...]
+    size: int
+
+    def __call__(self, index: int) -> torch.Tensor:
+        return _as_tensor(Path(self.paths[index]), self.size)
+
+    def __str__(self) -> str:
+        return f"image folder {printable(self.root)}"
+
+
+def _decode(paths: list[tuple[Path, int]], size: int, root: Path, reason: str | None) -> AnySplit:
+    labels = torch.tensor([label for _, label in paths], dtype=torch.long)
+    if reason is not None:
+        files = ImageFiles(str(root), tuple(str(path) for path, _ in paths), size)
+        return streamed(files, labels, (3, size, size), reason)
     images = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
     for i, (path, _) in enumerate(paths):
-        rgb = _decode_one(path, size)
-        images[i] = (
-            torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-            .reshape(size, size, 3)
-            .permute(2, 0, 1)
-        )
-    labels = torch.tensor([label for _, label in paths], dtype=torch.long)
+        images[i] = _as_tensor(path, size)
     return Split(images, labels)
 
 
@@ -108,10 +131,13 @@ def load_imagefolder(
         order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))
         return [pairs[i] for i in order[:count].tolist()]
 
+    train = chosen(train_files, train_limit) if with_train else []
+    test = chosen(test_files, test_limit)
+    reason = stream_reason(len(train) + len(test), (3, size, size), f"image folder {root}")
     return ImageData(
         classes=classes,
-        train=_decode(chosen(train_files, train_limit) if with_train else [], size),
-        evals={"test": _decode(chosen(test_files, test_limit), size)},
+        train=_decode(train, size, root, reason),
+        evals={"test": _decode(test, size, root, reason)},
         source=str(root.resolve()),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,

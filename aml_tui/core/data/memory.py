@@ -16,11 +16,18 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import torch
 
 from aml_tui.core.untrusted import UnreadableFile, printable, reason, user_path
 from aml_tui.errors import DataError
+
+if TYPE_CHECKING:
+    from aml_tui.core.data.stream import AnySplit, StreamedSplit
+
+SplitT = TypeVar("SplitT", bound="Split | StreamedSplit")
+"""One kind of split, held in memory or streamed."""
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian package dataset-fashion-mnist installs the real files."""
@@ -61,6 +68,33 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = (int(v) for v in self.images.shape[1:])
+        return c, h, w
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(
+            self.images[index.to(self.images.device)], self.labels[index.to(self.labels.device)]
+        )
+
+    def image(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+    def gather(self, index: torch.Tensor) -> torch.Tensor:
+        return self.images[index.to(self.images.device)]
+
+    def same_images(self, other: object) -> bool:
+        return (
+            isinstance(other, Split)
+            and self.images.shape == other.images.shape
+            and torch.equal(self.images.cpu(), other.images.cpu())
+        )
+
     def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
@@ -73,8 +107,8 @@ class ImageData:
     """A dataset held in memory: a training split and one or more named evaluation splits."""
 
     classes: tuple[str, ...]
-    train: Split
-    evals: dict[str, Split]
+    train: AnySplit
+    evals: dict[str, AnySplit]
     """Evaluation splits by name; "test" always, "scrambled_test" for scrambling experiments."""
     source: str
     """Where the files came from, recorded in the run's config."""
@@ -305,11 +339,11 @@ def empty_split(channels: int, height: int, width: int) -> Split:
     )
 
 
-def limit(split: Split, count: int | None) -> Split:
+def limit(split: SplitT, count: int | None) -> SplitT:
     """The first `count` images of a split (all when count is None)."""
-    if count is None:
+    if count is None or count >= len(split):
         return split
-    return Split(split.images[:count], split.labels[:count])
+    return cast("SplitT", split.subset(torch.arange(count)))
 
 
 def hold_out(data: ImageData, val_split: float | None, seed: int) -> ImageData:
@@ -339,6 +373,5 @@ def hold_out(data: ImageData, val_split: float | None, seed: int) -> ImageData:
     val = torch.sort(torch.cat(picked)).values
     keep = torch.ones(total, dtype=torch.bool)
     keep[val] = False
-    train, held = data.train, Split(data.train.images[val], data.train.labels[val])
-    return replace(data, train=Split(train.images[keep], train.labels[keep]),
-                   evals={"val": held, **data.evals})  # fmt: skip
+    train = data.train.subset(torch.nonzero(keep).flatten())
+    return replace(data, train=train, evals={"val": data.train.subset(val), **data.evals})

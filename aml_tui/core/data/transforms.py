@@ -69,4 +69,4 @@ def random_crop_flip(
 def model_input(data: ImageData, transform: BatchTransform) -> tuple[int, int]:
     """(channels, side) of the images as they reach the model through `transform`."""
     split = data.train if len(data.train) else data.evals["test"]
-    return transform.channels, transform.size or int(split.images.shape[-1])
+    return transform.channels, transform.size or split.image_shape[-1]

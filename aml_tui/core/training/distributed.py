@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from aml_tui.core.data.memory import Split
+from aml_tui.core.data.stream import AnySplit
 from aml_tui.core.training.loop import Evaluation
 from aml_tui.errors import ConfigError
 
@@ -88,12 +88,12 @@ class Distributed:
         return stopping, non_finite
 
     def evaluate(
-        self, split: Split, evaluate_part: Callable[[Split], Evaluation], device: torch.device
+        self, split: AnySplit, evaluate_part: Callable[[AnySplit], Evaluation], device: torch.device
     ) -> Evaluation:
         """Each rank evaluates its span of `split`; loss and accuracy are summed over ranks,
         so every rank gets the whole split's. Predictions stay this rank's own."""
         start, end = self.span(len(split))
-        part = Split(split.images[start:end], split.labels[start:end])
+        part = split.subset(torch.arange(start, end))
         local = evaluate_part(part)
         correct = int((local.predictions == part.labels.cpu()).sum())
         sums = torch.tensor([local.loss * len(part), correct], dtype=torch.float64, device=device)

@@ -19,13 +19,16 @@ import math
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.data.memory import ImageData, Split
+from aml_tui.core.data.memory import ImageData
+from aml_tui.core.data.stream import AnySplit, streaming_note
+from aml_tui.core.data.stream import batches as batches_of
 from aml_tui.core.data.transforms import random_crop_flip
 from aml_tui.core.events import (
     BatchProgress,
@@ -150,6 +153,8 @@ class Trainer(TrainingState):
         self.emit(self._run_started(first))
         if self.restart_note:
             self.emit(Warned(self.restart_note))
+        if note := streaming_note(self.data):
+            self.emit(Warned(note))
         ended: EpochEnded | None = None
         status: FinishStatus = "completed"
         stopped_early: int | None = None
@@ -211,7 +216,7 @@ class Trainer(TrainingState):
         order = epoch_order(len(train), self.config.seed, epoch)
         if self.dist is not None:
             order = self.dist.shard(order)  # this rank's share, the same length on every rank
-        order = order.to(train.images.device)
+        order = order.to(train.device)  # indexed where the images lie
         augment = augment_generator(self.config.seed, epoch, resumed) if self.augment else None
         batches = batch_count(len(order), size)
         progress = resumed or EpochProgress(epoch)
@@ -223,32 +228,36 @@ class Trainer(TrainingState):
         started = last_report = time.perf_counter() - progress.seconds
         self.train_model.train()
         timer = StepTimer(self.device)
-        for batch in range(progress.batch, batches):
-            timer.start()
-            index = batch_indices(order, batch, batches, size)
-            images = train.images[index]
-            if augment is not None:
-                images = random_crop_flip(images, 4, augment)
-            images = self.transform(images)
-            labels = train.labels[index].to(self.device, non_blocking=True)
-            timer.data_ready()
-            loss, right = self.train_step(images, labels)
-            loss_sum += loss * labels.shape[0]
-            correct += right
-            seen += labels.shape[0]
-            now = time.perf_counter()
-            timer.step_done(now)
-            last_batch = batch + 1 == batches
-            stopping = self._stopping(loss, epoch, batch)
-            if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
-                last_report = now
-                done = EpochProgress(epoch, batch + 1, loss_sum, int(correct), seen, now - started)
-                self._report(done, batches, now - run_started, timer)
-            if stopping and not last_batch:
-                return EpochProgress(
-                    epoch, batch + 1, loss_sum.detach().clone(), int(correct), seen,
-                    now - started, augment.get_state() if augment is not None else None,
-                ), False  # fmt: skip
+        spans = [batch_indices(order, b, batches, size) for b in range(progress.batch, batches)]
+        # closed at the end: a streamed split's worker processes end with the epoch
+        with closing(batches_of(train, spans, pin=self.device.type == "cuda")) as stored:
+            for batch in range(progress.batch, batches):
+                timer.start()
+                images, labels = next(stored)
+                if augment is not None:
+                    images = random_crop_flip(images, 4, augment)
+                images = self.transform(images)
+                labels = labels.to(self.device, non_blocking=True)
+                timer.data_ready()
+                loss, right = self.train_step(images, labels)
+                loss_sum += loss * labels.shape[0]
+                correct += right
+                seen += labels.shape[0]
+                now = time.perf_counter()
+                timer.step_done(now)
+                last_batch = batch + 1 == batches
+                stopping = self._stopping(loss, epoch, batch)
+                if last_batch or stopping or now - last_report >= PROGRESS_INTERVAL_S:
+                    last_report = now
+                    done = EpochProgress(
+                        epoch, batch + 1, loss_sum, int(correct), seen, now - started
+                    )
+                    self._report(done, batches, now - run_started, timer)
+                if stopping and not last_batch:
+                    return EpochProgress(
+                        epoch, batch + 1, loss_sum.detach().clone(), int(correct), seen,
+                        now - started, augment.get_state() if augment is not None else None,
+                    ), False  # fmt: skip
         seconds = time.perf_counter() - started
         return EpochProgress(epoch, batches, loss_sum, int(correct), seen, seconds), True
 
@@ -380,11 +389,11 @@ class Trainer(TrainingState):
             )
         )
 
-    def _evaluate(self, split: Split) -> Evaluation:
+    def _evaluate(self, split: AnySplit) -> Evaluation:
         """Loss and accuracy on a whole split (distributed: each rank evaluates a part)."""
         if self.dist is not None:
             return self.dist.evaluate(split, self._evaluate_part, self.device)
         return self._evaluate_part(split)
 
-    def _evaluate_part(self, split: Split) -> Evaluation:
+    def _evaluate_part(self, split: AnySplit) -> Evaluation:
         return evaluate(self.model, split, self.transform, self.experiment.loss, amp=self.amp_dtype)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aml_tui.core.data.memory import ImageData, Split
+from aml_tui.core.data.memory import ImageData
+from aml_tui.core.data.stream import AnySplit, batches
 
 
 def eval_batch_size(device: torch.device) -> int:
@@ -134,6 +135,10 @@ class StepTimer:
         return self.data / total if total > 0 else None
 
 
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def timing_event() -> torch.cuda.Event:
     """A CUDA event that records the time (torch leaves its constructor untyped)."""
     return torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
@@ -190,7 +195,7 @@ def batch_indices(order: torch.Tensor, batch: int, batches: int, batch_size: int
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
-    split: Split,
+    split: AnySplit,
     transform: Callable[[torch.Tensor], torch.Tensor],
     loss_name: str,
     batch_size: int | None = None,
@@ -198,18 +203,19 @@ def evaluate(
     keep_probabilities: bool = False,
 ) -> Evaluation:
     """Mean loss, accuracy and predictions on a whole split, in eval mode."""
-    batch_size = batch_size or eval_batch_size(next(model.parameters()).device)
+    batch_size = batch_size or eval_batch_size(device_of(model))
     was_training = model.training
     model.eval()
     loss_fn = F.nll_loss if loss_name == "nll" else F.cross_entropy  # unsmoothed, always
     total_loss = torch.zeros((), dtype=torch.float64)
     predictions: list[torch.Tensor] = []
     probabilities: list[torch.Tensor] = []
-    for start in range(0, len(split), batch_size):
-        images = transform(split.images[start : start + batch_size])
+    spans = [slice(start, start + batch_size) for start in range(0, len(split), batch_size)]
+    for stored, stored_labels in batches(split, spans, pin=device_of(model).type == "cuda"):
+        images = transform(stored)
         with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
             outputs = model(images)
-        labels = split.labels[start : start + batch_size].to(outputs.device)
+        labels = stored_labels.to(outputs.device)
         total_loss += loss_fn(outputs.float(), labels, reduction="sum").double().cpu()
         predictions.append(outputs.argmax(1).cpu())
         if keep_probabilities:
