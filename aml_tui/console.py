@@ -32,15 +32,12 @@ from aml_tui.core.events import (
     RunStarted,
     Warned,
 )
+from aml_tui.core.selection import chosen_on
 from aml_tui.render.colours import WRONG
 from aml_tui.render.text import epoch_line, percent, safe
 
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
-
-
-SELECTED_ON = {"val": "validation", "test": "test", "scrambled_test": "scrambled test"}
-"""How the split that picked best.pt is named: a best chosen on the test set says so."""
 
 
 class HangupSafeConsole(Console):
@@ -173,9 +170,9 @@ class ConsoleReporter:
         table.add_row("test accuracy", percent(event.test_acc))
         if event.scrambled_test_acc is not None:
             table.add_row("scrambled test accuracy", percent(event.scrambled_test_acc))
-        best = SELECTED_ON.get(event.selected_on, event.selected_on)
-        at = f" (epoch {event.selected_epoch})" if event.selected_epoch is not None else ""
-        table.add_row(f"best {best} accuracy{at}", percent(event.best_acc))
+        at = f"epoch {event.selected_epoch}, " if event.selected_epoch is not None else ""
+        label = f"best accuracy ({at}{chosen_on(event.selected_on)})"
+        table.add_row(label, percent(event.best_acc))
         if event.selected_on == "val":
             table.add_row("test accuracy of that epoch", percent(event.selected_test_acc))
         if event.stopped_early is not None:

@@ -51,6 +51,7 @@ from aml_tui.tui.widgets import dashboard as dashboard_module
 from aml_tui.tui.widgets.dashboard import Dashboard
 from aml_tui.tui.widgets.panel import hardware_line
 from aml_tui.tui.widgets.plots import (
+    LOOKS,
     MIN_ACC_SPAN,
     MetricPlot,
     axis_ranges,
@@ -476,6 +477,30 @@ async def test_under_no_color_the_lines_differ_by_marker(monkeypatch: pytest.Mon
         assert "▄▀" in title and "⠤⠒" in title and "••" in title  # the legend shows them
 
 
+async def test_a_validation_split_draws_its_own_curves(palette: None) -> None:
+    """A run holding out validation images plots their loss and accuracy beside the test's,
+    in their own colour and legend entry; a run without one has no such line."""
+    from dataclasses import replace
+
+    host = Host(build_config("fashion-cnn", epochs=8, val_split=0.1))
+    async with host.run_test(size=(120, 40)) as pilot:
+        dashboard = host.query_one(Dashboard)
+        dashboard.apply(started())
+        for epoch, val in ((1, 0.9), (2, 0.95)):
+            event = ended(epoch, 0.98, 0.99, scrambled=None)
+            dashboard.apply(replace(event, val_loss=0.2 / epoch, val_acc=val))
+        dashboard.apply(ended(3, 0.99, 0.992, scrambled=None))  # a record without (old run)
+        dashboard.redraw_plots()
+        await pilot.pause()
+        acc = dashboard.query_one("#acc-plot", MetricPlot)
+        loss = dashboard.query_one("#loss-plot", MetricPlot)
+        assert acc.series["val"] == ([1, 2], [90.0, 95.0])
+        assert loss.series["val"] == ([1, 2], [0.2, 0.1])
+        colours = {colour for row in canvas_cells(acc) for _, colour in row}
+        assert LOOKS["val"].colour in colours  # drawn, in its own colour
+        assert "val" in str(dashboard.query_one("#acc-box .plot-title", Label).render())
+
+
 async def test_resumed_sessions_are_marked_on_the_epoch_axis(palette: None) -> None:
     host = Host(build_config("fashion-cnn", epochs=8))
     async with host.run_test(size=(120, 40)) as pilot:
@@ -596,6 +621,8 @@ async def test_the_panel_shows_etas_finish_time_and_hardware(
         dashboard.apply(RunFinished("completed", 4, 0.99, 0.1, 0.99, 3200.0, "cpu", 84.0))
         await pilot.pause()
         assert str(screen.query_one("#run-info", Label).render()) == "took 1:24"
+        log = " ".join(line.strip() for line in dashboard.query_one(WrappingLog).lines)
+        assert "best 99.00% (chosen on the test set)" in log  # a built-in's best says so
         assert not dashboard.sampling_hardware
         assert "CPU" not in str(screen.query_one("#hardware", Label).render())
 

@@ -29,6 +29,7 @@ from textual.pilot import Pilot
 from typer.testing import CliRunner, Result
 
 from aml_tui.cli import app
+from aml_tui.core.events import EpochEnded
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.render.text import percent
 from aml_tui.report.document import Cell, Document, Heading, Paragraph, Table
@@ -440,3 +441,34 @@ def test_the_path_it_prints_shows_escapes_as_text(root: Path, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert out.is_file()
     assert "\x1b" not in result.stdout and "\\x1b]0;title\\x07.html" in result.stdout
+
+
+def test_the_curves_figure_draws_the_validation_split_of_a_run_that_holds_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from matplotlib.figure import Figure as PlotFigure
+
+    from aml_tui.report import figures
+
+    def epoch(n: int, val: float | None) -> EpochEnded:
+        return EpochEnded(n, 3, 0.5 / n, 0.8, 0.4 / n, 0.85, None, None, 0.001, 100.0, 1.0,
+                          float(n), False, val_loss=None if val is None else 0.3 / n,
+                          val_acc=val)  # fmt: skip
+
+    def drawn(history: list[EpochEnded]) -> PlotFigure:
+        kept: list[Callable[[PlotFigure], None]] = []
+        monkeypatch.setattr(figures, "render", lambda draw, size, kind: kept.append(draw))
+        figures.curves([("run", 0, history)])
+        figure = PlotFigure(layout="constrained")
+        kept[0](figure)
+        return figure
+
+    with_val = drawn([epoch(1, 0.7), epoch(2, 0.9), epoch(3, 0.95)])
+    labels = [text.get_text() for legend in with_val.legends for text in legend.get_texts()]
+    assert labels == ["train", "validation", "test"]
+    loss, error = with_val.axes
+    assert [line.get_linestyle() for line in error.lines] == ["--", "-.", "-"]
+    assert [round(y, 6) for y in loss.lines[1].get_ydata()] == [0.3, 0.15, 0.1]
+    assert [round(y, 6) for y in error.lines[1].get_ydata()] == [30.0, 10.0, 5.0]  # 100 - acc
+    without = drawn([epoch(n, None) for n in (1, 2, 3)])
+    assert [t.get_text() for lg in without.legends for t in lg.get_texts()] == ["train", "test"]

@@ -423,3 +423,25 @@ def test_a_module_a_run_folder_names_is_not_imported_from_the_current_folder(
         load_recorded("planted_mod:experiment", {})
     assert not marker.exists()
     sys.modules.pop("planted_mod", None)
+
+
+@pytest.mark.system
+def test_train_of_a_file_opens_its_train_screen(example: Path, tmp_path: Path) -> None:
+    """`aml-tui train my_exp.py` on a real terminal: the app opens on the Train screen of
+    that file's experiment, trains it to the end, and q quits."""
+    from conftest import write_fashion_dir
+    from test_hangup import Terminal
+
+    fashion = write_fashion_dir(tmp_path / "fashion", train=128, test=32)
+    app = Terminal(["train", str(example), "--epochs", "1", "--data-dir", str(fashion),
+                    "--offline", "--checkpoints", "ck", "--name", "mine"], tmp_path)  # fmt: skip
+    try:
+        summary = tmp_path / "ck" / "mine" / "summary.json"
+        app.read_until(lambda: summary.exists() and b"completed" in app.output)
+        assert f"{example}:experiment".encode() in app.output  # the Train screen's title
+        assert b"Stop" in app.output and b"Evaluate" in app.output  # and its buttons
+        assert json.loads(summary.read_text())["status"] == "completed"
+        app.send(b"q")
+        assert app.wait() == 0
+    finally:
+        app.close()

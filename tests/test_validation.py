@@ -184,3 +184,39 @@ def test_stopping_during_an_early_stopped_run_is_not_mistaken_for_early_stop(
     result = trainer.run()
     assert isinstance(result, RunFinished)
     assert result.status == "interrupted" and result.stopped_early is None
+
+
+def test_a_best_chosen_on_the_test_set_is_labelled_as_such(
+    tmp_path: Path, fashion_dir: Path
+) -> None:
+    """A built-in study recipe keeps all training images, so its best.pt is chosen on the
+    test set: the console, eval (and its JSON), the report and the app's log say so; with a
+    validation split they name that split instead."""
+    from test_cli import invoke
+
+    checkpoints = tmp_path / "ck"
+    for name, val_split in (("on-test", "0"), ("on-val", "0.25")):
+        trained = invoke("train", "fashion-cnn", "--no-ui", "--epochs", "1", "--batch-size",
+                         "64", "--data-dir", str(fashion_dir), "--offline", "--val-split",
+                         val_split, "--checkpoints", str(checkpoints), "--name", name)  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        chosen = "the test set" if name == "on-test" else "the validation split"
+        assert f"best accuracy (epoch 1, chosen on {chosen})" in trained.output
+        shown = invoke("eval", name, "--checkpoints", str(checkpoints))
+        assert f"best.pt (epoch 1, chosen on {chosen})" in shown.output, shown.output
+        last = invoke("eval", name, "--checkpoint", "last", "--checkpoints", str(checkpoints))
+        assert "last.pt (epoch 1)" in last.output and "chosen on" not in last.output
+        numbers = json.loads(
+            invoke("eval", name, "--json", "--checkpoints", str(checkpoints)).output
+        )
+        assert numbers["selected_on"] == ("test" if name == "on-test" else "val")
+    report = tmp_path / "report.md"
+    written = invoke("report", "on-test", "on-val", "-o", str(report), "--checkpoints",
+                     str(checkpoints), "--data-dir", str(fashion_dir), "--offline")  # fmt: skip
+    assert written.exit_code == 0, written.output
+    text = report.read_text()
+    assert "best.pt (epoch 1, chosen on the test set)" in text
+    assert "best.pt (epoch 1, chosen on the validation split)" in text
+    summary = json.loads((checkpoints / "on-test" / "summary.json").read_text())
+    assert summary["selection_metric"] == "test_acc"
+    assert "(epoch 1, chosen on the test set)" in text  # best accuracy in training

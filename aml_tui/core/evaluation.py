@@ -18,7 +18,7 @@ from aml_tui.core.data.transforms import model_input
 from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.runs import RunFolder
-from aml_tui.core.selection import EvalSplit, report_split
+from aml_tui.core.selection import EvalSplit, chosen_on, report_split, selection_split
 from aml_tui.core.training.checkpoint import check_finite, check_fits, load_checkpoint
 from aml_tui.core.training.device import resolve_device
 from aml_tui.core.training.loop import Evaluation, evaluate
@@ -52,6 +52,16 @@ class RunEvaluation:
     confusion: torch.Tensor
     """Of the primary split."""
     per_class: list[ClassMetrics]
+    selected_on: EvalSplit = "test"
+    """The split that picked best.pt: "test" for the built-in study recipes (their best is
+    chosen on the test set, so its test accuracy is optimistic), "val" with a validation
+    split."""
+
+    @property
+    def checkpoint_label(self) -> str:
+        """`best.pt (epoch 3, chosen on the test set)` or `last.pt (epoch 5)`."""
+        chosen = f", {chosen_on(self.selected_on)}" if self.checkpoint == "best" else ""
+        return f"{self.checkpoint}.pt (epoch {self.epoch}{chosen})"
 
     def to_json(self) -> dict[str, Any]:
         """The numbers as plain values: what `aml-tui eval --json` prints."""
@@ -60,6 +70,7 @@ class RunEvaluation:
             "experiment": self.experiment,
             "checkpoint": self.checkpoint,
             "epoch": self.epoch,
+            "selected_on": self.selected_on,
             "classes": list(self.classes),
             "test_acc": self.test.acc,
             "metrics_on": self.primary_name,
@@ -145,6 +156,7 @@ def evaluate_run(
         display_images=data.evals["test"].to(torch.device("cpu")),
         confusion=confusion,
         per_class=per_class(confusion, data.classes),
+        selected_on=selection_split(config),
     )
 
 

@@ -16,6 +16,17 @@ EvalSplit = Literal["test", "scrambled_test", "val"]
 """The evaluation splits a dataset can have (keys of `ImageData.evals`)."""
 
 
+SPLIT_NAMES = {"val": "the validation split", "test": "the test set",
+               "scrambled_test": "the scrambled test set"}  # fmt: skip
+
+
+def chosen_on(split: str) -> str:
+    """How a best is labelled with the split that chose it: "chosen on the test set" says
+    that the test images picked the model (the built-in study recipes), so its test figure
+    is optimistic; "chosen on the validation split" that they did not."""
+    return f"chosen on {SPLIT_NAMES.get(split, split)}"
+
+
 def selection_split(config: TrainConfig) -> EvalSplit:
     """With a validation split, the validation images pick best.pt and --early-stop watches
     them: the test set never picks a model. Without one (the built-in study recipes) a model

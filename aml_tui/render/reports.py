@@ -31,7 +31,7 @@ def accuracy_lines(ev: RunEvaluation, tag: str = "") -> Text:
         text.append(f"{tag}: ", style="bold reverse")
     text.append(safe(ev.run_id, markup=False), style="bold")
     experiment = safe(ev.experiment, markup=False)
-    text.append(f"  {experiment} · {ev.checkpoint}.pt (epoch {ev.epoch})\n")
+    text.append(f"  {experiment} · {ev.checkpoint_label}\n")
     text.append("test accuracy ")
     text.append(percent(ev.test.acc), style="bold")
     if ev.scrambled is not None:

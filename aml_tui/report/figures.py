@@ -38,8 +38,9 @@ PALETTE = (
 RIGHT, WRONG, OTHER = "#1a7f37", "#cf222e", "#8c959f"
 """The true class, a wrong top prediction, any other class: as in the terminal's bars."""
 
-SPLIT_STYLES: dict[str, Literal["--", "-", ":"]] = {
+SPLIT_STYLES: dict[str, Literal["--", "-", ":", "-."]] = {
     "train": "--",
+    "validation": "-.",
     "test": "-",
     "scrambled test": ":",
 }
@@ -104,18 +105,22 @@ def curves(series: Sequence[Series], train: bool = True) -> Drawn:
     """Loss and error rate (100 − accuracy) per epoch, side by side, on log scales: a model at
     99.5% and one at 99.8% are 0.5% and 0.2% error, apart by half a decade, where a linear
     accuracy axis that also holds a scrambled curve near 10% draws them as one line. Train
-    (dashed), test (solid), scrambled test (dotted). One run: a colour per split; several: a
+    (dashed), validation (dash-dotted, runs with a validation split), test (solid), scrambled
+    test (dotted). One run: a colour per split; several: a
     colour per label (runs, or a sweep's combinations sharing one over their seeds), the
     splits told apart by line style. A long run's lines are thinned (limits.thin); the
     caller's caption says so (limits.curves_note)."""
     one = len({label for label, _, _ in series}) == 1
     splits = ["train"] if train else []
+    if any(e.val_acc is not None for _, _, history in series for e in history):
+        splits.append("validation")
     splits.append("test")
     if any(e.scrambled_test_acc is not None for _, _, history in series for e in history):
         splits.append("scrambled test")
 
     def values(history: Sequence[EpochEnded], split: str, what: str) -> list[float]:
-        key = {"train": "train", "test": "test", "scrambled test": "scrambled_test"}[split]
+        key = {"train": "train", "validation": "val", "test": "test",
+               "scrambled test": "scrambled_test"}[split]  # fmt: skip
         numbers = [getattr(e, f"{key}_{what}") for e in history]
         if what == "acc":  # as error rate in %, kept off zero for the log scale
             numbers = [None if v is None else max(100.0 * (1.0 - v), ERROR_FLOOR) for v in numbers]

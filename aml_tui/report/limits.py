@@ -17,15 +17,17 @@ A panel of the curves figure is about 380 CSS pixels wide (9 inches at 96 px, tw
 axes and labels off), so 200 spans are two pixels each: finer than a reader can tell apart,
 and every peak and dip is still drawn."""
 
-FIGURE_POINTS = 24_000
+FIGURE_POINTS = 32_000
 """Points one curves figure holds over all its lines (about 25 bytes each in the page): a
-sweep of many runs thins each line further, to keep the figure near half a megabyte."""
+sweep of many runs thins each line further, to keep the figure under a megabyte (400 runs
+of LINES_PER_RUN lines before MIN_SPANS holds them up)."""
 
 MIN_SPANS = 5
 """Spans a line keeps however many lines share the figure: its shape stays legible."""
 
-LINES_PER_RUN = 6
-"""Lines a run can draw in the curves figure: train, test, scrambled test; loss and error."""
+LINES_PER_RUN = 8
+"""Lines a run can draw in the curves figure: train, validation, test, scrambled test; loss
+and error."""
 
 MARKERS_UP_TO = 60
 """Most points a line is drawn with markers: a 3-point marker is 4 px wide, and more than

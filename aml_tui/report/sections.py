@@ -15,7 +15,7 @@ from typing import Any
 from aml_tui import __version__
 from aml_tui.config import TrainConfig
 from aml_tui.core.metrics import top_confusions
-from aml_tui.core.selection import selection_split
+from aml_tui.core.selection import chosen_on, selection_split
 from aml_tui.render.reports import misclassified
 from aml_tui.render.tables import GRID_LIMIT
 from aml_tui.render.text import format_duration, percent
@@ -106,7 +106,7 @@ def summary_table(parts: Sequence[RunPart], tags: Sequence[str]) -> DocTable:
     evs = [part.evaluation for part in parts]
     row("status", [part.status for part in parts])
     row("epochs", [f"{p.history[-1].epoch} of {p.config.epochs}" for p in parts])
-    row("evaluated", [f"{ev.checkpoint}.pt (after epoch {ev.epoch})" for ev in evs])
+    row("evaluated", [ev.checkpoint_label for ev in evs])
     row("test accuracy", [percent(ev.test.acc) for ev in evs], strong=True)
     if any(ev.scrambled is not None for ev in evs):
         scrambled = [percent(ev.scrambled.acc if ev.scrambled else None) for ev in evs]
@@ -130,7 +130,7 @@ def best_epoch(part: RunPart) -> str:
     if not known:
         return "-"
     acc, epoch = max(known, key=lambda pair: (pair[0], -pair[1]))
-    return f"{percent(acc)} (epoch {epoch}, {split.replace('_', ' ')})"
+    return f"{percent(acc)} (epoch {epoch}, {chosen_on(split)})"
 
 
 def comparison(subject: RunsSubject, tags: Sequence[str]) -> list[Block]:

@@ -36,6 +36,7 @@ from aml_tui.core.events import (
     Warned,
 )
 from aml_tui.core.hardware import HardwareSampler
+from aml_tui.core.selection import chosen_on
 from aml_tui.render.text import epoch_line, format_duration, percent, safe
 from aml_tui.tui.access import notify_bug, notify_plain
 from aml_tui.tui.messages import HardwareSampled
@@ -162,8 +163,8 @@ class Dashboard(Vertical):
             early = f" (stopped early after epoch {event.stopped_early})"
             self.log_line(
                 f"run {event.status}{early if event.stopped_early else ''}: test accuracy "
-                f"{percent(event.test_acc)}, best {percent(event.best_acc)} on "
-                f"{event.selected_on.replace('_', ' ')}, "
+                f"{percent(event.test_acc)}, best {percent(event.best_acc)} "
+                f"({chosen_on(event.selected_on)}), "
                 f"{event.train_images_per_s:,.0f} img/s, {format_duration(event.seconds)}"
             )
             self.announce(past, f"Run {event.status}.", timeout=4)
@@ -215,6 +216,9 @@ class Dashboard(Vertical):
         acc.add_point("test", event.epoch, 100 * event.test_acc)
         if event.scrambled_test_acc is not None:
             acc.add_point("scrambled", event.epoch, 100 * event.scrambled_test_acc)
+        if event.val_loss is not None and event.val_acc is not None:
+            loss.add_point("val", event.epoch, event.val_loss)
+            acc.add_point("val", event.epoch, 100 * event.val_acc)
         self.panel.epoch_ended(event)
         self.log_line(epoch_line(event))
 

@@ -86,10 +86,11 @@ LOOKS = {
     "train": Look(117, "#87d7ff", 14, "ansi_bright_cyan", "hd", "▄▀"),
     "test": Look(214, "#ffaf00", 11, "ansi_bright_yellow", "braille", "⠤⠒"),
     "scrambled": Look(175, "#d787af", 13, "ansi_bright_magenta", "•", "••"),
+    "val": Look(42, "#00d787", 10, "ansi_bright_green", "+", "++"),
 }
-"""Sky blue, orange and pink (after Okabe and Ito's, told apart with most colour
-blindness), each 6:1 or more on the surface #1c1c1c; bright cyan, yellow and magenta in 16
-colours."""
+"""Sky blue, orange, pink and bluish green (after Okabe and Ito's, told apart with most
+colour blindness), each 6:1 or more on the surface #1c1c1c; bright cyan, yellow, magenta and
+green in 16 colours. "val": the validation split, in runs that hold one out."""
 
 MARK = Look(246, "#949494", 7, "ansi_white", "│", "│")
 """Resumed sessions: grey, under the data."""
