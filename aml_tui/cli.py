@@ -36,6 +36,7 @@ from aml_tui.cli_common import (
 from aml_tui.cli_options import config_fields, train_option, with_options
 from aml_tui.cli_results import compare, eval_command, report
 from aml_tui.cli_sweep import sweep_app
+from aml_tui.cli_use import export, predict
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig, to_toml
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.files import UnreadableText, read_regular
@@ -298,6 +299,8 @@ def serve(
 app.command("eval")(eval_command)
 app.command()(compare)
 app.command()(report)
+app.command()(predict)
+app.command()(export)
 
 
 @app.command()

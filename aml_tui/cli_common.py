@@ -171,6 +171,12 @@ RunArgument = Annotated[
 ]
 
 
+def check_which(checkpoint: str) -> None:
+    """--checkpoint names best.pt or last.pt."""
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
+
+
 def run_app(
     checkpoints: str,
     start: TrainConfig | None = None,

@@ -19,16 +19,11 @@ from aml_tui.cli_common import (
     EvalOfflineOption,
     RunArgument,
     WhichCheckpointOption,
+    check_which,
     user_errors,
 )
 from aml_tui.core.runstore.listing import resolve_run
 from aml_tui.core.runstore.runs import printable_name
-from aml_tui.errors import ConfigError
-
-
-def check_which(checkpoint: str) -> None:
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"--checkpoint must be best or last, not {checkpoint!r}")
 
 
 @user_errors

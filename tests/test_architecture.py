@@ -86,9 +86,10 @@ def _sources() -> dict[str, tuple[Path, ast.Module]]:
     }
 
 
-PUBLIC_API = {"aml_tui": {"aml_tui.core.user_experiment"}}
-"""The package's own __init__ hands out the public API (`aml_tui.Experiment`), loaded on
-first use (PEP 562): the one import from below every layer to a layer above."""
+PUBLIC_API = {"aml_tui": {"aml_tui.core.user_experiment", "aml_tui.core.trained"}}
+"""The package's own __init__ hands out the public API (`aml_tui.Experiment`,
+`aml_tui.load_run`), loaded on first use (PEP 562): the one import from below every layer to
+a layer above."""
 
 
 def test_no_module_imports_a_layer_above_its_own() -> None:

@@ -8,22 +8,17 @@ the split the detailed metrics describe is the one that picks best.pt (selection
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from aml_tui.core.data.stream import AnySplit
-from aml_tui.core.data.transforms import model_input
-from aml_tui.core.experiments import get_experiment
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, chosen_on, report_split, selection_split
-from aml_tui.core.training.checkpoint import check_finite, check_fits, load_checkpoint
-from aml_tui.core.training.device import resolve_device
+from aml_tui.core.trained import load_trained
 from aml_tui.core.training.loop import Evaluation, evaluate
-from aml_tui.core.untrusted import one_line
-from aml_tui.core.user_recipes import load_recorded
 from aml_tui.errors import CheckpointError
 
 
@@ -102,37 +97,10 @@ def evaluate_run(
 
     `data_dir` and `offline`, when given, replace the run's own (data that has moved).
     Everything that can be refused (the device, the checkpoint's file, fields and weights,
-    NaN or infinite ones included) is, before the data loads."""
-    target = resolve_device(device)
-    config, info = folder.read_config()
-    load_recorded(config.experiment, info)  # a user's file only if it is the one that trained
-    if data_dir is not None:
-        config = replace(config, data_dir=data_dir)
-    if offline is not None:
-        config = replace(config, offline=offline)
-    path = folder.best_path if which == "best" else folder.last_path
-    if not path.exists():
-        other = folder.last_path if which == "best" else folder.best_path
-        hint = f" (it has {other.name}: try --checkpoint {other.stem})" if other.exists() else ""
-        raise CheckpointError(f"run {folder.run_id} has no {path.name} yet{hint}")
-    state = load_checkpoint(path)
-    check_fits(state, path, "evaluate", experiment=config.experiment)
-    check_finite(state, path)
-    experiment = get_experiment(config.experiment)
-    experiment.check(config)
-    data = experiment.load_data(config, False)
-    check_fits(state, path, "evaluate", classes=data.classes)
-    transform = experiment.make_transform(config, data, target)
-    model = experiment.build_model(len(data.classes), None, *model_input(data, transform))
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as error:
-        detail = one_line(str(error))
-        raise CheckpointError(
-            f"{path} does not fit {config.experiment} ({detail}): evaluate a checkpoint of this run"
-        ) from None
-    # torch's stubs have no overload for a device and a memory format together
-    model = model.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    NaN or infinite ones included) is, before the data loads (core/trained.py)."""
+    run = load_trained(folder, which, device, data_dir, offline)
+    config, data, model, transform = run.config, run.data, run.model, run.transform
+    experiment = run.experiment
     results = {
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
         for name, split in data.evals.items()
@@ -146,7 +114,7 @@ def evaluate_run(
         experiment=config.experiment,
         dataset=config.dataset,
         checkpoint=which,
-        epoch=int(state["epochs_completed"]),  # required field (checkpoint_checks)
+        epoch=run.epoch,
         classes=data.classes,
         test=results["test"],
         scrambled=results.get("scrambled_test"),

@@ -15,10 +15,18 @@ from rich.style import Style
 UPPER_HALF = "▀"
 
 
-class HalfBlockImage:
-    """A uint8 image (C×H×W, 1 or 3 channels) scaled to `width` cells by nearest neighbour."""
+SHADES = " ░▒▓█"
+"""From a dark pixel to a bright one, as the glyphs show on a terminal's dark background."""
 
-    def __init__(self, image: torch.Tensor, width: int | None = None) -> None:
+
+class HalfBlockImage:
+    """A uint8 image (C×H×W, 1 or 3 channels) scaled to `width` cells by nearest neighbour.
+
+    With `shades`, a console without colour (NO_COLOR) gets the image in shade characters,
+    one per cell (the mean brightness of its two pixels), instead of blocks all alike."""
+
+    def __init__(self, image: torch.Tensor, width: int | None = None, shades: bool = False) -> None:
+        self.shades = shades
         if image.dim() == 2:
             image = image.unsqueeze(0)
         if image.shape[0] == 1:
@@ -37,6 +45,9 @@ class HalfBlockImage:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         pixels, width, height = self._cells(min(self.width, options.max_width))
+        if self.shades and (console.no_color or console.color_system is None):
+            yield from _shaded(pixels)
+            return
         rgb = pixels.permute(1, 2, 0).tolist()
         for y in range(0, height, 2):
             top, bottom = rgb[y], rgb[y + 1]
@@ -50,6 +61,16 @@ class HalfBlockImage:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         width = min(self.width, options.max_width)
         return Measurement(width, width)
+
+
+def _shaded(pixels: torch.Tensor) -> RenderResult:
+    """Each cell's two pixels as one shade character: dark pixels blank, bright ones █."""
+    brightness = pixels.float().mean(dim=0)
+    pairs = (brightness[0::2] + brightness[1::2]) / 2
+    levels = (pairs * len(SHADES) / 256).long().clamp(max=len(SHADES) - 1).tolist()
+    for row in levels:
+        yield Segment("".join(SHADES[level] for level in row))
+        yield Segment.line()
 
 
 def image_width_for(columns: int, count: int, minimum: int = 8, maximum: int = 28) -> int:

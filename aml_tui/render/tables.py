@@ -136,7 +136,8 @@ def probability_bars(
     true_label: int | None = None,
 ) -> Group:  # fmt: skip
     """The top-k classes with bars; the true class in green, a wrong top class in red, the
-    others in the terminal's own text colour."""
+    others in the terminal's own text colour. Without a true class (an image of the user's)
+    the top class is bold, never red."""
     values, index = probabilities.float().topk(min(k, len(classes)))
     lines = []
     classes = shown(classes)
@@ -144,6 +145,8 @@ def probability_bars(
     for rank, (p, i) in enumerate(zip(values.tolist(), index.tolist(), strict=True)):
         filled = round(p * width)
         colour = RIGHT if i == true_label else (WRONG if rank == 0 else "")
+        if true_label is None:
+            colour = "bold" if rank == 0 else ""
         line = Text(no_wrap=True, overflow="crop")
         line.append(f"{classes[i][:label]:<{label}} ", style=colour)
         line.append("█" * filled, style=colour)

@@ -4,4 +4,5 @@
 - `cifar`: CIFAR-10 and CIFAR-100 from their Python pickles.
 - `imagefolder`: a folder of class subfolders of images.
 - `transforms`: uint8 batches to normalised floats on the device (resizing, augmentation).
+- `photos`: a user's own image file turned into the stored form a model was trained on.
 """
