@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_fashion_dir
 from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner, Result
@@ -24,7 +25,6 @@ from aml_tui.core.data.photos import InputSpec, read_image, to_stored
 from aml_tui.core.predict import Prediction
 from aml_tui.core.trained import load_run
 from aml_tui.render.predictions import prediction_card
-from tests.conftest import write_fashion_dir
 
 runner = CliRunner()
 CLASSES = ("Clothes", "Shoes", "Others")
@@ -34,11 +34,12 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     return runner.invoke(app, list(args), env=env)
 
 
-def train(root: Path, name: str, *extra: str) -> Path:
-    data = write_fashion_dir(root / "data")
+def train(root: Path, name: str, *extra: str, data: Path | None = None) -> Path:
+    """A tiny fashion-cnn run `name` (on synthetic data unless `data`); its checkpoints."""
+    data = data or write_fashion_dir(root / "data")
     result = invoke(
-        "train", "fashion-cnn", "--no-ui", "--epochs", "1", "--data-dir", str(data),
-        "--offline", "--checkpoints", str(root / "ck"), "--name", name, *extra,
+        "train", "fashion-cnn", "--no-ui", "--data-dir", str(data), "--offline",
+        "--checkpoints", str(root / "ck"), "--name", name, "--epochs", "1", *extra,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return root / "ck"
