@@ -291,7 +291,7 @@ def test_load_run_example_from_the_docs_runs(checkpoints: Path, tmp_path: Path) 
     """docs/use.md's example, run as it is written, from a folder holding checkpoints/."""
     text = (Path(__file__).parents[1] / "docs" / "use.md").read_text()
     (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(code.strip().splitlines()) == 5
+    assert len([line for line in code.splitlines() if line.strip()]) == 5  # five lines
     os.symlink(checkpoints, tmp_path / "checkpoints")
     shoe().save(tmp_path / "shoe.jpg")
     cwd = Path.cwd()

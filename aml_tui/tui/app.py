@@ -35,6 +35,7 @@ from aml_tui.terminal import (
     stopped_exit_code,
 )
 from aml_tui.tui.access import AppServices, notify_plain
+from aml_tui.tui.key_order import KeyHandled, KeyOrder
 from aml_tui.tui.messages import DevicesFound, SweepEnded, SweepLaunched, SweepLaunchFailed
 from aml_tui.tui.screens.configure import ConfigureScreen
 from aml_tui.tui.screens.confirm import ConfirmScreen
@@ -101,6 +102,21 @@ class AmlTuiApp(App[None]):
         """The stop signal (SIGHUP, SIGTERM, SIGINT) that asked the app to quit, if one did:
         it exits 128 + its number once its run is saved."""
         self.previous_handlers: dict[int, Any] = {}
+        self.keys = KeyOrder(self, super().on_event)
+        """Keys of one burst handled one after another (tui/key_order.py)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            if not event.is_forwarded:  # from the terminal: after the keys before it
+                await self.keys.arrived(event)
+                return
+            await super().on_event(event)  # on its way up from the focused widget: handled
+            await self.keys.handled(event)
+            return
+        await super().on_event(event)
+
+    async def on_key_handled(self, message: KeyHandled) -> None:
+        await self.keys.handled(message.key)
 
     def on_mount(self) -> None:
         self.take_stop_signals()

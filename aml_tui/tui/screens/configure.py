@@ -28,7 +28,6 @@ from aml_tui.core.runstore.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_va
 from aml_tui.errors import ConfigError
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app
-from aml_tui.tui.widgets.ordered_input import OrderedInput
 from aml_tui.tui.widgets.tick_box import TickBox
 
 
@@ -161,7 +160,7 @@ class ConfigureScreen(Screen[None]):
                 value = None  # left to the dataset's default (32, or 224 for imagefolder)
             with Horizontal(classes="form-row"):
                 yield Label(field.label, classes="form-label")
-                yield OrderedInput(
+                yield Input(
                     _shown(field, value),
                     placeholder=field.placeholder,
                     id=f"field-{field.name}",
