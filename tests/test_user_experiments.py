@@ -433,8 +433,9 @@ def test_train_of_a_file_opens_its_train_screen(example: Path, tmp_path: Path) -
     from test_hangup import Terminal
 
     fashion = write_fashion_dir(tmp_path / "fashion", train=128, test=32)
-    app = Terminal(["train", str(example), "--epochs", "1", "--data-dir", str(fashion),
-                    "--offline", "--checkpoints", "ck", "--name", "mine"], tmp_path)  # fmt: skip
+    args = ["train", str(example), "--epochs", "1", "--data-dir", str(fashion),
+            "--offline", "--checkpoints", "ck", "--name", "mine"]  # fmt: skip
+    app = Terminal(args, tmp_path, columns=250)  # wide: the title holds the file's whole path
     try:
         summary = tmp_path / "ck" / "mine" / "summary.json"
         app.read_until(lambda: summary.exists() and b"completed" in app.output)
