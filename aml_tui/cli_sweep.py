@@ -217,3 +217,30 @@ def sweep_show(
     from aml_tui.render.sweeps import sweep_view  # lazy: --json needs no rich
 
     Console(highlight=False).print(sweep_view(sweep, results, scrambles(sweep)))
+
+
+@sweep_app.command("list")
+@user_errors
+def sweep_list(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the sweeps as JSON, one object each.")
+    ] = False,
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """The sweeps under --checkpoints, newest first: runs done of all and the best so far."""
+    from aml_tui.core.runstore.sweep_state import list_sweep_progress  # lazy: as show's
+
+    listed = list_sweep_progress(Path(checkpoints))
+    if json_output:
+        for progress in listed:
+            top = next(iter(progress.ranked), None)
+            best = top.test_acc.mean if top is not None and top.test_acc is not None else None
+            typer.echo(json.dumps({"sweep": progress.sweep.sweep_id,
+                                   "experiment": progress.sweep.experiment,
+                                   "runs": progress.summary(), "best_test_acc": best}))  # fmt: skip
+        return
+    from rich.console import Console  # lazy: --json needs no rich
+
+    from aml_tui.render.sweeps import sweeps_table  # lazy: --json needs no rich
+
+    Console(highlight=False).print(sweeps_table(listed))

@@ -233,6 +233,14 @@ def test_two_settings_by_two_seeds_complete_and_show_matches_the_summaries(
     listed = subprocess.run([sys.executable, "-m", "aml_tui", "runs", "--json"],
                             capture_output=True, text=True)  # fmt: skip
     assert {r["sweep"] for r in json.loads(listed.stdout)} == {"sw"}
+    sweeps = subprocess.run(sweep_command("list", "--json"), capture_output=True, text=True)
+    (row,) = [json.loads(line) for line in sweeps.stdout.splitlines()]
+    best = max(report["configs"], key=lambda c: c["test_acc_mean"])["test_acc_mean"]
+    assert row == {"sweep": "sw", "experiment": "fashion-cnn", "runs": "4/4 completed",
+                   "best_test_acc": pytest.approx(best)}  # fmt: skip
+    sweeps_shown = subprocess.run(sweep_command("list"), capture_output=True, text=True)
+    assert "sw" in sweeps_shown.stdout and "4/4 completed" in sweeps_shown.stdout
+    assert "best c" in sweeps_shown.stdout
 
 
 @pytest.mark.slow

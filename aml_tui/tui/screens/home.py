@@ -30,7 +30,7 @@ from aml_tui.core.runstore.sweep_state import SweepProgress, list_sweep_progress
 from aml_tui.core.sources import EntryPointInfo, entry_point_problems, list_entry_points
 from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import AmlTuiError
-from aml_tui.render.sweeps import mean_std
+from aml_tui.render.sweeps import best_cell
 from aml_tui.render.text import percent, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import (
@@ -161,10 +161,7 @@ class HomeScreen(Screen[None]):
         highlighted = table.cursor_row
         table.clear()
         for progress in self.sweeps:
-            top = next(iter(progress.ranked), None)
-            best = "-"
-            if top is not None and top.test_acc is not None:
-                best = f"best c{top.config} {mean_std(top.test_acc)}"
+            best = best_cell(progress)
             # Sweep ids, experiments and settings come from the sweep's record: cells are markup.
             table.add_row(
                 safe(progress.sweep.sweep_id),
