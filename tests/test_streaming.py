@@ -13,7 +13,8 @@ from test_user_experiments import docs_example, invoke
 
 from aml_tui.core import experiments
 from aml_tui.core.data import stream
-from aml_tui.core.data.stream import StreamedSplit, stream_reason
+from aml_tui.core.data.stream import stream_reason
+from aml_tui.core.data.streamed import StreamedSplit
 from aml_tui.core.events import EpochEnded, Event, RunFailed, RunFinished, Warned
 from aml_tui.core.experiments import build_config
 from aml_tui.core.training import engine, setup

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data.stream import AnySplit
+from aml_tui.core.data.memory import AnySplit
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, chosen_on, report_split, selection_split

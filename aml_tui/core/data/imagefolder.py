@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from aml_tui.core.data.memory import ImageData, Split, data_folder
-from aml_tui.core.data.stream import AnySplit, stream_reason, streamed
+from aml_tui.core.data.memory import AnySplit, ImageData, Split, data_folder
+from aml_tui.core.data.stream import stream_reason
+from aml_tui.core.data.streamed import streamed
 from aml_tui.core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aml_tui.core.untrusted import printable, reason
 from aml_tui.errors import DataError

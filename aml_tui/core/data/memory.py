@@ -16,15 +16,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TypeVar, cast
 
 import torch
 
+from aml_tui.core.data.streamed import StreamedSplit
 from aml_tui.core.untrusted import UnreadableFile, printable, reason, user_path
 from aml_tui.errors import DataError
-
-if TYPE_CHECKING:
-    from aml_tui.core.data.stream import AnySplit, StreamedSplit
 
 SplitT = TypeVar("SplitT", bound="Split | StreamedSplit")
 """One kind of split, held in memory or streamed."""
@@ -100,6 +98,10 @@ class Split:
 
     def pin_memory(self) -> Split:
         return Split(self.images.pin_memory(), self.labels.pin_memory())
+
+
+AnySplit = Split | StreamedSplit
+"""A split held in memory or streamed from disk (streamed.py)."""
 
 
 @dataclass

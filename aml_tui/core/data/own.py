@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.data.memory import ImageData, Split, empty_split, limit
-from aml_tui.core.data.stream import AnySplit, StreamedSplit, stream_reason, streamed
+from aml_tui.core.data.memory import AnySplit, ImageData, Split, empty_split, limit
+from aml_tui.core.data.stream import stream_reason
+from aml_tui.core.data.streamed import StreamedSplit, streamed
 from aml_tui.errors import DataError
 
 KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes")

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from aml_tui.core.data.stream import AnySplit
+from aml_tui.core.data.memory import AnySplit
 from aml_tui.core.training.loop import Evaluation
 from aml_tui.errors import ConfigError
 

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from aml_tui.config import TrainConfig
-from aml_tui.core.data.memory import ImageData
-from aml_tui.core.data.stream import AnySplit, streaming_note
+from aml_tui.core.data.memory import AnySplit, ImageData
 from aml_tui.core.data.stream import batches as batches_of
+from aml_tui.core.data.stream import streaming_note
 from aml_tui.core.data.transforms import random_crop_flip
 from aml_tui.core.events import (
     BatchProgress,

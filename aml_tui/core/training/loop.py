@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aml_tui.core.data.memory import ImageData
-from aml_tui.core.data.stream import AnySplit, batches
+from aml_tui.core.data.memory import AnySplit, ImageData
+from aml_tui.core.data.stream import batches
 
 
 def eval_batch_size(device: torch.device) -> int:
