@@ -56,19 +56,12 @@ async def settle(pilot: Pilot, field: Input) -> None:
 async def epochs_field(pilot: Pilot) -> Input:
     """Configure's form open on fashion-cnn, the Epochs field focused and holding "15" with
     the cursor at its end."""
-    app = pilot.app
-    assert isinstance(app, AmlTuiApp)
-    await pilot.pause()
-    app.devices = ["cpu"]
-    app.open_configure("fashion-cnn")
-    await pilot.pause()
-    assert isinstance(app.screen, ConfigureScreen)
-    field = app.screen.query_one("#field-epochs", Input)
-    field.focus()
+    field = await form_at(pilot, "field-epochs")
+    assert isinstance(field, Input)
     field.value = "15"
     field.cursor_position = len(field.value)
     await pilot.pause()
-    assert app.focused is field and field.selection.is_empty
+    assert pilot.app.focused is field and field.selection.is_empty
     return field
 
 

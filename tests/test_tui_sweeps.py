@@ -376,7 +376,20 @@ async def test_the_sweep_screen_of_real_runs_matches_their_summaries(
 
 
 def test_home_with_a_sweep(snap_compare: Callable[..., bool], sweep_root: Path) -> None:
-    assert snap_compare(create_app(sweep_root), terminal_size=(80, 24))
+    async def listed(pilot: Pilot) -> None:
+        """Home lists runs and sweeps in workers: the picture waits for both (under load
+        it was taken before the sweep's row was in)."""
+
+        def filled() -> bool:
+            screen = pilot.app.screen
+            return isinstance(screen, HomeScreen) and all(
+                screen.query_one(f"#{table}", DataTable).row_count for table in ("runs", "sweeps")
+            )
+
+        await wait_for(pilot, filled)
+        await pilot.pause()
+
+    assert snap_compare(create_app(sweep_root), terminal_size=(80, 24), run_before=listed)
 
 
 def test_sweep_screen(snap_compare: Callable[..., bool], sweep_root: Path) -> None:
