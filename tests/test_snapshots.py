@@ -136,6 +136,21 @@ def test_train(snap_compare: Callable[..., bool], runs_root: Path, size: tuple[i
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_quit_while_training(
+    snap_compare: Callable[..., bool], runs_root: Path, size: tuple[int, int]
+) -> None:
+    """The quit dialog: stop the run, or quit and keep training, or cancel (focused)."""
+    from aml_tui.tui.screens.confirm import QuitScreen
+
+    async def ask(pilot: Pilot) -> None:
+        await pilot.pause()
+        await pilot.app.push_screen(QuitScreen())
+        await settled(pilot)
+
+    assert snap_compare(create_app(runs_root), terminal_size=size, run_before=ask)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_evaluation(
     snap_compare: Callable[..., bool],
     runs_root: Path,

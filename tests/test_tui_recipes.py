@@ -15,7 +15,7 @@ from textual.widgets.select import InvalidSelectValueError
 
 from aml_tui.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from aml_tui.core import experiments
-from aml_tui.core.experiments import get_experiment
+from aml_tui.core.experiments import LOADED, get_experiment
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.tui.app import AmlTuiApp, create_app
 from aml_tui.tui.screens.configure import ConfigureScreen
@@ -209,7 +209,17 @@ async def test_no_field_takes_an_experiment_to_import(in_tmp_cwd: Path) -> None:
     app = create_app(in_tmp_cwd / "ck")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert not app.screen.query(Input)  # Home has no text field at all
+        # Home's one text field filters the runs listed; what is typed there is never
+        # imported or opened, whatever it names.
+        assert [field.id for field in app.screen.query(Input)] == ["runs-filter"]
+        home, loaded = app.screen, dict(LOADED)
+        marker = in_tmp_cwd / "imported"
+        plugin = in_tmp_cwd / "plugin.py"
+        plugin.write_text(f"open({str(marker)!r}, 'w')\n")
+        await pilot.press("tab", "slash", *f"{plugin}:make", "enter")
+        await pilot.pause()
+        assert app.screen is home and dict(LOADED) == loaded and not marker.exists()
+        await pilot.press("escape")
         form = await open_form(app, pilot, "resnet18-scratch")
         typed = {field.name for field in form.fields}
         assert "experiment" not in typed

@@ -11,7 +11,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -76,6 +76,8 @@ class RunInfo:
     """How long it ran (summary.json), or has run so far (a live run)."""
     problem: str | None = None
     """What in the run folder could not be read, and was left out, in one line."""
+    config: TrainConfig | None = field(default=None, compare=False, repr=False)
+    """The run's configuration as config.toml holds it (None when it cannot be read)."""
 
     def to_json(self) -> dict[str, Any]:
         """The run as JSON values; every number is finite, so json.dumps(allow_nan=False)
@@ -223,6 +225,7 @@ def run_info(folder: RunFolder) -> RunInfo | None:
         started=_clamp_time(started),
         seconds=seconds,
         problem="; ".join(problems) or None,
+        config=config,
     )
 
 

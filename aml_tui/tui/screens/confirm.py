@@ -68,6 +68,7 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
                 yield Button("Stop and quit", variant="error", id="stop")
                 yield Button("Quit, keep training", variant="warning", id="keep")
                 yield Button("Cancel", variant="primary", id="cancel")
+            yield Label("s: stop and quit   k: quit, keep training   esc: cancel", id="dialog-keys")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

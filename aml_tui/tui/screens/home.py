@@ -8,30 +8,27 @@ can run only what was installed or named on the server's own command line."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, OptionList
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList
 from textual.worker import Worker, WorkerState
 
-from aml_tui.core.experiments import EXPERIMENTS, LOADED, Experiment
+from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.runstore.listing import RunInfo, list_runs, resume_refusal, run_info
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweep_state import SweepProgress, list_sweep_progress
-from aml_tui.core.sources import EntryPointInfo, entry_point_problems, list_entry_points
+from aml_tui.core.sources import entry_point_problems, list_entry_points
 from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import best_cell
-from aml_tui.render.text import percent, safe
+from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import (
     ExperimentLoaded,
@@ -44,6 +41,8 @@ from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
 from aml_tui.tui.screens.sweep import SweepScreen, sweep_curves
 from aml_tui.tui.screens.watch import WatchScreen
+from aml_tui.tui.widgets.experiment_list import experiment_options
+from aml_tui.tui.widgets.runs_pane import RunsPane
 
 LIVE_REFRESH_S = 3.0
 """How often Home re-reads the run folders while one of them is being trained."""
@@ -63,6 +62,10 @@ class HomeScreen(Screen[None]):
         Binding("u", "resume", "Resume"),
         Binding("delete,x", "delete", "Delete"),
         Binding("r", "refresh_runs", "Refresh"),
+        # Not in the footer (full at 80 columns): the Recent runs title names them.
+        Binding("o", "sort", "Sort", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("escape", "clear_filter", "Clear the filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -80,6 +83,8 @@ class HomeScreen(Screen[None]):
             if info.name not in EXPERIMENTS  # a built-in's name names the built-in
         }
         """The installed entry points listed, by option id (names may repeat across packages)."""
+        self.runs_pane = RunsPane()
+        self.runs_table = self.runs_pane.table
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,14 +93,10 @@ class HomeScreen(Screen[None]):
             yield OptionList(*experiment_options(self.entry_points), id="experiments")
             yield Label("Sweeps", classes="section-title", id="sweeps-title")
             yield DataTable(id="sweeps", cursor_type="row", show_header=False)
-            yield Label("Recent runs", classes="section-title")
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield self.runs_pane
         yield Footer(show_command_palette=False)  # room for every key (^p still works)
 
     async def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        # What tells runs apart first; at 80 columns the last ones scroll off.
-        table.add_columns("run", "status", "epochs", "best acc", "experiment", "started")
         self.query_one("#sweeps", DataTable).add_columns("sweep", "experiment", "runs", "best")
         self.query_one("#experiments", OptionList).focus()
         self.set_interval(LIVE_REFRESH_S, self.refresh_live)
@@ -127,31 +128,11 @@ class HomeScreen(Screen[None]):
     def on_runs_listed(self, message: RunsListed) -> None:
         self.runs = message.runs
         self.any_running = any(run.status == "running" for run in message.runs)
-        self.show_runs()
+        self.runs_table.show(runs=message.runs, marked=self.marked)
 
     def show_runs(self) -> None:
-        """Fill the table from the runs listed last."""
-        if self.runs is None:
-            return
-        table = self.query_one("#runs", DataTable)
-        highlighted = self.highlighted_run()
-        table.clear()
-        for run in self.runs:
-            # Folder names and what files say, through `safe`: DataTable cells are markup.
-            table.add_row(
-                ("* " if run.run_id in self.marked else "") + safe(run.run_id),
-                safe(run.status),
-                f"{run.epochs_completed}/{run.epochs}",
-                percent(run.best_acc),
-                safe(run.experiment),
-                datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
-                key=run.run_id,
-            )
-        if not table.row_count:
-            table.add_row("no runs yet", "", "", "", "", "")
-        elif highlighted is not None and highlighted in table.rows:
-            # Keys act on the highlighted run: it stays highlighted across refreshes.
-            table.move_cursor(row=table.get_row_index(highlighted))
+        """Fill the table from the runs listed last, with the marks as they are now."""
+        self.runs_table.show(marked=self.marked)
 
     def on_sweeps_listed(self, message: SweepsListed) -> None:
         """List the sweeps under their heading; with none, the heading and list stay hidden."""
@@ -173,6 +154,7 @@ class HomeScreen(Screen[None]):
         if 0 <= highlighted < table.row_count:
             table.move_cursor(row=highlighted)
         table.refresh(layout=True)  # its height follows its rows
+        self.runs_table.show(sweeps=self.sweeps)  # their runs are grouped under them
 
     def highlighted_sweep(self) -> str | None:
         table = self.query_one("#sweeps", DataTable)
@@ -194,11 +176,10 @@ class HomeScreen(Screen[None]):
         notify_plain(self, text, **options)
 
     def highlighted_run(self) -> str | None:
-        table = self.query_one("#runs", DataTable)
-        if not table.row_count or table.cursor_row < 0:
+        key = self.runs_table.highlighted_key()
+        if key is None or self.runs_table.highlighted_group() is not None:
             return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        return key if key and (aml_app(self).checkpoints / key).is_dir() else None
+        return key if (aml_app(self).checkpoints / key).is_dir() else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "sweeps":
@@ -206,9 +187,29 @@ class HomeScreen(Screen[None]):
             if sweep is not None:
                 self.app.push_screen(SweepScreen(sweep))
             return
+        group = self.runs_table.highlighted_group()
+        if group is not None:  # a sweep's runs: shown under it, or folded away again
+            self.runs_table.toggle_group(group)
+            return
         run = self.highlighted_run()
         if run is not None:
             self.app.push_screen(EvaluationScreen(aml_app(self).checkpoints / run))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The Experiments list folds to its highlighted line while another part has the
+        focus: the runs get the rows (at 80×24, 15 of them instead of 4)."""
+        self.query_one("#home").set_class(event.widget.id != "experiments", "-browsing")
+
+    def action_sort(self) -> None:
+        """Order the runs by the next column: newest, best, name, status, experiment."""
+        self.runs_pane.next_sort()
+
+    def action_filter(self) -> None:
+        """Show only the runs whose id, status, experiment or settings hold what is typed."""
+        self.runs_pane.start_filter()
+
+    def action_clear_filter(self) -> None:
+        self.runs_pane.clear_filter()
 
     def action_mark(self) -> None:
         """Mark the highlighted run, or unmark it."""
@@ -365,29 +366,9 @@ class HomeScreen(Screen[None]):
         """Enter opens what the focused list highlights: an experiment's form, a run's
         evaluation or a sweep (through the lists' own selection messages)."""
         focused = self.focused
-        if isinstance(focused, DataTable):
+        if isinstance(focused, Input):  # the filter: keep it and go to the runs
+            self.runs_pane.leave_filter()
+        elif isinstance(focused, DataTable):
             focused.action_select_cursor()
         else:
             self.query_one("#experiments", OptionList).action_select()
-
-
-def experiment_options(entry_points: dict[str, EntryPointInfo]) -> list[Option]:
-    """The built-ins, the experiments this process loaded, then the installed entry points
-    (a line on where each comes from; not imported). A loaded entry point stays in its own
-    row. Names and descriptions a user wrote are plain text, never markup."""
-    named = {info.name for info in entry_points.values()}
-    recipes: list[Experiment] = list(EXPERIMENTS.values())
-    recipes += [e for name, e in LOADED.items() if name not in named]
-    # No dim: dimmed text on the cursor's light background falls under 4.5:1.
-    options = [
-        Option(_two_lines(e.name, e.description), id=f"experiment:{e.name}") for e in recipes
-    ]
-    options += [
-        Option(_two_lines(info.name, f"from {info.package} {info.version}"), id=option_id)
-        for option_id, info in entry_points.items()
-    ]
-    return options
-
-
-def _two_lines(name: str, about: str) -> Content:
-    return Content.assemble((safe(name, markup=False), "bold"), "\n  ", safe(about, markup=False))
