@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aml_tui.config import TrainConfig, from_toml, to_toml
-from aml_tui.core.experiments import check_config
+from aml_tui.core.sources import check_config
 from aml_tui.errors import ConfigError
 
 

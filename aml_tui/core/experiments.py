@@ -325,20 +325,6 @@ def with_recipe_defaults(config: TrainConfig) -> TrainConfig:
     return replace(config, **unset) if unset else config
 
 
-def check_config(config: TrainConfig) -> TrainConfig:
-    """The whole check of a config: its own fields (done on construction) and its recipe's.
-    An experiment of the user's that this process has not loaded is not loaded for it:
-    reading a run folder never runs the code it names (its recipe checks it when it trains
-    or is evaluated)."""
-    if not is_known(config.experiment):
-        # lazy: sources reads the registry's names; parsing a name runs no code
-        from aml_tui.core.sources import parse_source
-
-        parse_source(config.experiment)  # a name of no form at all is refused
-        return config
-    return get_experiment(config.experiment).check(config)
-
-
 def build_config(experiment: str, **options: Any) -> TrainConfig:
     """A TrainConfig from the options a user set (None = unset), with the registry's defaults
     for everything else: epochs, batch size, learning rate and image size."""

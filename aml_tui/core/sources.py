@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from aml_tui.config import TrainConfig
 from aml_tui.core import user_code
-from aml_tui.core.experiments import EXPERIMENTS
+from aml_tui.core.experiments import EXPERIMENTS, get_experiment, is_known
 from aml_tui.core.user_experiment import Experiment
 from aml_tui.errors import ConfigError
 
@@ -344,3 +345,14 @@ def _torchvision_non_classifier(name: str) -> str | None:
         if name in torchvision.models.list_models(module=getattr(torchvision.models, package)):
             return what
     return None
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    """The whole check of a config: its own fields (done on construction) and its recipe's.
+    An experiment of the user's that this process has not loaded is not loaded for it:
+    reading a run folder never runs the code it names (its recipe checks it when it trains
+    or is evaluated); a name of no form at all is refused."""
+    if not is_known(config.experiment):
+        parse_source(config.experiment)  # parsing a name runs no code
+        return config
+    return get_experiment(config.experiment).check(config)

@@ -21,7 +21,6 @@ from typing import Any, BinaryIO
 from aml_tui import __version__
 from aml_tui.config import TrainConfig, from_toml, to_toml
 from aml_tui.core.events import Event, event_from_record, with_current_names
-from aml_tui.core.experiments import check_config
 from aml_tui.core.files import (
     UnreadableText,
     file_kind,
@@ -30,6 +29,7 @@ from aml_tui.core.files import (
     write_atomic,
 )
 from aml_tui.core.runstore.claim import Owner, RunClaim, claim_run, read_owner
+from aml_tui.core.sources import check_config
 from aml_tui.errors import CheckpointError, ConfigError
 
 
