@@ -86,10 +86,17 @@ def wait_until_completed(run: Path, app_pid: int, timeout: float = 300.0) -> int
         summary = run / "summary.json"  # a resumed run removes it until it ends
         if summary.exists() and json.loads(summary.read_text())["status"] == "completed":
             assert carrier is not None and carrier != app_pid, "no other process took it over"
+            wait_for_release(run, deadline)
             return carrier
         time.sleep(0.2)  # a process in another session: nothing to wait on but its files
     log = (run / "background.log").read_text(errors="replace")
     raise AssertionError(f"not completed in {timeout}s; background.log: {log[-2000:]}")
+
+
+def wait_for_release(run: Path, deadline: float) -> None:
+    """Give the carrier the moment it needs between summary.json and releasing owner.json."""
+    while (run / "owner.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def assert_completed_as_if_never_stopped(run: Path, uninterrupted: list[tuple]) -> None:
