@@ -99,7 +99,7 @@ def evaluate_run(
     Everything that can be refused (the device, the checkpoint's file, fields and weights,
     NaN or infinite ones included) is, before the data loads (core/trained.py)."""
     run = load_trained(folder, which, device, data_dir, offline)
-    config, data, model, transform = run.config, run.data, run.model, run.transform
+    config, data, model, transform = run.config, run.test_data, run.model, run.transform
     experiment = run.experiment
     results = {
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
