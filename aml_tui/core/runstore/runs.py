@@ -249,6 +249,18 @@ class RunFolder:
             return None, "summary.json is not a JSON object"
         return with_current_names(summary), None
 
+    def disk_usage(self) -> int:
+        """Bytes the run folder takes on disk (blocks allocated, files below it included,
+        symbolic links not followed); what cannot be read counts as nothing."""
+        total = 0
+        for folder, _, names in os.walk(self.path):
+            for name in names:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                except OSError:  # gone meanwhile
+                    continue
+        return total
+
     def delete(self) -> None:
         """Delete the run folder and everything in it, or say what could not be deleted
         (CheckpointError). The run's claim is taken first, so a run being trained is never
