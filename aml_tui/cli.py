@@ -2,7 +2,7 @@
 
 Each option of `train` is named after the TrainConfig field it sets and takes its help from
 that field's docstring in config.py, so the two cannot drift. Running headless (signals,
-exit codes, torchrun) lives in headless.py, the runs table in render/runs.py, the commands
+exit codes, torchrun) lives in headless.py, `runs` and `rm` in cli_runs.py, the commands
 that read a run's results (eval, compare, report) in cli_results.py, `sweep` in cli_sweep.py.
 
 Nothing here imports torch at module level, so `aml-tui --help` starts fast; the app, the
@@ -11,7 +11,6 @@ engine and the reports are imported inside the commands that need them.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from dataclasses import replace
@@ -35,16 +34,16 @@ from aml_tui.cli_common import (
 )
 from aml_tui.cli_options import config_fields, train_option, with_options
 from aml_tui.cli_results import compare, eval_command, report
+from aml_tui.cli_runs import rm, runs
 from aml_tui.cli_sweep import sweep_app
 from aml_tui.cli_use import export, predict
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig, to_toml
 from aml_tui.core.experiments import EXPERIMENTS, build_config
 from aml_tui.core.files import UnreadableText, read_regular
-from aml_tui.core.runstore.listing import list_runs, resolve_run
+from aml_tui.core.runstore.listing import resolve_run
 from aml_tui.core.runstore.runs import printable_name
 from aml_tui.core.runstore.sweeps import (
     SWEEP_ENV,
-    sweep_membership,
 )
 from aml_tui.core.sources import ZOOS, entry_point_problems, list_entry_points, zoo_names
 from aml_tui.core.user_recipes import load_named, load_recorded
@@ -73,7 +72,11 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     checkpoints: Annotated[
-        str, typer.Option(help="Folder holding the run folders, for the app.")
+        str,
+        typer.Option(
+            help="Folder holding the run folders, for the app and for the command after it "
+            "(unless that command names its own)."
+        ),
     ] = "checkpoints",
     version: Annotated[
         bool,
@@ -303,37 +306,8 @@ app.command()(predict)
 app.command()(export)
 
 
-@app.command()
-@user_errors
-def runs(
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the runs as a JSON list.")
-    ] = False,
-    checkpoints: CheckpointsOption = "checkpoints",
-) -> None:
-    """List the runs under --checkpoints, newest first."""
-    found = list_runs(Path(checkpoints))
-    sweeps = sweep_membership(Path(checkpoints))
-    if json_output:
-        typer.echo(
-            json.dumps(
-                [{**run.to_json(), "sweep": sweeps.get(run.run_id)} for run in found],
-                allow_nan=False,  # standard JSON: to_json has no NaN or Infinity
-            )
-        )
-        return
-    if not found:
-        missing = "" if Path(checkpoints).is_dir() else " (the folder does not exist)"
-        typer.echo(f"no runs under {checkpoints}{missing}")
-        return
-    from rich.console import Console  # lazy: --json needs no rich
-
-    from aml_tui.render.runs import runs_table  # lazy: --json needs no rich
-
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a pipe or a file: whole lines, not the 80-column default
-        console = Console(highlight=False, width=max(console.width, 200))
-    console.print(runs_table(found, console.width, sweeps))
+app.command()(runs)
+app.command()(rm)
 
 
 def main() -> None:

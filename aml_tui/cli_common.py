@@ -16,6 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -38,7 +39,11 @@ def print_error(message: str) -> None:
 
 
 class OneLineErrors(TyperGroup):
-    """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2."""
+    """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2; and
+    hands the top-level --checkpoints to the subcommand (`passed_on`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click.Context
+        return super().parse_args(ctx, passed_on(self, args))
 
     def main(
         self,
@@ -64,6 +69,27 @@ class OneLineErrors(TyperGroup):
             flush_before_exit()  # a hung-up terminal must not turn the exit code into 120
             sys.exit(code or 0)
         return code
+
+
+def passed_on(group: TyperGroup, args: list[str]) -> list[str]:
+    """`aml-tui --checkpoints DIR COMMAND ...` is `aml-tui COMMAND ... --checkpoints DIR`
+    for every COMMAND that takes --checkpoints (all but `experiments`), unless it names its
+    own: the folder given once applies to the command, as it does to the app."""
+    if len(args) >= 3 and args[0] == "--checkpoints":
+        folder, rest = args[1], args[2:]
+    elif len(args) >= 2 and args[0].startswith("--checkpoints="):
+        folder, rest = args[0].split("=", 1)[1], args[1:]
+    else:
+        return args
+    command = group.commands.get(rest[0])
+    end = rest.index("--") if "--" in rest else len(rest)
+    own = any(a == "--checkpoints" or a.startswith("--checkpoints=") for a in rest[1:end])
+    takes = isinstance(command, click.Group) or (
+        command is not None and any("--checkpoints" in p.opts for p in command.params)
+    )
+    if own or not takes:
+        return args
+    return [*args[: len(args) - len(rest)], *rest[:end], "--checkpoints", folder, *rest[end:]]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -43,7 +43,8 @@ def load_classifier(target: str, checkpoints: str, checkpoint: str, device: str)
     from aml_tui.core.predict import RunModel  # lazy: imports torch
     from aml_tui.core.trained import load_trained  # lazy: imports torch
 
-    return RunModel(load_trained(resolve_run(Path(checkpoints), target), checkpoint, device))
+    folder = resolve_run(Path(checkpoints), target)
+    return RunModel(load_trained(folder, checkpoint, device, need_data=False))
 
 
 @user_errors

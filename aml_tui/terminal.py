@@ -110,3 +110,13 @@ def _wait_for_input_end(descriptor: int) -> None:
         if any(events & ended for _, events in poller.poll(INPUT_END_POLL_MS)):
             os.kill(os.getpid(), signal.SIGHUP)
             return
+
+
+SERVED_VARIABLE = "AML_TUI_SERVED"
+"""Set to 1 in the environment of every app `aml-tui serve` starts (serve/session.py): its
+terminal is a browser page, whose user must not read the server's files."""
+
+
+def served() -> bool:
+    """Whether this process is an app `aml-tui serve` started for a browser."""
+    return os.environ.get(SERVED_VARIABLE) == "1"

@@ -121,10 +121,11 @@ requires_real_data = pytest.mark.skipif(
 def make_evaluation(
     run_id: str, shift: int, classes: tuple[str, ...] = ("Clothes", "Shoes", "Others")
 ) -> object:
-    """A hand-made evaluation of 12 test images: the same on every machine."""
+    """A hand-made evaluation of 12 test images: the same on every machine. For the 3
+    classes of fashion-cnn, each image's FashionMNIST class too, as the run's data has."""
     import torch
 
-    from aml_tui.core.data.memory import Split
+    from aml_tui.core.data.memory import FASHION_MNIST_CLASSES, FASHION_TO_3, Split
     from aml_tui.core.evaluation import RunEvaluation
     from aml_tui.core.metrics import confusion_matrix, per_class
     from aml_tui.core.training.loop import Evaluation
@@ -140,12 +141,18 @@ def make_evaluation(
         images[i, 0, 4 + 2 * (i % 6) : 10 + 2 * (i % 6), 6:22] = 60 + 15 * i
     test = Evaluation(0.3, float((predicted == labels).float().mean()), predicted, probabilities)
     confusion = confusion_matrix(predicted, labels, len(classes))
+    original = None
+    if classes == ("Clothes", "Shoes", "Others"):
+        of_each = [[k for k, c in enumerate(FASHION_TO_3) if c == label] for label in range(3)]
+        picks = [of_each[c][i % len(of_each[c])] for i, c in enumerate(labels.tolist())]
+        original = (FASHION_MNIST_CLASSES, torch.tensor(picks))
     return RunEvaluation(
         run_id=run_id, experiment="fashion-cnn", dataset="fashion-mnist", checkpoint="best",
         epoch=3, classes=classes, test=test, scrambled=Evaluation(2.1, 0.25, predicted),
         primary_name="test", primary=test, test_split=Split(images, labels),
         display_images=Split(images, labels),
         confusion=confusion, per_class=per_class(confusion, classes),
+        original=original,
     )  # fmt: skip
 
 

@@ -38,3 +38,19 @@ def test_gpu_check_says_plainly_that_there_is_no_gpu() -> None:
     assert out.stderr.strip() == (
         "gpu_check: torch sees no CUDA GPU here; run benchmarks/bench_train.py for the CPU"
     )
+
+
+def test_bench_use_quick_prints_every_figure(tmp_path: Path) -> None:
+    from conftest import write_fashion_dir  # the data only this test needs
+
+    data = write_fashion_dir(tmp_path / "data", train=256, test=80)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_use.py"), "--quick", "--data-dir",
+         str(data)],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout  # fmt: skip
+    figures = ("predict 64 PNGs, torch:", "predict 64 PNGs, ONNX:", "export onnx, batch 1: torch",
+               "export onnx, batch 256: torch", "export torchscript, batch 256: torch",
+               "the same top-1 on 80 of 80")  # fmt: skip
+    for figure in figures:
+        assert figure in out, out

@@ -129,7 +129,7 @@ def test_one_epoch_run_writes_every_run_file(in_tmp_cwd: Path, fashion_dir: Path
     assert result.exit_code == 0, result.output
     run = in_tmp_cwd / "checkpoints" / "smoke"
     assert {p.name for p in run.iterdir()} == {
-        "config.toml", "metrics.jsonl", "summary.json", "last.pt", "best.pt",
+        "config.toml", "input.json", "metrics.jsonl", "summary.json", "last.pt", "best.pt",
     }  # fmt: skip
     config = (run / "config.toml").read_text()
     for line in (

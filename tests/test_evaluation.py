@@ -239,3 +239,25 @@ def test_eval_errors_are_one_line(
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert message in line and line.startswith("aml-tui: error:")
+
+
+def test_the_gallery_names_the_original_class_beside_the_mapped_one(trained_runs: Path) -> None:
+    """fashion-cnn's Shoes are Sandal, Sneaker or Ankle boot: each misclassified image says
+    which, from the test files' own labels."""
+    from aml_tui.core.data.memory import FASHION_MNIST_CLASSES, FASHION_TO_3
+    from aml_tui.core.evaluation import evaluate_run
+    from aml_tui.core.runstore.runs import RunFolder
+    from aml_tui.render.reports import gallery, misclassified
+
+    ev = evaluate_run(RunFolder(trained_runs / "a"), "last", "cpu")
+    assert ev.original is not None
+    names, labels = ev.original
+    assert names == FASHION_MNIST_CLASSES and len(labels) == len(ev.test_split) == 48
+    assert torch.equal(torch.tensor(FASHION_TO_3)[labels], ev.test_split.labels)
+    chosen = misclassified(ev, 8)
+    assert chosen, "a two-epoch run on random images gets some wrong"
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(gallery(ev, 8, 120))
+    for i in chosen:
+        mapped = ev.classes[int(ev.test_split.labels[i])]
+        assert f"{mapped} ({names[int(labels[i])]})" in out.getvalue()

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -317,3 +318,30 @@ def test_load_run_gives_the_model_in_eval_mode_and_its_facts(checkpoints: Path) 
     assert batch.shape == (2, 1, 28, 28) and batch.dtype == torch.float32
     with pytest.raises(ValueError, match="uint8"):
         run.preprocess(torch.zeros(1, 28, 28))
+
+
+# --- a run folder alone -----------------------------------------------------------------------
+
+
+def test_predict_needs_only_the_run_folder_not_its_data(tmp_path: Path) -> None:
+    """input.json records what the model takes (classes, size, normalisation, permutation):
+    with the data folder gone and AML_TUI_DATA pointing nowhere, predict gives what it gave."""
+    root = train(tmp_path, "alone", "--scrambled", "--permutation-seed", "5")
+    run = load_run("alone", checkpoints=root)
+    recorded = InputSpec.from_json(json.loads((root / "alone" / "input.json").read_text()), "x")
+    assert recorded == run.spec and recorded.permutation is not None
+    test = run.test_data.evals["test"]
+    for i in range(3):
+        Image.fromarray(test.images[i, 0].numpy()).save(tmp_path / f"{i}.png")
+    args = ("predict", "alone", *(str(tmp_path / f"{i}.png") for i in range(3)), "--json",
+            "--checkpoints", str(root))  # fmt: skip
+    before = invoke(*args)
+    assert before.exit_code == 0, before.output
+    shutil.rmtree(tmp_path / "data")
+    after = invoke(*args, env={"AML_TUI_DATA": str(tmp_path / "nowhere")})
+    assert after.exit_code == 0, after.output
+    assert lines(after) == lines(before) and len(lines(after)) == 3
+    assert "scrambled with the run's permutation" in after.stderr
+    evaluated = invoke("eval", "alone", "--checkpoints", str(root),
+                       env={"AML_TUI_DATA": str(tmp_path / "nowhere")})  # fmt: skip
+    assert evaluated.exit_code == 2  # evaluating does need the test images

@@ -197,3 +197,40 @@ def test_compare(
         await pilot.pause()
 
     assert snap_compare(create_app(runs_root), terminal_size=size, run_before=open_screen)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_evaluation_predicts_a_typed_file(
+    snap_compare: Callable[..., bool],
+    tmp_path: Path,
+    size: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """p on Evaluation, a path typed, Enter: the image as the model saw it and its bars (a
+    run whose last layer gives the same probabilities on every machine)."""
+    from test_predict import shoe
+    from test_tui_predict import fixed_run
+
+    from aml_tui.core import evaluation
+    from aml_tui.tui.screens.evaluation import EvaluationScreen
+    from aml_tui.tui.widgets.file_prediction import FilePrediction
+
+    root = fixed_run(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)  # the path typed is relative: the same in every snapshot
+    shoe().save(tmp_path / "shoe.png")
+    monkeypatch.setattr(
+        evaluation, "evaluate_run", lambda folder, which="best": make_evaluation("run-a", 0)
+    )
+
+    async def predict(pilot: Pilot) -> None:
+        await pilot.pause()
+        await pilot.app.push_screen(EvaluationScreen(root / "fixed"))
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("p", *"shoe.png", "enter")
+        await pilot.app.workers.wait_for_complete()
+        widget = pilot.app.screen.query_one(FilePrediction)
+        assert widget.shown is not None and widget.shown.prediction is not None
+        await no_blink(pilot)
+        await settled(pilot)
+
+    assert snap_compare(create_app(root), terminal_size=size, run_before=predict)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aml_tui.core.data.memory import AnySplit
+from aml_tui.core.data.memory import AnySplit, ImageData
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.selection import EvalSplit, chosen_on, report_split, selection_split
@@ -47,6 +47,9 @@ class RunEvaluation:
     confusion: torch.Tensor
     """Of the primary split."""
     per_class: list[ClassMetrics]
+    original: tuple[tuple[str, ...], torch.Tensor] | None = None
+    """The dataset's own classes and the test images' labels in them, where the run's
+    classes map several onto one (ImageData.original_classes)."""
     selected_on: EvalSplit = "test"
     """The split that picked best.pt: "test" for the built-in study recipes (their best is
     chosen on the test set, so its test accuracy is optimistic), "val" with a validation
@@ -99,7 +102,7 @@ def evaluate_run(
     Everything that can be refused (the device, the checkpoint's file, fields and weights,
     NaN or infinite ones included) is, before the data loads (core/trained.py)."""
     run = load_trained(folder, which, device, data_dir, offline)
-    config, data, model, transform = run.config, run.data, run.model, run.transform
+    config, data, model, transform = run.config, run.test_data, run.model, run.transform
     experiment = run.experiment
     results = {
         name: evaluate(model, split, transform, experiment.loss, keep_probabilities=True)
@@ -125,7 +128,14 @@ def evaluate_run(
         confusion=confusion,
         per_class=per_class(confusion, data.classes),
         selected_on=selection_split(config),
+        original=_original(data),
     )
+
+
+def _original(data: ImageData) -> tuple[tuple[str, ...], torch.Tensor] | None:
+    if data.original_classes is None or data.original_test_labels is None:
+        return None
+    return data.original_classes, data.original_test_labels.cpu()
 
 
 def check_comparable(a: RunEvaluation, b: RunEvaluation) -> None:

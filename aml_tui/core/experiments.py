@@ -134,6 +134,7 @@ def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
     train, test = data.load_fashion_mnist(files, with_train)
     train = data.limit(train, config.train_limit)
     test = data.limit(test, config.test_limit)
+    original = test.labels
     train.labels = data.map_labels(train.labels, data.FASHION_TO_3)
     test.labels = data.map_labels(test.labels, data.FASHION_TO_3)
     height, width = train.images.shape[-2:]
@@ -147,6 +148,8 @@ def _fashion_3class_data(config: TrainConfig, with_train: bool) -> ImageData:
         evals={"test": test, "scrambled_test": scrambled_test},
         source=str(files["train_images"].parent.resolve()),
         permutation=permutation,
+        original_classes=data.FASHION_MNIST_CLASSES,
+        original_test_labels=original,
     )
 
 

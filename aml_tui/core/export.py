@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
+import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -85,7 +87,7 @@ def metadata(run: TrainedRun, kind: str, opset: int | None) -> dict[str, Any]:
 
 def check_images(run: TrainedRun) -> torch.Tensor:
     """Up to CHECK_IMAGES test images as the model takes them (scrambled for a scrambled run)."""
-    split = run.data.evals[report_split(run.config)]
+    split = run.test_data.evals[report_split(run.config)]
     images = split.gather(torch.arange(min(len(split), CHECK_IMAGES))).cpu()
     return run.spec.transform(torch.device("cpu"))(images).contiguous()
 
@@ -127,20 +129,54 @@ def compare(
     return ExportCheck(len(images), int(same.sum()), difference, TOLERANCE, *speeds)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CALLER = re.compile(r'The following call raised this error:\s+File "([^"]+)", line (\d+)')
+
+
+def exporter_reason(error: BaseException) -> str:
+    """The ONNX exporter's reason in one line: its wrapping errors say "step 3/3" and next
+    steps, the first cause says what it refused (an operator it cannot translate, control
+    flow on a value), and where in the user's code when the exporter names it."""
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    reason = " ".join(ANSI.sub("", first_line(root)).split()).split(". ")[0].rstrip(".")
+    where = CALLER.search(ANSI.sub("", str(error)))
+    if where is not None:
+        reason += f", at {where[1]}:{where[2]}"
+    return reason[:300]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's warnings, prints and log lines (graphs, "Unable to find user code")
+    kept from the terminal: its reason is reported as one line."""
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
 def _onnx(run: TrainedRun, model: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, int]:
     require("onnx", "--format onnx")
     require("onnxscript", "--format onnx")
     batch = torch.export.Dim("batch", min=1)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with _quiet():
             program = torch.onnx.export(
                 model, (example,), dynamo=True, verbose=False, input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},),
             )  # fmt: skip
     except Exception as error:  # the exporter's own types, many: its reason is the message
         raise CheckpointError(
-            f"the model of {run.run_id} cannot be exported to ONNX ({first_line(error)[:300]})"
+            f"the model of {run.run_id} cannot be exported to ONNX ({exporter_reason(error)})"
         ) from None
     assert program is not None, "dynamo=True always returns the program"
     proto = program.model_proto

@@ -17,7 +17,7 @@ from torch import nn
 
 from aml_tui.config import TrainConfig
 from aml_tui.core.data.memory import ImageData
-from aml_tui.core.data.photos import InputSpec, spec_of, to_stored
+from aml_tui.core.data.photos import InputSpec, spec_of_data, to_stored
 from aml_tui.core.data.transforms import BatchTransform, model_input
 from aml_tui.core.experiments import Experiment, get_experiment
 from aml_tui.core.runstore.listing import resolve_run
@@ -27,9 +27,6 @@ from aml_tui.core.training.device import resolve_device
 from aml_tui.core.untrusted import one_line
 from aml_tui.core.user_recipes import load_recorded
 from aml_tui.errors import CheckpointError
-
-SPEC_SAMPLE = 1000
-"""Test images the spec's dark-ground test looks at."""
 
 
 @dataclass
@@ -48,8 +45,9 @@ class TrainedRun:
     config: TrainConfig
     """The run's configuration (config.toml)."""
     experiment: Experiment
-    data: ImageData
-    """The run's test data (no training split), uint8 on the CPU."""
+    data: ImageData | None
+    """The run's test data (no training split), uint8 on the CPU; None when it was loaded
+    for predicting alone (load_trained's need_data)."""
     transform: BatchTransform
     model: nn.Module
     device: torch.device
@@ -59,7 +57,13 @@ class TrainedRun:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return self.data.classes
+        return self.spec.classes
+
+    @property
+    def test_data(self) -> ImageData:
+        """The run's test data (loaded unless need_data was False)."""
+        assert self.data is not None, "loaded without its data (need_data=False)"
+        return self.data
 
     def preprocess(self, image: Any, invert: bool | None = None) -> torch.Tensor:
         """A PIL image, or a uint8 tensor (C×H×W or N×C×H×W, already in the stored size),
@@ -80,11 +84,14 @@ def load_trained(
     device: str = "auto",
     data_dir: str | None = None,
     offline: bool | None = None,
+    need_data: bool = True,
 ) -> TrainedRun:
     """Load `which` checkpoint (best or last) of a run, its test data and its transform.
 
     `data_dir` and `offline`, when given, replace the run's own (data that has moved).
-    Everything that can be refused is, before the data loads."""
+    Without `need_data`, a run that recorded what its model takes (input.json) loads
+    without its dataset (`data` None): all predicting needs. Everything that can be refused
+    is, before the data loads."""
     target = resolve_device(device)
     config, info = folder.read_config()
     load_recorded(config.experiment, info)  # a user's file only if it is the one that trained
@@ -102,10 +109,19 @@ def load_trained(
     check_finite(state, path)
     experiment = get_experiment(config.experiment)
     experiment.check(config)
-    data = experiment.load_data(config, False)
-    check_fits(state, path, "evaluate", classes=data.classes)
-    transform = experiment.make_transform(config, data, target)
-    model = experiment.build_model(len(data.classes), None, *model_input(data, transform))
+    recorded = None if need_data else folder.read_input()
+    data: ImageData | None = None
+    if recorded is not None:
+        spec = InputSpec.from_json(recorded, str(folder.input_path))
+        transform = spec.transform(target)
+        shape = (spec.model_channels, spec.model_side or spec.width)
+    else:
+        data = experiment.load_data(config, False)
+        transform = experiment.make_transform(config, data, target)
+        spec = spec_of_data(data, transform, config.scrambled)
+        shape = model_input(data, transform)
+    check_fits(state, path, "evaluate", classes=spec.classes)
+    model = experiment.build_model(len(spec.classes), None, *shape)
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
@@ -115,9 +131,6 @@ def load_trained(
         ) from None
     # torch's stubs have no overload for a device and a memory format together
     model = model.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    test = data.evals["test"]
-    sample = test.gather(torch.arange(min(len(test), SPEC_SAMPLE))).cpu()
-    permutation = data.permutation if config.scrambled else None
     return TrainedRun(
         run_id=folder.run_id,
         checkpoint=which,
@@ -130,7 +143,7 @@ def load_trained(
         model=model.eval(),
         device=target,
         state=state,
-        spec=spec_of(data.classes, sample, transform, permutation),
+        spec=spec,
     )
 
 

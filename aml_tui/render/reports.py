@@ -52,6 +52,18 @@ def misclassified(ev: RunEvaluation, count: int) -> list[int]:
     return wrong[confidence.argsort(descending=True)][:count].tolist()
 
 
+def true_class(ev: RunEvaluation, i: int, name: str, width: int) -> str:
+    """Test image i's class in `width` columns, with the dataset's own beside it (or under
+    it, when both do not fit) where the run's classes map several onto one: `Shoes (Sandal)`."""
+    if ev.original is None:
+        return name[:width]
+    names, labels = ev.original
+    both = f"{name} ({safe(names[int(labels[i])], markup=False)})"
+    if len(both) <= width:
+        return both
+    return f"{name[:width]}\n{both[len(name) + 1 :][:width]}"
+
+
 def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
     """Misclassified test images with true label, prediction and confidence."""
     chosen = misclassified(ev, count)
@@ -67,7 +79,7 @@ def gallery(ev: RunEvaluation, count: int, columns: int) -> RenderableType:
         label = int(ev.test_split.labels[i])
         confidence = float(probabilities[i, predicted])
         caption = Text()
-        caption.append(f"{classes[label][:width]}\n", style=RIGHT)
+        caption.append(f"{true_class(ev, i, classes[label], width)}\n", style=RIGHT)
         caption.append(f"{classes[predicted][: width - 5]} {100 * confidence:.1f}%", style=WRONG)
         cards.append(Group(HalfBlockImage(ev.display_images.image(i), width), caption))
     title = Text.assemble(

@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 
+from aml_tui.terminal import SERVED_VARIABLE
+
 STOP_GRACE_S = 30.0
 """Seconds an app gets after SIGTERM to stop its run (the batch, then last.pt) and exit."""
 MAX_COLUMNS, MAX_ROWS = 600, 300
@@ -86,6 +88,11 @@ class AppSession(AppService):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ending: asyncio.Future[None] | None = None
+
+    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
+        """textual-serve's environment for the app, marked as served: the app then offers
+        nothing that reads a file a browser user names (terminal.served)."""
+        return {**super()._build_environment(width, height), SERVED_VARIABLE: "1"}
 
     async def stop(self) -> None:
         """End the app; the page's handler and the shutdown may both call it: the second

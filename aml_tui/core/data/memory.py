@@ -123,6 +123,11 @@ class ImageData:
 
     augmentable: bool = False
     """Random crops and flips suit these images (CIFAR): --augment applies to them."""
+    original_classes: tuple[str, ...] | None = None
+    original_test_labels: torch.Tensor | None = None
+    """The dataset's own classes and the test split's labels in them, where `classes` maps
+    several onto one (fashion-cnn's Shoes are Sandal, Sneaker and Ankle boot): the gallery
+    names both."""
 
     def to(self, device: torch.device) -> ImageData:
         return replace(

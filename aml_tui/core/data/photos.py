@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from aml_tui.core.data.memory import scramble
+from aml_tui.core.data.memory import ImageData, scramble
 from aml_tui.core.data.transforms import BatchTransform
 from aml_tui.core.files import UnreadableText, read_regular
 from aml_tui.errors import DataError
@@ -155,6 +155,18 @@ def spec_of(
         permutation=None if permutation is None else tuple(permutation.tolist()),
         dark_ground=bool(len(images)) and border_mean(images.float()) < DARK_GROUND,
     )
+
+
+SPEC_SAMPLE = 1000
+"""Test images the spec's dark-ground test looks at."""
+
+
+def spec_of_data(data: ImageData, transform: BatchTransform, scrambled: bool) -> InputSpec:
+    """The spec of a run trained on `data` through `transform` (scrambled: on its
+    permutation), from a sample of its test images: what input.json records."""
+    test = data.evals["test"]
+    sample = test.gather(torch.arange(min(len(test), SPEC_SAMPLE))).cpu()
+    return spec_of(data.classes, sample, transform, data.permutation if scrambled else None)
 
 
 def border_mean(images: torch.Tensor) -> float:

@@ -1,4 +1,5 @@
-"""The run folder: config.toml, metrics.jsonl, last.pt, best.pt, summary.json, owner.json.
+"""The run folder: config.toml, input.json, metrics.jsonl, last.pt, best.pt, summary.json,
+owner.json.
 
 Both front ends write the same folder, so a run started in one can be watched, evaluated or
 resumed from the other. metrics.jsonl is appended line by line so another process can follow
@@ -193,6 +194,24 @@ class RunFolder:
             ) from None
 
     @property
+    def input_path(self) -> Path:
+        return self.path / "input.json"
+
+    def write_input(self, spec: dict[str, Any]) -> None:
+        """What the model takes (core/data/photos.InputSpec.to_json): classes, channels,
+        size, normalisation, permutation; `predict` needs no dataset when it is here."""
+        _write_text_atomic(self.input_path, json.dumps(spec) + "\n")
+
+    def read_input(self) -> object | None:
+        """input.json parsed (checked by InputSpec.from_json), or None when there is none
+        or it is not JSON."""
+        try:
+            spec: object = json.loads(read_regular(self.input_path, INPUT_BYTES))
+        except (FileNotFoundError, UnreadableText, ValueError, RecursionError):
+            return None
+        return spec
+
+    @property
     def owner_path(self) -> Path:
         return self.path / "owner.json"
 
@@ -229,6 +248,18 @@ class RunFolder:
         if not isinstance(summary, dict):
             return None, "summary.json is not a JSON object"
         return with_current_names(summary), None
+
+    def disk_usage(self) -> int:
+        """Bytes the run folder takes on disk (blocks allocated, files below it included,
+        symbolic links not followed); what cannot be read counts as nothing."""
+        total = 0
+        for folder, _, names in os.walk(self.path):
+            for name in names:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                except OSError:  # gone meanwhile
+                    continue
+        return total
 
     def delete(self) -> None:
         """Delete the run folder and everything in it, or say what could not be deleted
@@ -279,6 +310,10 @@ CONFIG_BYTES = 8 << 20
 
 SUMMARY_BYTES = 1 << 20
 """summary.json larger than this is not one aml-tui wrote (it is not read)."""
+
+INPUT_BYTES = 16 << 20
+"""input.json larger than this is not one aml-tui wrote (a permutation of 4096² pixels is
+about 100 MB: such a run's predict reads its data instead)."""
 
 MAX_METRICS_BYTES = 1 << 30
 """read_metrics refuses a larger metrics.jsonl (followers read any size, in steps)."""

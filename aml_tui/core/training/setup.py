@@ -17,6 +17,7 @@ import torch
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
 from aml_tui.core.data.memory import hold_out
+from aml_tui.core.data.photos import spec_of_data
 from aml_tui.core.events import Listener
 from aml_tui.core.experiments import Experiment, get_experiment, with_recipe_defaults
 from aml_tui.core.pretrained import resolve_weights
@@ -75,7 +76,18 @@ def create_trainer(
         facts = {**trainer.facts(weights), **source_facts(config.experiment), **(run_info or {})}
         run = RunFolder.create(Path(config.checkpoints), experiment.run_prefix, config.name)
         trainer.attach_run(run, run.start(config, facts))
+        _record_input(trainer, run)
     return trainer
+
+
+def _record_input(trainer: Trainer, run: RunFolder) -> None:
+    """input.json: what the model takes, so `predict` needs no dataset (a warning if it
+    cannot be written: the run trains on, and predict reads its data instead)."""
+    spec = spec_of_data(trainer.data, trainer.transform, trainer.config.scrambled)
+    try:
+        run.write_input(spec.to_json())
+    except CheckpointError as error:
+        trainer.warn(f"{error}: aml-tui predict will need this run's data")
 
 
 def resume_trainer(
@@ -123,6 +135,8 @@ def resume_trainer(
                 folder.write_config(config, {**info, "data_source": data.source})
             folder.clear_summary()  # running again; rewritten at the end
             trainer.attach_run(folder, claim)
+            if folder.read_input() is None:  # a run from before input.json
+                _record_input(trainer, folder)
     except BaseException:
         if claim is not None:
             claim.release()

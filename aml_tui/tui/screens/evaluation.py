@@ -2,7 +2,8 @@
 
 The evaluation itself (loading the checkpoint and data, running the test sets) happens in the
 Report widget's worker thread; the screen draws the result when it arrives, and again at each
-new width.
+new width. On the user's own terminal, `p` predicts an image file they type the path of
+(widgets/file_prediction.py); never under `aml-tui serve`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets import Footer, Header
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import ComparisonFinished, EvaluationFinished
+from aml_tui.tui.widgets.file_prediction import FilePrediction, may_read_files
 from aml_tui.tui.widgets.report import Report
 from aml_tui.tui.widgets.report_writer import REPORT_KEY, ReportWriter, runs_report
 
@@ -60,6 +62,7 @@ class EvaluationScreen(Screen[None]):
         *REPORT_BINDINGS,
         Binding("b", "checkpoint('best')", "best.pt"),
         Binding("l", "checkpoint('last')", "last.pt"),
+        Binding("p", "predict_file", "Predict a file"),
     ]
 
     def __init__(self, run_dir: Path, which: str = "best") -> None:
@@ -72,12 +75,20 @@ class EvaluationScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.report
+        yield FilePrediction(self.run_dir, id="file-prediction")
         yield ReportWriter()
         yield Footer()
 
     def on_mount(self) -> None:
         self.report.focus()
         self.start()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Predicting a file reads this computer's disk: not offered to a served browser."""
+        return may_read_files(self) if action == "predict_file" else True
+
+    def action_predict_file(self) -> None:
+        self.query_one(FilePrediction).open(self.which)
 
     def start(self) -> None:
         run_dir, which = self.run_dir, self.which

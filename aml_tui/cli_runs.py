@@ -1,0 +1,76 @@
+"""The commands on run folders as they lie on disk: `runs` lists them, `rm` deletes them.
+
+`rm` deletes a run as Home's Delete does (RunFolder.delete, the one home of the rule: the
+run's claim is taken first, so a run a process trains is refused and none can start while
+it goes). Nothing here imports torch, so both are quick.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aml_tui.cli_common import CheckpointsOption, exit_with, print_error, user_errors
+from aml_tui.core.runstore.listing import list_runs, resolve_run
+from aml_tui.core.runstore.runs import RunFolder, printable_name
+from aml_tui.core.runstore.sweeps import sweep_membership
+from aml_tui.errors import AmlTuiError
+
+
+@user_errors
+def runs(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the runs as a JSON list.")
+    ] = False,
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """List the runs under --checkpoints, newest first, with their size on disk."""
+    found = list_runs(Path(checkpoints))
+    sweeps = sweep_membership(Path(checkpoints))
+    sizes = {run.run_id: RunFolder(run.path).disk_usage() for run in found}
+    if json_output:
+        listed = [
+            {**run.to_json(), "sweep": sweeps.get(run.run_id), "bytes": sizes[run.run_id]}
+            for run in found
+        ]
+        # standard JSON: to_json has no NaN or Infinity
+        typer.echo(json.dumps(listed, allow_nan=False))
+        return
+    if not found:
+        missing = "" if Path(checkpoints).is_dir() else " (the folder does not exist)"
+        typer.echo(f"no runs under {checkpoints}{missing}")
+        return
+    from rich.console import Console  # lazy: --json needs no rich
+
+    from aml_tui.render.runs import runs_table  # lazy: --json needs no rich
+
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a pipe or a file: whole lines, not the 80-column default
+        console = Console(highlight=False, width=max(console.width, 200))
+    console.print(runs_table(found, console.width, sweeps, sizes))
+
+
+@user_errors
+def rm(
+    run_refs: Annotated[
+        list[str],
+        typer.Argument(metavar="RUN...", help="Run ids under --checkpoints, run folders, or last."),
+    ],
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """Delete runs, as Home's Delete does: a run a process trains is refused. One line per
+    run deleted or refused; exit 2 when any was refused."""
+    failed = 0
+    for ref in run_refs:
+        try:
+            folder = resolve_run(Path(checkpoints), ref)
+            folder.delete()
+        except AmlTuiError as error:
+            print_error(f"not deleted: {error}")
+            failed += 1
+            continue
+        typer.echo(f"deleted {printable_name(folder.run_id)}")
+    exit_with(2 if failed else 0)
