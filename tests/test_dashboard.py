@@ -48,17 +48,16 @@ from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.train import TrainScreen
 from aml_tui.tui.screens.watch import WatchScreen
 from aml_tui.tui.widgets import dashboard as dashboard_module
-from aml_tui.tui.widgets.dashboard import Dashboard
-from aml_tui.tui.widgets.panel import hardware_line
-from aml_tui.tui.widgets.plots import (
-    LOOKS,
+from aml_tui.tui.widgets.axes import (
     MIN_ACC_SPAN,
-    MetricPlot,
     axis_ranges,
     follow_range,
     nice_ticks,
     recent_window,
 )
+from aml_tui.tui.widgets.dashboard import Dashboard
+from aml_tui.tui.widgets.panel import hardware_line
+from aml_tui.tui.widgets.plots import LOOKS, MetricPlot
 from aml_tui.tui.widgets.text_line import TextLine
 from aml_tui.tui.widgets.wrapping_log import WrappingLog
 

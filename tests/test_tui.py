@@ -405,7 +405,7 @@ async def test_runs_history_resume_and_delete_from_home(
 
 
 def test_epoch_plots_tick_whole_epochs_only() -> None:
-    from aml_tui.tui.widgets.plots import whole_ticks
+    from aml_tui.tui.widgets.axes import whole_ticks
 
     assert whole_ticks(1, 1) == [1]
     assert whole_ticks(1, 2) == [1, 2]

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class EngineReported(Message):
-    """The training engine emitted an event; batch progress merges, nothing else is dropped."""
+    """The training engine emitted an event; live batch progress merges (a run's recorded
+    history, read back, keeps every record: History draws them), nothing else is dropped."""
 
     bubble = False
 
@@ -30,7 +31,8 @@ class EngineReported(Message):
 
     def can_replace(self, message: Message) -> bool:
         return (
-            isinstance(message, EngineReported)
+            not self.past
+            and isinstance(message, EngineReported)
             and isinstance(message.event, BatchProgress)
             and isinstance(self.event, BatchProgress)
         )

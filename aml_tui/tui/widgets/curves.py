@@ -24,7 +24,7 @@ from textual_plotext import PlotextPlot
 
 from aml_tui.core.runstore.run_curves import CurvePoint, RunCurve
 from aml_tui.render.text import safe
-from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, follow_range, nice_ticks, whole_ticks
+from aml_tui.tui.widgets.axes import MIN_ACC_SPAN, follow_range, nice_ticks, whole_ticks
 
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (86, 180, 233), (230, 159, 0), (0, 158, 115), (240, 228, 66),

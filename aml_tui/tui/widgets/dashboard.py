@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
@@ -41,7 +41,8 @@ from aml_tui.render.text import epoch_line, format_duration, percent, safe
 from aml_tui.tui.access import notify_bug, notify_plain
 from aml_tui.tui.messages import HardwareSampled
 from aml_tui.tui.widgets.panel import RunPanel
-from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, MetricPlot, PlotBox, resume_mark
+from aml_tui.tui.widgets.plot_row import PlotRow
+from aml_tui.tui.widgets.plots import PlotBox, resume_mark
 from aml_tui.tui.widgets.wrapping_log import WrappingLog
 
 ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupted", "failed"]
@@ -64,9 +65,22 @@ DASHBOARD_BINDINGS = [
 ]
 """Keys every screen showing a dashboard binds to its `toggle_log` and `toggle_zoom`."""
 
+LINE_BINDINGS: list[BindingType] = [
+    Binding("1", "toggle_line('train')", "Hide", key_display="1-4"),
+    *(Binding(str(key), f"toggle_line('{name}')", f"Hide {name}", show=False)
+      for key, name in ((2, "test"), (3, "scrambled"), (4, "val"))),
+    Binding("right_square_bracket", "smooth(1)", "Smooth", key_display="[ ]"),
+    Binding("left_square_bracket", "smooth(-1)", "Smooth less", show=False),
+]  # fmt: skip
+"""The dashboard's own keys (in the footer while the focus is in it, as it starts): 1-4
+hide a line of the plots or show it again (their legends number them), ] and [ smooth
+the lines more or less."""
+
 
 class Dashboard(Vertical):
     """Live view of one run: title, bars and figures (RunPanel), three plots, a log."""
+
+    BINDINGS = LINE_BINDINGS
 
     status: var[ViewStatus] = var[ViewStatus]("starting", init=False)
     """Set by the events applied (and by the screen for a stop request or a failed start);
@@ -86,35 +100,18 @@ class Dashboard(Vertical):
         self.progress: BatchProgress | None = None
         """The newest batch progress; drawn on the next tick."""
         self.progress_dirty = False
-        self.running_epoch = 0
         self.sessions = 0
         """RunStarted events seen: a later one is a resumed session."""
         self.epochs_seen = 0
         self.panel = RunPanel(config.epochs, config.batch_size)
+        self.plots = PlotRow(config.scrambled)
         self.sampling: threading.Event | None = None
         """Set to stop the hardware worker that runs now, if one does."""
 
     def compose(self) -> ComposeResult:
         yield Label(self.title_text(), id="train-title")
         yield self.panel
-        # The accuracy that does not pick best.pt gets its own axis when it lies far away.
-        aside = "test" if self.config.scrambled else "scrambled"
-        with Horizontal(id="plots"):
-            yield PlotBox(
-                "loss by epoch", "loss",
-                MetricPlot(whole_x=True, relative_span=0.02, id="loss-plot"),
-                id="loss-box",
-            )  # fmt: skip
-            yield PlotBox(
-                "accuracy %", "acc %",
-                MetricPlot(whole_x=True, min_span=MIN_ACC_SPAN, aside=aside, id="acc-plot"),
-                id="acc-box",
-            )  # fmt: skip
-            yield PlotBox(
-                "loss, % of this epoch", "loss, % of epoch",
-                MetricPlot(x_range=(0, 100), relative_span=0.02, id="running-plot"),
-                id="running-box",
-            )  # fmt: skip
+        yield self.plots
         yield WrappingLog(id="train-log", max_lines=500)
 
     def on_mount(self) -> None:
@@ -132,10 +129,12 @@ class Dashboard(Vertical):
         """Heading, experiment and status: plain Content, so a run id or a status that a
         file gave is shown as it is (through `safe`), never read as markup."""
         scrambled = " (scrambled)" if self.config.scrambled else ""
+        weight = self.plots.smoothing
+        smoothed = f" · lines smoothed {weight:g}" if weight else ""
         return Content.assemble(
             safe(self.heading, markup=False),
             (safe(self.config.experiment, markup=False), "bold"),
-            f"{scrambled} · {safe(self.status, markup=False)}",
+            f"{scrambled} · {safe(self.status, markup=False)}{smoothed}",
         )
 
     def watch_status(self) -> None:
@@ -177,14 +176,10 @@ class Dashboard(Vertical):
             self.announce(past, event.message, title="Run failed", severity="error", timeout=10)
 
     def batch_progress(self, event: BatchProgress) -> None:
-        """Store it for the next tick; the running-loss plot gets every point."""
+        """Store it for the next tick; the running plots get every point."""
         self.progress = event
         self.progress_dirty = True
-        running = self.query_one("#running-plot", MetricPlot)
-        if event.epoch != self.running_epoch:
-            running.set_series("train", [], [])
-            self.running_epoch = event.epoch
-        running.add_point("train", event.batch / event.batches * 100, event.running_loss)
+        self.plots.batch_progress(event)
 
     def run_started(self, event: RunStarted) -> None:
         """A session began: the first, or a resumed one (marked on the epoch plots)."""
@@ -193,8 +188,7 @@ class Dashboard(Vertical):
         if self.status != "stopping":  # a stop asked for while the run was starting holds
             self.status = "running"
         if self.sessions or self.epochs_seen or event.start_epoch > 1:
-            for plot in self.query("#loss-plot, #acc-plot").results(MetricPlot):
-                plot.add_mark(resume_mark(event.start_epoch))
+            self.plots.mark(resume_mark(event.start_epoch))
             resumed = f"resumed in epoch {event.start_epoch}: "
         else:
             resumed = ""
@@ -208,17 +202,7 @@ class Dashboard(Vertical):
 
     def epoch_ended(self, event: EpochEnded) -> None:
         self.epochs_seen += 1
-        loss = self.query_one("#loss-plot", MetricPlot)
-        acc = self.query_one("#acc-plot", MetricPlot)
-        loss.add_point("train", event.epoch, event.train_loss)
-        loss.add_point("test", event.epoch, event.test_loss)
-        acc.add_point("train", event.epoch, 100 * event.train_acc)
-        acc.add_point("test", event.epoch, 100 * event.test_acc)
-        if event.scrambled_test_acc is not None:
-            acc.add_point("scrambled", event.epoch, 100 * event.scrambled_test_acc)
-        if event.val_loss is not None and event.val_acc is not None:
-            loss.add_point("val", event.epoch, event.val_loss)
-            acc.add_point("val", event.epoch, 100 * event.val_acc)
+        self.plots.epoch_ended(event)
         self.panel.epoch_ended(event)
         self.log_line(epoch_line(event))
 
@@ -251,8 +235,18 @@ class Dashboard(Vertical):
 
     def toggle_zoom(self) -> None:
         """Epoch plots follow the recent epochs, or show all of them."""
-        for plot in self.query("#loss-plot, #acc-plot").results(MetricPlot):
-            plot.set_zoom(not plot.zoom)
+        self.plots.toggle_zoom()
+        self.redraw_plots()
+
+    def action_toggle_line(self, name: str) -> None:
+        """Hide a line of the plots, or show it again."""
+        self.plots.toggle_line(name)
+        self.redraw_plots()
+
+    def action_smooth(self, steps: int) -> None:
+        """Smooth the lines more (steps > 0) or less; the title says how much."""
+        self.plots.smooth(steps)
+        self.query_one("#train-title", Label).update(self.title_text())
         self.redraw_plots()
 
     def refresh_view(self) -> None:

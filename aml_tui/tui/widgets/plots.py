@@ -22,21 +22,26 @@ rows of braille (28 dots) to draw in:
 Series that live elsewhere get an axis of their own: `aside` (the scrambled accuracy, or in
 a scrambled run the normal one) joins the others' axis while it is near them, and is drawn
 against a right-hand axis (marked → in the legend), over all its epochs, when one axis for
-all would be more than FAR times as tall as either needs.
+all would be more than FAR times as tall as either needs. That axis draws in a band of its
+own (axes.bands: the lower or upper ASIDE_SHARE of the height), so its line never crosses
+the others' and their range keeps most of the rows.
+
+Losses are drawn on a log scale (axes.log_ticks). As in TensorBoard, a line can be hidden
+(its legend entry is then struck through) and every line smoothed with a debiased moving
+average (axes.smoothed); the dashboard binds the keys.
 
 The legend is never drawn inside the canvas: PlotBox puts it on the plot's title line,
-with each series' colour, or under NO_COLOR (Textual then draws in greys) its marker:
-half blocks, braille, bullets. Colours are entries of the 256-colour palette (unchanged
-on the way down to 256 colours) picked for contrast on the dark themes' surface, and in
-16 colours the terminal's own bright colours. Resumed sessions are vertical lines drawn
-under the data, which the x-axis shows as ┴.
+with each series' key and colour, or under NO_COLOR (Textual then draws in greys) its
+marker: half blocks, braille, bullets. Colours are entries of the 256-colour palette
+(unchanged on the way down to 256 colours) picked for contrast on the dark themes' surface,
+and in 16 colours the terminal's own bright colours. Resumed sessions are vertical lines
+drawn under the data, which the x-axis shows as ┴.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -45,20 +50,20 @@ from textual.content import Content
 from textual.events import Resize
 from textual_plotext import PlotextPlot
 
+from aml_tui.tui.widgets.axes import (
+    Range,
+    Series,
+    axis_ranges,
+    bands,
+    clipped,
+    fit_into,
+    log_ticks,
+    nice_ticks,
+    recent_window,
+    smoothed,
+    whole_ticks,
+)
 from aml_tui.tui.widgets.text_line import TextLine
-
-Range = tuple[float, float]
-Series = tuple[list[float], list[float]]
-
-PAD = 0.1
-"""Each end of a followed range is padded by this share of the data's span."""
-
-MIN_ACC_SPAN = 0.1
-"""Accuracy axes (percent) are at least this tall: ten test images in 10,000."""
-
-FAR = 2.0
-"""`aside` gets its own axis when sharing one would make it more than this many times as
-tall as the taller of the two ranges."""
 
 ANSI_COLOURS = ("standard", "windows")
 """Colour systems of 16 colours (rich's names)."""
@@ -96,106 +101,18 @@ MARK = Look(246, "#949494", 7, "ansi_white", "│", "│")
 """Resumed sessions: grey, under the data."""
 
 
-def recent_window(epochs: int) -> int:
-    """How many of the latest epochs a zoomed accuracy axis follows: about half of them,
-    never fewer than two (the first epoch, far below the rest, leaves the range from the
-    third on)."""
-    return epochs if epochs <= 2 else max(2, math.ceil(epochs / 2))
-
-
-def recent_values(series: Iterable[Series], window: int | None) -> list[float]:
-    """The finite y values of the points whose x is among the `window` largest x values
-    (None: all points)."""
-    series = list(series)
-    floor = -math.inf
-    if window is not None:
-        xs = sorted({x for xs, _ in series for x in xs})
-        if xs:
-            floor = xs[-min(window, len(xs))]
-    return [y for xs, ys in series for x, y in zip(xs, ys, strict=False)
-            if x >= floor and math.isfinite(y)]  # fmt: skip
-
-
-def follow_range(values: Sequence[float], min_span: float) -> Range | None:
-    """The y range that shows `values`: their span, at least `min_span`, padded by PAD of it
-    at each end (None: no values)."""
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    span = max(high - low, min_span, 1e-12)
-    middle = (low + high) / 2
-    half = span / 2 + span * PAD
-    return middle - half, middle + half
-
-
-def far_apart(one: Range, other: Range) -> bool:
-    """Whether one axis for both ranges would be more than FAR times as tall as either
-    needs."""
-    union = max(one[1], other[1]) - min(one[0], other[0])
-    return union > FAR * max(one[1] - one[0], other[1] - other[0])
-
-
-def axis_ranges(
-    series: Mapping[str, Series],
-    aside: str | None,
-    window: int | None,
-    min_span: float,
-) -> tuple[Range | None, Range | None]:
-    """The left and right y ranges: `aside` on the right, over all its points, when it is
-    far from the others (see far_apart), else every series on the left; the left follows
-    the points of the latest `window` x values (None: all)."""
-    main = [xy for name, xy in series.items() if name != aside]
-    left = follow_range(recent_values(main, window), min_span)
-    if aside is None or aside not in series:
-        return left, None
-    other = follow_range(recent_values([series[aside]], window), min_span)
-    if left is None or other is None:
-        return left or other, None
-    if far_apart(left, other):  # on its own axis, all of it: it is not what is zoomed for
-        return left, follow_range(recent_values([series[aside]], None), min_span)
-    return follow_range(recent_values(series.values(), window), min_span), None
-
-
-def nice_step(rough: float) -> float:
-    """The smallest of 1, 2, 5 × 10^k that is at least `rough`."""
-    power = 10.0 ** math.floor(math.log10(rough))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= rough * (1 - 1e-9))
-
-
-def finer_step(step: float) -> float:
-    """The next smaller of 1, 2, 5 × 10^k."""
-    power = 10.0 ** math.floor(math.log10(step) + 1e-9)
-    return step * 0.4 if round(step / power) == 5 else step / 2
-
-
-def nice_ticks(low: float, high: float, most: int) -> tuple[list[float], list[str]]:
-    """Two to `most` evenly stepped ticks within [low, high] and their labels, with as
-    many decimals as the step needs (99.55, 99.60: never two labels alike)."""
-    most = max(2, most)
-    step = nice_step((high - low) / (most - 1)) if high > low else 1.0
-    while True:
-        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
-        if last > first or step < 1e-9 or not high > low:
-            break
-        step = finer_step(step)  # one tick fits: a finer step fits two
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    ticks = [round(k * step, decimals + 3) for k in range(first, last + 1)]
-    while len(ticks) > most:
-        ticks = ticks[::2]
-    return ticks, [f"{t:.{decimals}f}" for t in ticks]
-
-
-def whole_ticks(low: float, high: float, most: int = 6) -> list[int]:
-    """At most `most` whole-number ticks from low to high, evenly stepped."""
-    first, last = int(low), max(int(low), int(high))
-    step = max(1, -(-(last - first) // (most - 1)))
-    return list(range(first, last + 1, step))
-
-
 def resume_mark(start_epoch: int) -> float:
     """Where a session that began in epoch `start_epoch` is marked: between that epoch and
     the one before (a session resumed inside epoch 1: at epoch 1)."""
     return start_epoch - 0.5 if start_epoch > 1 else 1.0
+
+
+LINE_KEYS = ("train", "test", "scrambled", "val")
+"""The lines that keys 1 to 4 hide and show again, in every plot that has them; the legend
+shows each one's key."""
+
+LOG_MIN_SPAN = math.log10(1.02)
+"""A log axis is at least this many decades tall: 2% of its values."""
 
 
 class MetricPlot(PlotextPlot):
@@ -208,7 +125,7 @@ class MetricPlot(PlotextPlot):
         whole_x: bool = False,
         x_range: Range | None = None,
         min_span: float = 0.0,
-        relative_span: float = 0.0,
+        log_y: bool = False,
         aside: str | None = None,
         id: str | None = None,
     ) -> None:
@@ -217,10 +134,10 @@ class MetricPlot(PlotextPlot):
         """x counts something (epochs): ticks at whole numbers only, and zoomable."""
         self.x_range = x_range
         """Fixed x limits (percent of an epoch: 0 to 100), else fitted to the data."""
-        self.min_span = min_span
-        """The y axis is at least this tall..."""
-        self.relative_span = relative_span
-        """...and at least this share of the largest value (losses)."""
+        self.log_y = log_y
+        """y on a log scale (losses); only values above 0 are drawn."""
+        self.min_span = LOG_MIN_SPAN if log_y else min_span
+        """The y axis is at least this tall (in decades on a log scale)."""
         self.aside = aside
         """The series given its own axis when it lies far from the others."""
         self.series: dict[str, Series] = {}
@@ -228,6 +145,10 @@ class MetricPlot(PlotextPlot):
         """x positions of resumed sessions."""
         self.zoom = True
         """Follow the recent epochs (whole_x plots), else all of them."""
+        self.hidden: frozenset[str] = frozenset()
+        """Series not drawn (the legend still lists them)."""
+        self.smoothing = 0.0
+        """The weight of the moving average every line is drawn with (0: none)."""
         self.right: str | None = None
         """The series drawn against the right axis at the last redraw."""
         self.dirty = True
@@ -252,13 +173,34 @@ class MetricPlot(PlotextPlot):
         self.zoom = zoom
         self.dirty = True
 
+    def set_lines(self, hidden: frozenset[str], smoothing: float) -> None:
+        """Which series to leave out, and how much to smooth the rest."""
+        if (hidden, smoothing) != (self.hidden, self.smoothing):
+            self.hidden, self.smoothing = hidden, smoothing
+            self.dirty = True
+
+    def shown(self) -> dict[str, Series]:
+        """The series as drawn: hidden ones left out, the others smoothed, and on a log
+        scale log10 of their values (those above 0)."""
+        drawn: dict[str, Series] = {}
+        for name, (xs, ys) in self.series.items():
+            if name in self.hidden:
+                continue
+            ys = smoothed(ys, self.smoothing)
+            if self.log_y:
+                pairs = [(x, math.log10(y)) for x, y in zip(xs, ys, strict=True)
+                         if math.isfinite(y) and y > 0]  # fmt: skip
+                drawn[name] = ([x for x, _ in pairs], [y for _, y in pairs])
+            else:
+                drawn[name] = (list(xs), ys)
+        return drawn
+
     def ranges(self) -> tuple[Range | None, Range | None]:
-        """The left and right y ranges the plot draws now."""
-        values = [y for _, ys in self.series.values() for y in ys if math.isfinite(y)]
-        floor = max(self.min_span, self.relative_span * max(map(abs, values), default=0.0))
+        """The data ranges of the left and right y axes as drawn now (log10 on a log
+        scale)."""
         epochs = len({x for xs, _ in self.series.values() for x in xs})
         window = recent_window(epochs) if self.whole_x and self.zoom else None
-        return axis_ranges(self.series, self.aside, window, floor)
+        return axis_ranges(self.shown(), self.aside, window, self.min_span)
 
     def redraw(self) -> None:
         """Redraw if anything changed since the last call."""
@@ -273,24 +215,46 @@ class MetricPlot(PlotextPlot):
         mode = colour_mode(self)
         for x in self.marks:  # first: the data is drawn over them
             plt.vline(x, color=plot_colour(MARK, mode))
-        for name, (xs, ys) in self.series.items():
-            if xs:
-                look = LOOKS.get(name, LOOKS["train"])
-                plt.plot(
-                    xs, ys, color=plot_colour(look, mode),
-                    marker=look.marker if mode == "none" else "braille",
-                    yside="right" if name == self.right else "left",
-                )  # fmt: skip
-        rows = max(2, (self.size.height - 2) // 3 + 1)  # a tick every third row at most
-        for side, limits in (("left", left), ("right", right)):
-            if limits is not None:  # plotext's stubs type yside as a number: it is a side
-                plt.ylim(*limits, yside=side)  # type: ignore[arg-type]
-                ticks, labels = nice_ticks(*limits, rows)
-                plt.yticks(ticks, labels, yside=side)  # type: ignore[arg-type]
+        for name, (xs, ys) in self.shown().items():
+            side = "right" if name == self.right else "left"
+            # With two axes each line keeps to its own part of the height.
+            within = (right if side == "right" else left) if right is not None else None
+            look = LOOKS.get(name, LOOKS["train"])
+            for line_xs, line_ys in clipped(xs, ys, within) if within else [(xs, ys)]:
+                if line_xs:
+                    plt.plot(
+                        line_xs, line_ys, color=plot_colour(look, mode),
+                        marker=look.marker if mode == "none" else "braille", yside=side,
+                    )  # fmt: skip
+        self.draw_y_axes(left, right)
         plt.xaxes(True, False)
         plt.yaxes(True, right is not None)
         self.draw_x_axis()
         self.refresh()
+
+    def draw_y_axes(self, left: Range | None, right: Range | None) -> None:
+        """Limits and ticks of each axis; with two, each draws in a part of the height of
+        its own (axes.bands), so their lines never cross."""
+        shares: tuple[Range, Range] = ((0.0, 1.0), (0.0, 1.0))
+        if left is not None and right is not None:
+            shares = bands(left, right)
+        usable = max(0, self.size.height - 2)
+        for side, data, share in (("left", left, shares[0]), ("right", right, shares[1])):
+            if data is None:
+                continue
+            most = max(2, int(usable * (share[1] - share[0])) // 3 + 1)  # a tick every third row
+            ticks, labels = self.ticks(data, most)
+            # plotext's stubs type yside as a number: it is a side
+            self.plt.ylim(*fit_into(data, share), yside=side)  # type: ignore[arg-type]
+            self.plt.yticks(ticks, labels, yside=side)  # type: ignore[arg-type]
+
+    def ticks(self, data: Range, most: int) -> tuple[list[float], list[str]]:
+        """Ticks within `data` and their labels; on a log scale at the log10 of the values
+        they name."""
+        if not self.log_y:
+            return nice_ticks(*data, most)
+        values, labels = log_ticks(10 ** data[0], 10 ** data[1], most)
+        return [math.log10(value) for value in values], labels
 
     def draw_x_axis(self) -> None:
         plt = self.plt
@@ -332,6 +296,12 @@ class PlotBox(Vertical):
         yield TextLine(self.title, classes="plot-title")
         yield self.plot
 
+    def set_title(self, title: str, short: str) -> None:
+        """Say what the plot shows now (the running view's epoch)."""
+        if (title, short) != (self.title, self.short):
+            self.title, self.short = title, short
+            self.update_title()
+
     def redraw(self) -> None:
         """Redraw the plot if it changed, and its title line with it."""
         if self.plot.dirty:
@@ -359,17 +329,27 @@ class PlotBox(Vertical):
         ):
             parts: list[tuple[str, str]] = [(title, "bold")]
             for name in names:
-                look = LOOKS.get(name, LOOKS["train"])
-                colour = text_colour(look, mode)
-                sample = look.swatch if mode == "none" else "━"
-                arrow = "→" if name == self.plot.right else ""
-                parts += [(" ", ""), (sample, colour)] if samples else [(" ", "")]
-                parts.append((name + arrow, "" if samples else colour))
+                parts += self.legend_entry(name, mode, samples)
             if mark:
                 parts += [(" ", ""), ("│", text_colour(MARK, mode)), ("resumed", "")]
             if sum(len(text) for text, _ in parts) <= width:
                 break
         return Content.assemble(*parts)
+
+    def legend_entry(self, name: str, mode: str, samples: bool) -> list[tuple[str, str]]:
+        """A series in the legend: its key (1-4), its line's sample (or its name in its
+        colour), its name, → when it is on the right-hand axis; struck through when
+        hidden."""
+        look = LOOKS.get(name, LOOKS["train"])
+        key = str(LINE_KEYS.index(name) + 1) if name in LINE_KEYS else ""
+        entry = [(" " + key, "")]
+        if name in self.plot.hidden:
+            return [*entry, (" " if samples else "", ""), (name, "strike")]
+        colour = text_colour(look, mode)
+        arrow = "→" if name == self.plot.right else ""
+        if samples:
+            return [*entry, (look.swatch if mode == "none" else "━", colour), (name + arrow, "")]
+        return [*entry, (name + arrow, colour)]
 
 
 def colour_mode(node: PlotextPlot | PlotBox) -> str:
