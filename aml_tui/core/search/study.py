@@ -16,6 +16,7 @@ judged on the trials that reached its rung so far) keeps at each rung (after epo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -28,6 +29,38 @@ STUDY_FILE = "study.journal"
 """The study's storage, in `.sweeps/<sweep-id>/` beside the driver's claim and logs."""
 
 Ending = Literal["completed", "pruned", "failed"]
+
+
+def damaged(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"the search record {path} cannot be read ({why[:120]}): nothing was changed; "
+        "move it away to start the search over"
+    )
+
+
+def check_journal(path: Path) -> bool:
+    """Whether the study's journal exists; every line of it must be one of Optuna's records
+    (a JSON object with an op_code), else a ConfigError, before Optuna (which would append
+    to a journal it cannot read) touches it. A last line cut short (the sweep process killed
+    while it wrote) is cut off: it records nothing that happened."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise damaged(path, error.strerror or "unreadable") from None
+    whole, _, partial = data.rpartition(b"\n")
+    for number, line in enumerate(whole.split(b"\n") if whole else [], start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not (isinstance(record, dict) and "op_code" in record):
+            raise damaged(path, f"line {number} is not a record of Optuna's journal")
+    if partial:
+        with path.open("r+b") as handle:
+            handle.truncate(len(whole) + 1 if whole else 0)
+    return bool(whole)
 
 
 def load_optuna() -> ModuleType:
@@ -49,11 +82,6 @@ class Study:
         optuna = self.optuna = load_optuna()
         self.path = Path(folder) / STUDY_FILE
         self.search = search
-        sampler = (
-            optuna.samplers.TPESampler(seed=seed)
-            if search.method == "tpe"
-            else optuna.samplers.RandomSampler(seed=seed)
-        )
         pruners = {
             "none": optuna.pruners.NopPruner(),
             "median": optuna.pruners.MedianPruner(
@@ -61,19 +89,22 @@ class Study:
             ),
             "asha": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
         }
+        exists = check_journal(self.path)
         try:
             backend = optuna.storages.journal.JournalFileBackend(str(self.path))
             storage = optuna.storages.JournalStorage(backend)
-            self.study = optuna.create_study(
-                study_name=sweep_id, storage=storage, load_if_exists=True, direction="maximize",
-                sampler=sampler, pruner=pruners[search.prune],
-            )  # fmt: skip
-            self.study.get_trials(deepcopy=False)
+            opened = optuna.load_study if exists else optuna.create_study
+            extra = {} if exists else {"direction": "maximize"}
+            self.study = opened(
+                study_name=sweep_id, storage=storage, pruner=pruners[search.prune], **extra
+            )
+            asked = len(self.study.get_trials(deepcopy=False))
         except Exception as error:  # Optuna's own errors for a damaged journal are many
-            raise ConfigError(
-                f"the search record {self.path} cannot be read ({first_line(error)[:120]}): "
-                "nothing was changed; move it away to start the search over"
-            ) from None
+            raise damaged(self.path, first_line(error)) from None
+        # Seeded by the sweep's first seed and the trials asked before: repeatable, and a
+        # resumed search does not draw its first trials' settings again.
+        samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+        self.study.sampler = samplers[search.method](seed=seed * 100_003 + asked)
         self.distributions = {name: self._distribution(name) for name in search.space}
 
     def _distribution(self, name: str) -> Any:
