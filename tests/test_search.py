@@ -13,13 +13,17 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Label
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
+from aml_tui.core.events import EpochEnded, event_record
 from aml_tui.core.runstore.listing import resume_refusal
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.search_space import Search, Span, parse_range
@@ -30,6 +34,9 @@ from aml_tui.core.search.driver import save_record
 from aml_tui.core.search.plan import plan_search
 from aml_tui.core.search.study import STUDY_FILE, Study, load_optuna
 from aml_tui.errors import ConfigError
+from aml_tui.tui.app import create_app
+from aml_tui.tui.screens.sweep import SweepScreen
+from aml_tui.tui.widgets.plots import MetricPlot
 
 QUICK = ["--train-limit", "200", "--test-limit", "50", "--offline", "--device", "cpu"]
 BAD_OR_GOOD = ["--lr", "0.003,1e-6"]
@@ -44,6 +51,14 @@ def shown(*args: str) -> dict[str, object]:
     done = subprocess.run(sweep_command("show", *args, "--json"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+    await pilot.pause()
 
 
 def epochs_recorded(run: Path) -> list[int]:
@@ -264,3 +279,66 @@ def test_a_tpe_search_with_asha_killed_by_sigkill_resumes_exactly(
     assert [t.state.name in ("COMPLETE", "PRUNED") for t in study.trials] == [True] * 3
     first = study.trials[0].intermediate_values
     assert list(first) == sorted(set(first))  # epochs reported once
+
+
+# --- the Sweep screen -------------------------------------------------------------------------
+
+
+def val_epoch(n: int, val: float, test: float, epochs: int = 2) -> EpochEnded:
+    return EpochEnded(
+        epoch=n, epochs=epochs, train_loss=0.5, train_acc=val, test_loss=0.5, test_acc=test,
+        scrambled_test_loss=None, scrambled_test_acc=None, lr=0.001, train_images_per_s=1000.0,
+        epoch_seconds=1.0, elapsed=float(n), is_best=True, val_loss=0.5, val_acc=val,
+    )  # fmt: skip
+
+
+SCREEN_TRIALS = [  # (settings, status, (val, test) per epoch)
+    ({"lr": 0.001, "batch_size": 16}, "completed", [(0.70, 0.69), (0.80, 0.79)]),
+    ({"lr": 0.009, "batch_size": 32}, "pruned", [(0.40, 0.41)]),
+    ({"lr": 0.003, "batch_size": 32}, "completed", [(0.75, 0.74), (0.90, 0.88)]),
+]
+
+
+def write_search(root: Path) -> None:
+    """A search of three finished trials, its runs written through the core's API."""
+    small_search(root)
+    sweep = read_sweep(root, "tune")
+    assert sweep.search is not None
+    asked = tuple(params for params, _, _ in SCREEN_TRIALS)
+    sweep = replace(sweep, search=replace(sweep.search, asked=asked))
+    save_record(root, sweep)
+    for run, (_, status, epochs) in zip(sweep.runs, SCREEN_TRIALS, strict=True):
+        folder = RunFolder(root / run.run_id)
+        folder.path.mkdir(parents=True)
+        folder.write_config(sweep.run_config(run), {"sweep": "tune"})
+        for n, (val, test) in enumerate(epochs, start=1):
+            folder.append_metrics(event_record(val_epoch(n, val, test)))
+        folder.write_summary({"status": status, "epochs_completed": len(epochs),
+                              "best_acc": max(v for v, _ in epochs)})  # fmt: skip
+
+
+async def test_the_sweep_screen_shows_a_searchs_trials_and_its_best_so_far(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "checkpoints"
+    write_search(root)
+    app = create_app(root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.push_screen(SweepScreen("tune"))
+        screen = app.screen
+        table = screen.query_one("#trials", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
+        assert [row[:4] for row in rows] == [  # best validation accuracy first, pruned last
+            ["t3", "completed", "90.00%", "88.00%"],
+            ["t1", "completed", "80.00%", "79.00%"],
+            ["t2", "pruned", "40.00%", "41.00%"],
+        ]
+        assert rows[0][5] == "lr=0.003 batch_size=32"
+        assert table.display and not screen.query_one("#leaderboard", DataTable).display
+        plot = screen.query_one("#search-best-plot", MetricPlot)
+        assert plot.series["best"] == ([1.0, 2.0, 3.0], [80.0, 80.0, 90.0])
+        info = str(screen.query_one("#sweep-info", Label).render())
+        assert "3/3 trials finished, 1 pruned" in info
+        title = str(screen.query_one("#sweep-title", Label).render())
+        assert "search tune" in title and "tpe, 3 trials, prune median" in title

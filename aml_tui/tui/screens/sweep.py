@@ -49,6 +49,11 @@ def shown_runs(progress: SweepProgress) -> tuple[list[str], str]:
     running = progress.running_ids
     if running:
         return running, f"running: {len(running)} run" + ("s" if len(running) > 1 else "")
+    trials = ranked_trials(progress.trials)
+    if trials:  # a search: its best trial by validation accuracy
+        best = trials[0]
+        which = "best trial" if best.status == "completed" else "trial"
+        return list(best.run_ids), f"{which} t{best.number}: {params_text(best.params)}"
     rows = progress.ranked
     if not rows:
         return [], "no runs"
@@ -94,7 +99,7 @@ class SweepScreen(Screen[None]):
         yield Header()
         yield Label(Content(f"sweep {safe(self.sweep_id, markup=False)}"), id="sweep-title")
         with Horizontal(classes="bar-row", id="sweep-progress"):
-            yield Label("runs", classes="bar-label")
+            yield Label("runs", classes="bar-label", id="sweep-bar-label")
             yield ProgressBar(id="sweep-bar", show_eta=False)
             yield Label("reading...", id="sweep-info", classes="bar-info")
         yield DataTable(id="leaderboard", cursor_type="row", zebra_stripes=True)
@@ -139,8 +144,10 @@ class SweepScreen(Screen[None]):
         if self.sweep is None:
             self.sweep = progress.sweep
             self.show_title(progress.sweep)
+        search = progress.sweep.search
         self.query_one("#sweep-bar", ProgressBar).update(
-            total=progress.total, progress=progress.ended
+            total=search.trials if search else progress.total,
+            progress=progress.trials_finished if search else progress.ended,
         )
         when = f" · ETA {format_duration(progress.eta)}" if progress.left else ""
         self.query_one("#sweep-info", Label).update(Content(progress.summary() + when))
@@ -161,6 +168,7 @@ class SweepScreen(Screen[None]):
         search = sweep.search
         if search is not None:
             self.add_class("-search")
+            self.query_one("#sweep-bar-label", Label).update("trials")
             axes = [f"{name} {span.text()}" for name, span in search.space.items()]
         axes.append("seeds " + ",".join(str(s) for s in sweep.seeds))
         how = f" · {search.method}, {search.trials} trials, prune {search.prune}" if search else ""
