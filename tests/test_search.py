@@ -342,3 +342,18 @@ async def test_the_sweep_screen_shows_a_searchs_trials_and_its_best_so_far(
         assert "3/3 trials finished, 1 pruned" in info
         title = str(screen.query_one("#sweep-title", Label).render())
         assert "search tune" in title and "tpe, 3 trials, prune median" in title
+
+
+def test_a_searchs_report_ranks_its_trials_by_validation_and_plots_them(tmp_path: Path) -> None:
+    root = tmp_path / "checkpoints"
+    write_search(root)
+    out = tmp_path / "tune.md"
+    result = CliRunner().invoke(app, ["report", "tune", "--checkpoints", str(root), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "## Trials" in text and "## Leaderboard" not in text
+    trials = text.split("## Trials", 1)[1]
+    assert trials.index("| t3 | completed | **90.00%** | 88.00%") < trials.index("| t1 |")
+    assert "| t2 | pruned | **40.00%** |" in trials
+    assert "3/3 trials finished (2 completed, 1 pruned), best val 90.00%" in text
+    assert "<svg" in (tmp_path / "tune-figures" / "search.svg").read_text()

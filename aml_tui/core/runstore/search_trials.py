@@ -7,11 +7,12 @@ report: plain Python, no Optuna and no torch.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aml_tui.core.events import EpochEnded
 from aml_tui.core.runstore.leaderboard import RunResult
 from aml_tui.core.runstore.listing import epoch_history
 from aml_tui.core.runstore.runs import RunFolder
@@ -64,7 +65,11 @@ def trial_status(statuses: Sequence[str]) -> str:
 def run_best(root: Path, run_id: str) -> tuple[float | None, float | None, int]:
     """A run's best validation accuracy so far, the test accuracy of that epoch, and how
     many epochs it recorded (from its metrics.jsonl)."""
-    history = epoch_history(RunFolder(Path(root) / run_id), _ALL_EPOCHS)
+    return best_of(epoch_history(RunFolder(Path(root) / run_id), _ALL_EPOCHS))
+
+
+def best_of(history: Sequence[EpochEnded]) -> tuple[float | None, float | None, int]:
+    """As run_best, from epochs already read."""
     judged = [e for e in history if e.val_acc is not None]
     if not judged:
         return None, None, len(history)
@@ -77,14 +82,21 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return statistics.fmean(known) if known and len(known) == len(values) else None
 
 
-def search_trials(root: Path, results: Sequence[RunResult]) -> list[TrialRow]:
-    """One row per trial (per combination of a search's sweep), in trial order."""
+def search_trials(
+    root: Path,
+    results: Sequence[RunResult],
+    histories: Mapping[str, Sequence[EpochEnded]] | None = None,
+) -> list[TrialRow]:
+    """One row per trial (per combination of a search's sweep), in trial order; the runs'
+    epochs are read from their folders, or taken from `histories` (run id -> epochs)."""
     groups: dict[int, list[RunResult]] = {}
     for result in results:
         groups.setdefault(result.run.config, []).append(result)
     rows = []
     for number, runs in sorted(groups.items()):
-        best = [run_best(root, r.run.run_id) for r in runs if r.status != "pending"]
+        best = [run_best(root, r.run.run_id) if histories is None
+                else best_of(histories.get(r.run.run_id, ()))
+                for r in runs if r.status != "pending"]  # fmt: skip
         rows.append(
             TrialRow(
                 number,
