@@ -357,3 +357,31 @@ def test_a_searchs_report_ranks_its_trials_by_validation_and_plots_them(tmp_path
     assert "| t2 | pruned | **40.00%** |" in trials
     assert "3/3 trials finished (2 completed, 1 pruned), best val 90.00%" in text
     assert "<svg" in (tmp_path / "tune-figures" / "search.svg").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.system
+def test_with_seeds_a_trial_is_judged_on_their_mean_and_pruned_together(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    command = sweep_command("fashion-cnn", *BAD_OR_GOOD, "--search", "random", "--trials", "3",
+                            "--prune", "median", "--seeds", "0-1", "--jobs", "2", "--epochs",
+                            "2", "--data-dir", str(fashion_dir), *QUICK, "--name", "two",
+                            "--no-ui")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = in_tmp_cwd / "checkpoints"
+    trials = shown("two")["trials"]
+    assert isinstance(trials, list) and len(trials) == 3
+    for trial in trials:
+        runs = [root / run for run in trial["runs"]]
+        assert [run.name for run in runs] == [f"two-c{trial['trial']}-s{s}" for s in (0, 1)]
+        statuses = {json.loads((run / "summary.json").read_text())["status"] for run in runs}
+        assert statuses == {trial["status"]}  # the seeds share every verdict
+        bests = []
+        for run in runs:
+            lines = (run / "metrics.jsonl").read_text().splitlines()
+            bests.append(max(r["val_acc"] for r in map(json.loads, lines)
+                             if r.get("event") == "epoch_ended"))  # fmt: skip
+        assert trial["val_acc"] == pytest.approx(sum(bests) / 2)  # judged on the mean
+    assert "pruned" in {trial["status"] for trial in trials}

@@ -254,7 +254,13 @@ class SweepScreen(Screen[None]):
         if self.runner_running():
             self.notify("this sweep's runner is running already")
             return
-        if self.progress is not None and self.progress.count("completed") == self.progress.total:
+        progress = self.progress
+        search = progress.sweep.search if progress is not None else None
+        if progress is not None and search is not None:
+            if progress.trials_finished >= search.trials:
+                self.notify(f"every one of this search's {search.trials} trials has finished")
+                return
+        elif progress is not None and progress.count("completed") == progress.total:
             self.notify("every run of this sweep has completed")
             return
         aml_app(self).run_sweep(None, self.sweep_id, 1)
