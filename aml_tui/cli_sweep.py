@@ -7,6 +7,7 @@ and launches, like cli.py.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,10 +22,20 @@ from aml_tui.cli_common import (
     run_app,
     user_errors,
 )
-from aml_tui.cli_options import config_fields, sweep_option, with_options
+from aml_tui.cli_options import config_fields, sweep_option, train_option, with_options
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.runstore.leaderboard import sweep_json, sweep_results
+from aml_tui.core.runstore.search_space import (
+    MAX_TRIALS,
+    PRUNE_METHODS,
+    SEARCH_METHODS,
+    Search,
+    Span,
+    check_search,
+    parse_range,
+)
+from aml_tui.core.runstore.search_trials import search_trials
 from aml_tui.core.runstore.sweeps import (
     BOOL_WORDS,
     MAX_JOBS,
@@ -41,6 +52,7 @@ from aml_tui.core.runstore.sweeps import (
     scrambles,
     sweep_path,
 )
+from aml_tui.core.search.plan import plan_confirm, plan_search
 from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import ConfigError
 
@@ -126,9 +138,36 @@ NameOption = Annotated[
         help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
     ),
 ]
+SearchOption = Annotated[
+    str | None,
+    typer.Option(
+        help=f"How settings are picked: {', '.join(SEARCH_METHODS)}. Default: grid, or tpe "
+        "when a setting is a range LOW:HIGH[:log] (Optuna: pip install 'aml-tui[search]')."
+    ),
+]
+TrialsOption = Annotated[
+    int | None,
+    typer.Option(help=f"A search's trials to finish (completed or pruned), up to {MAX_TRIALS}."),
+]
+PruneOption = Annotated[
+    str,
+    typer.Option(
+        help=f"Stop unpromising trials after an epoch: {', '.join(PRUNE_METHODS)} (judged on "
+        "validation accuracy)."
+    ),
+]
+KeepLastOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-last", help="A search keeps the last.pt of finished trials (default: best.pt only)."
+    ),
+]
 SweepDeviceOption = Annotated[
     str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
 ]
+
+CONFIRM_OPTIONS = ("epochs", "train_limit", "test_limit", "val_split", "data_dir")
+"""The settings `sweep confirm` may give; the rest come from the search's record."""
 
 SWEEP_OPTIONS = [sweep_option(f, f in SWEEPABLE) for f in config_fields(("name", "seed", "device"))]
 """Every config field but the seed (--seeds), the run name (--name names the sweep) and the
@@ -146,10 +185,15 @@ def sweep_start(
     seeds: SeedsOption = "0",
     jobs: JobsOption = 1,
     name: NameOption = None,
+    search: SearchOption = None,
+    trials: TrialsOption = None,
+    prune: PruneOption = "none",
+    keep_last: KeepLastOption = False,
     device: SweepDeviceOption = "auto",
     **options: Any,
 ) -> None:
-    """Train each combination of the listed settings with each seed, or --resume a sweep."""
+    """Train each combination of the listed settings with each seed, search ranges and lists
+    with Optuna (--search, --trials, --prune), or --resume a sweep."""
     check_jobs(jobs)  # before anything is written
     root = Path(options["checkpoints"])
     if resume is not None:
@@ -160,7 +204,13 @@ def sweep_start(
             "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
         )
     else:
-        sweep = create_sweep(root, planned(ctx, experiment, seeds, name))
+        how = SearchChoice(search, trials, prune, keep_last, jobs)
+        sweep = create_sweep(root, planned(ctx, experiment, seeds, name, how))
+    launch(root, sweep, jobs, no_ui)
+
+
+def launch(root: Path, sweep: Sweep, jobs: int, no_ui: bool) -> None:
+    """Run the sweep in the app (on the Sweep screen) or headless; exits with its code."""
     if not no_ui:  # the app runs the same runner in a process of its own, on the Sweep screen
         run_app(str(root), sweep=(sweep.sweep_id, jobs))
         return
@@ -169,14 +219,52 @@ def sweep_start(
     exit_with(run_sweep(root, sweep, jobs))
 
 
-def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -> Sweep:
-    """The new sweep the command line's lists and single values make (not recorded yet)."""
-    grid = {key: parse_values(key, ctx.params[key]) for key in SWEEPABLE
-            if ctx.params[key] is not None}  # fmt: skip
+@dataclass(frozen=True)
+class SearchChoice:
+    """--search, --trials, --prune, --keep-last and --jobs, as given."""
+
+    method: str | None
+    trials: int | None
+    prune: str
+    keep_last: bool
+    jobs: int
+
+
+def planned(
+    ctx: typer.Context, experiment: str, seeds: str, name: str | None, how: SearchChoice
+) -> Sweep:
+    """The new sweep (or search) the command line's lists, ranges and single values make
+    (not recorded yet)."""
+    given = {key: ctx.params[key] for key in SWEEPABLE if ctx.params[key] is not None}
+    ranges = {key: span for key, text in given.items()
+              if (span := parse_range(_option(key), _kind(key), text)) is not None}  # fmt: skip
+    method = how.method or ("tpe" if ranges else "grid")
+    seed_list = parse_seeds(seeds)
+    check_search(method, how.trials, how.prune, ranges, len(seed_list), how.jobs)
+    grid = {key: parse_values(key, text) for key, text in given.items() if key not in ranges}
     fixed = {
         key: ctx.params[key] for key in ("device", *config_fields(("name", "seed", *SWEEPABLE)))
     }
-    return plan_sweep(load_named(experiment), fixed, grid, parse_seeds(seeds), name)
+    if method == "grid":
+        return plan_sweep(load_named(experiment), fixed, grid, seed_list, name)
+    space = {**ranges, **{k: Span(choices=tuple(v)) for k, v in grid.items() if len(v) > 1}}
+    if not space:
+        raise ConfigError(
+            f"--search {method} needs a setting to search: a range such as --lr 1e-4:1e-2:log, "
+            "or a list such as --batch-size 64,128"
+        )
+    fixed.update({k: v[0] for k, v in grid.items() if len(v) == 1})
+    ordered = {key: space[key] for key in SWEEPABLE if key in space}
+    search = Search(method, how.trials or 0, how.prune, ordered, how.keep_last)  # type: ignore[arg-type]
+    return plan_search(load_named(experiment), fixed, search, seed_list, name)
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _kind(field: str) -> str:
+    return str(TrainConfig.__dataclass_fields__[field].type).removesuffix(" | None")
 
 
 def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
@@ -191,6 +279,30 @@ def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
             f"checkpoints under [options] in {sweep_path(root, sweep.sweep_id)} to this folder"
         )
     return sweep
+
+
+@sweep_app.command("confirm")
+@user_errors
+@with_options([train_option(f) for f in CONFIRM_OPTIONS])
+def sweep_confirm(
+    search_id: Annotated[str, typer.Argument(metavar="SEARCH", help="A search's id, or last.")],
+    top: Annotated[int, typer.Option(help="How many of the best completed trials.")] = 3,
+    seeds: SeedsOption = "0-4",
+    name: Annotated[str | None, typer.Option(help="Sweep id. Default: <search>-confirm.")] = None,
+    jobs: JobsOption = 1,
+    no_ui: NoUiOption = False,
+    checkpoints: CheckpointsOption = "checkpoints",
+    **options: Any,
+) -> None:
+    """Train a search's best settings again over seeds: a grid sweep of its top trials × the
+    seeds, trained as the experiment's defaults train (all its training images, no
+    validation split unless given), linked to the search."""
+    check_jobs(jobs)
+    root = Path(checkpoints)
+    search = read_sweep(root, search_id)
+    load_named(search.experiment, trusted_only=True)
+    sweep = plan_confirm(root, search, top, parse_seeds(seeds), name, options)
+    launch(root, create_sweep(root, sweep), jobs, no_ui)
 
 
 @sweep_app.command("show")
@@ -210,13 +322,29 @@ def sweep_show(
         typer.echo(f"aml-tui: note: {problem}; showing the runs in {root}", err=True)
     results = sweep_results(root, sweep)
     if json_output:
-        typer.echo(json.dumps(sweep_json(sweep, results), allow_nan=False))
+        shown = sweep_json(sweep, results)
+        if sweep.search is not None:
+            rows = search_trials(root, results)
+            settings = sweep.search.to_dict()
+            shown["search"] = {k: settings[k] for k in ("method", "trials", "prune", "space")}
+            shown["trials"] = [row.to_json() for row in rows]
+        if sweep.confirms is not None:
+            shown["confirms"] = sweep.confirms
+        typer.echo(json.dumps(shown, allow_nan=False))
         return
     from rich.console import Console  # lazy: --json needs no rich
 
+    from aml_tui.render.search import search_view  # lazy: --json needs no rich
     from aml_tui.render.sweeps import sweep_view  # lazy: --json needs no rich
+    from aml_tui.render.text import safe  # lazy: --json needs no rich
 
-    Console(highlight=False).print(sweep_view(sweep, results, scrambles(sweep)))
+    console = Console(highlight=False)
+    if sweep.search is not None:
+        console.print(*search_view(root, sweep, results))
+        return
+    console.print(sweep_view(sweep, results, scrambles(sweep)))
+    if sweep.confirms is not None:
+        console.print(f"confirms the best trials of search {safe(sweep.confirms)}")
 
 
 @sweep_app.command("list")

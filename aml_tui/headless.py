@@ -26,11 +26,12 @@ import torch.distributed as dist
 
 from aml_tui.config import TrainConfig
 from aml_tui.console import ConsoleReporter
-from aml_tui.core.events import Listener, RunFailed, RunFinished
+from aml_tui.core.events import EpochEnded, Event, Listener, RunFailed, RunFinished
 from aml_tui.core.runstore.claim import busy_message
 from aml_tui.core.runstore.listing import resolve_run, resume_refusal
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV
+from aml_tui.core.runstore.verdicts import PRUNING_ENV, Report, await_verdict, write_report
 from aml_tui.core.training.distributed import world_size_from_env
 from aml_tui.core.training.engine import Trainer
 from aml_tui.core.training.setup import create_trainer, resume_trainer
@@ -72,6 +73,11 @@ def resumable_run(root: Path, ref: str) -> tuple[RunFolder, TrainConfig]:
             f"run {folder.run_id} already completed its {config.epochs} "
             f"epoch{'s' if config.epochs != 1 else ''}: nothing to resume"
         )
+    if refusal == "pruned":
+        raise ConfigError(
+            f"run {folder.run_id} was pruned by its search after {config.epochs} epochs at most: "
+            "a pruned run is never resumed; start a new run with its settings instead"
+        )
     if refusal == "no_checkpoint":
         raise ConfigError(f"run {folder.run_id} has no last.pt to resume from: start a new run")
     return folder, config
@@ -98,6 +104,8 @@ def run_headless(make_trainer: MakeTrainer) -> int:
     use_thread_share()
     try:
         trainer = make_trainer([ConsoleReporter()], stop)
+        if os.environ.get(PRUNING_ENV) and trainer.run_folder is not None:
+            trainer.listeners.append(VerdictWaiter(trainer, stop))
         with stop_on_signals(stop) as received:
             result = trainer.run()
     except BaseException:  # a bad setup, a bug or a second Ctrl+C: on its way out
@@ -106,6 +114,30 @@ def run_headless(make_trainer: MakeTrainer) -> int:
     code = exit_code_of(result, received)
     leave_process_group(clean=not isinstance(result, RunFailed), exit_code=code)
     return code
+
+
+class VerdictWaiter:
+    """A run of a pruning search (PRUNING_ENV set by the sweep): after every epoch but the
+    last, its validation accuracy goes to the run folder and the run waits, before the next
+    epoch starts, for the sweep's verdict (core/runstore/verdicts.py). `prune` ends it as a
+    stop does, between epochs with last.pt saved, but as `pruned`: never resumed. A stop
+    signal while it waits ends it interrupted, to be resumed. Here, not in the trainer: the
+    trainer only emits EpochEnded, and this listener is called in its thread."""
+
+    def __init__(self, trainer: Trainer, stop: threading.Event) -> None:
+        self.trainer = trainer
+        self.stop = stop
+
+    def __call__(self, event: Event) -> None:
+        folder = self.trainer.run_folder
+        if not isinstance(event, EpochEnded) or event.epoch >= event.epochs or folder is None:
+            return
+        write_report(folder.path, Report(event.epoch, event.val_acc))
+        if await_verdict(folder.path, event.epoch, self.stop) == "prune":
+            self.trainer.stop_status = "pruned"
+            self.stop.set()
+            with contextlib.suppress(OSError):
+                print(f"aml-tui: pruned by the search after epoch {event.epoch}", file=sys.stderr)
 
 
 def use_thread_share() -> None:

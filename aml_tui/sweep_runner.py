@@ -37,6 +37,7 @@ from typing import IO
 import torch
 
 from aml_tui.config import TrainConfig
+from aml_tui.core.runstore.followed import Followed
 from aml_tui.core.runstore.leaderboard import sweep_results
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import (
@@ -51,7 +52,10 @@ from aml_tui.core.runstore.sweeps import (
     remove_unsaved,
     run_action,
 )
+from aml_tui.core.runstore.verdicts import PRUNING_ENV
+from aml_tui.core.search.driver import SearchDriver
 from aml_tui.errors import CheckpointError, ConfigError, first_line
+from aml_tui.render.search import leaderboard_lines, run_result
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 POLL_S = 0.2
@@ -68,7 +72,7 @@ class Job:
 
     run: SweepRun
     slot: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | Followed
     log: IO[bytes]
     started: float
 
@@ -102,6 +106,12 @@ class SweepRunner:
 
     def __init__(self, root: Path, sweep: Sweep, jobs: int) -> None:
         check_jobs(jobs)
+        search = sweep.search
+        if search is not None and search.prune != "none" and jobs < len(sweep.seeds):
+            raise ConfigError(  # a trial's seeds are judged together: they train side by side
+                f"search {sweep.sweep_id} prunes on the mean of {len(sweep.seeds)} seeds: carry "
+                f"it on with --jobs {len(sweep.seeds)} or more"
+            )
         self.root = Path(os.path.abspath(root))
         self.sweep = sweep
         self.jobs = jobs
@@ -114,12 +124,14 @@ class SweepRunner:
         self.received: list[int] = []
         self.active: list[Job] = []
         self.failure = 0
+        self.driver: SearchDriver | None = None
+        """A search's driver (core/search/driver.py), made once the sweep is claimed."""
 
     def plan(self) -> list[tuple[SweepRun, RunAction]]:
         """What to do with each run; another process training one of them is an error."""
         actions = [(run, run_action(RunFolder(self.root / run.run_id))) for run in self.sweep.runs]
         busy = [run.run_id for run, action in actions if action == "running"]
-        if busy:
+        if busy and self.sweep.search is None:  # a search follows it (a killed sweep's)
             raise ConfigError(
                 f"run {busy[0]} of sweep {self.sweep.sweep_id} is being trained right now: "
                 "stop it (or the sweep that runs it) before carrying the sweep on"
@@ -133,6 +145,8 @@ class SweepRunner:
         when runs that failed before are left as they are."""
         claim = claim_driver(self.root, self.sweep.sweep_id)
         try:
+            if self.sweep.search is not None:
+                self.driver = SearchDriver(self.root, self.sweep, self.logs)
             return self.drive()
         finally:
             claim.release()
@@ -143,26 +157,59 @@ class SweepRunner:
         where = (
             f"{min(self.jobs, self.gpus)} GPU(s)" if self.gpus else f"cpu, {self.threads} thread(s)"
         )
-        say(
-            f"sweep {self.sweep.sweep_id}: {total} runs, {total - len(todo)} done, "
-            f"{len(todo)} to train, {self.jobs} at once ({where}) -> {self.root}"
-        )
+        if self.driver is None:
+            say(
+                f"sweep {self.sweep.sweep_id}: {total} runs, {total - len(todo)} done, "
+                f"{len(todo)} to train, {self.jobs} at once ({where}) -> {self.root}"
+            )
+        else:
+            todo = []  # the driver hands out the runs, trial by trial
+            search = self.driver.search
+            say(
+                f"search {self.sweep.sweep_id}: {search.method}, {search.trials} trials "
+                f"({self.driver.finished} finished), prune {search.prune}, seeds "
+                f"{len(self.sweep.seeds)}, {self.jobs} at once ({where}) -> {self.root}"
+            )
         self.logs.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with self.forward_signals():
-            while (todo and not self.stop.is_set()) or self.active:
-                while todo and len(self.active) < self.jobs and not self.stop.is_set():
-                    self.start(todo.pop(0))
+            while (self.more(todo) and not self.stop.is_set()) or self.active:
+                while len(self.active) < self.jobs and not self.stop.is_set():
+                    runs = self.next_runs(todo)
+                    if not runs:
+                        break
+                    for run in runs:
+                        self.start(run)
                 self.stop.wait(POLL_S)
                 self.reap()
+                self.look_at_search()
         return self.finish(time.monotonic() - started)
+
+    def more(self, todo: list[SweepRun]) -> bool:
+        """Whether runs are left to start."""
+        return self.driver.has_more() if self.driver is not None else bool(todo)
+
+    def next_runs(self, todo: list[SweepRun]) -> list[SweepRun]:
+        """The runs to start next in the free slots: the grid's next, or the search's."""
+        if self.driver is not None:
+            return self.driver.next_runs(self.jobs - len(self.active))
+        return [todo.pop(0)] if todo else []
+
+    def look_at_search(self) -> None:
+        """A search's verdicts on the epochs its runs reported, and its trials that ended."""
+        if self.driver is None:
+            return
+        self.driver.tick()
+        for line in self.driver.lines:
+            say(line)
+        self.driver.lines.clear()
 
     def start(self, run: SweepRun) -> None:
         """Start `run` in the free job slot with the lowest number, as its folder is now."""
         action = self.action_now(run)
         if action is None:
             return
-        slot = min(set(range(self.jobs)) - {job.slot for job in self.active})
+        slot = self.free_slot()
         command = [sys.executable, "-m", "aml_tui", "train"]
         if action == "resume":
             command += ["--resume", run.run_id, "--no-ui", "--checkpoints", str(self.root)]
@@ -172,6 +219,9 @@ class SweepRunner:
             command += [config.experiment, "--no-ui", *train_arguments(config)]
             command += ["--device", device]
         env = {**os.environ, SWEEP_ENV: self.sweep.sweep_id}
+        search = self.sweep.search
+        if search is not None and search.prune != "none":
+            env[PRUNING_ENV] = "1"  # the run waits for a verdict after each epoch
         for name in (THREADS_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(self.threads)
         log = (self.logs / f"{run.run_id}.log").open("ab")
@@ -181,6 +231,17 @@ class SweepRunner:
         self.active.append(Job(run, slot, process, log, time.monotonic()))
         verb = {"resume": "resume", "restart": "restart"}.get(action, "start")
         say(f"{verb:<8}{run.run_id}" + (f"  (cuda:{slot % self.gpus})" if self.gpus else ""))
+
+    def free_slot(self) -> int:
+        return min(set(range(self.jobs)) - {job.slot for job in self.active})
+
+    def follow(self, run: SweepRun) -> None:
+        """Follow `run`, which another process trains (one a killed sweep process left), in
+        a job slot until it ends, as if this runner had started it."""
+        log = (self.logs / f"{run.run_id}.log").open("ab")
+        process = Followed(RunFolder(self.root / run.run_id))
+        self.active.append(Job(run, self.free_slot(), process, log, time.monotonic()))
+        say(f"follow  {run.run_id}  (trained by another process: a stopped sweep's)")
 
     def action_now(self, run: SweepRun) -> RunAction | None:
         """What to do with `run` now (None: nothing): the plan was made before the runs
@@ -198,6 +259,8 @@ class SweepRunner:
             return None
         if action == "done":
             say(f"done    {run.run_id}  (already)")
+        elif action == "running" and self.driver is not None:
+            self.follow(run)
         elif action == "running":
             self.failed(run, "another process trains it right now: stop it, then --resume")
         elif action == "restart":  # kept by remove_unsaved, yet nothing to resume from
@@ -217,10 +280,12 @@ class SweepRunner:
         for job in [job for job in self.active if job.process.poll() is not None]:
             self.active.remove(job)
             job.log.close()
-            code = job.process.returncode
+            code = job.process.poll()
+            assert code is not None  # picked above as ended
             seconds = time.monotonic() - job.started
             if code == 0:
-                say(f"done    {job.run.run_id}  ({seconds:.1f} s)")
+                verb, result = run_result(self.root / job.run.run_id)
+                say(f"{verb:<8}{job.run.run_id}  ({seconds:.1f} s){result}")
                 continue
             if self.stop.is_set() and (code < 0 or code >= 128):  # stopped by our signal
                 say(f"stopped {job.run.run_id}  (saved: carry on with --resume)")
@@ -239,17 +304,32 @@ class SweepRunner:
                 self.stop.set()
 
     def finish(self, seconds: float) -> int:
+        if self.driver is not None:
+            self.sweep = self.driver.sweep  # with the trials it asked
         results = sweep_results(self.root, self.sweep)
         completed = sum(r.status == "completed" for r in results)
-        say(
-            f"sweep {self.sweep.sweep_id}: {completed}/{len(results)} runs completed "
-            f"({seconds:.1f} s); leaderboard: aml-tui sweep show {self.sweep.sweep_id}"
-        )
+        for line in leaderboard_lines(self.root, self.sweep, results):
+            say(line)
+        if self.driver is not None:
+            say(self.driver.tidy())
+            finished, trials = self.driver.finished, self.driver.search.trials
+            say(
+                f"search {self.sweep.sweep_id}: {finished}/{trials} trials finished "
+                f"({seconds:.1f} s); trials: aml-tui sweep show {self.sweep.sweep_id}"
+            )
+        else:
+            say(
+                f"sweep {self.sweep.sweep_id}: {completed}/{len(results)} runs completed "
+                f"({seconds:.1f} s); leaderboard: aml-tui sweep show {self.sweep.sweep_id}"
+            )
         if self.received:
             say(f"carry on with: aml-tui sweep --resume {self.sweep.sweep_id} --no-ui")
             return stopped_exit_code(self.received[0])
         # Runs that failed in an earlier session are not trained again: the sweep did not
         # complete, for a reason the user can fix (their logs say), so 2, as for a failure now.
+        if self.driver is not None:
+            done = self.driver.finished == self.driver.search.trials
+            return self.failure if self.failure else (0 if done else 2)
         return self.failure if self.failure else (0 if completed == len(results) else 2)
 
     @contextlib.contextmanager

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-FinishStatus = Literal["completed", "interrupted"]
+FinishStatus = Literal["completed", "interrupted", "pruned"]
 """How a run that did not fail ended: every epoch trained, or stopped on request."""
 
 FailureReason = Literal[
@@ -88,7 +88,8 @@ class EpochEnded:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run ended: completed, or interrupted by a stop request (checkpoint saved)."""
+    """The run ended: completed, or interrupted by a stop request (checkpoint saved), or
+    pruned (a search's pruner stopped it after an epoch: saved as interrupted, never resumed)."""
 
     status: FinishStatus
     epochs_completed: int

@@ -89,7 +89,12 @@ def _seeds(seeds: Sequence[int]) -> str:
 
 def best_cell(progress: SweepProgress) -> str:
     """The best combination so far and its mean test accuracy ("best c2 99.12% ± 0.08"),
-    as Home and `sweep list` show it; "-" before any run finished."""
+    as Home and `sweep list` show it; "-" before any run finished. A search's best trial
+    is the one of best validation accuracy ("best t7 val 91.20%")."""
+    if progress.sweep.search is not None:
+        done = [row for row in progress.trials if row.status == "completed" and row.val_acc]
+        top_trial = max(done, key=lambda row: row.val_acc or 0.0, default=None)
+        return f"best t{top_trial.number} val {percent(top_trial.val_acc)}" if top_trial else "-"
     top = next(iter(progress.ranked), None)
     if top is None or top.test_acc is None:
         return "-"

@@ -290,3 +290,34 @@ def leaderboard(
         axes.grid(axis="y", visible=False)
 
     return render(draw, (8.0, 1.0 + 0.45 * max(1, len(ranked))), "svg")
+
+
+def search_progress(points: Sequence[tuple[int, str, float]]) -> Drawn:
+    """A search's trials by number: each one's validation accuracy as a dot (hollow: pruned,
+    at the epoch it was stopped), and the best of the completed ones so far as a step line."""
+
+    def draw(figure: Figure) -> None:
+        from matplotlib.ticker import MaxNLocator  # lazy: as matplotlib (render)
+
+        axes = figure.subplots()
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
+        for status, marker in (("completed", "o"), ("pruned", "x")):
+            chosen = [(n, 100 * v) for n, s, v in points if s == status]
+            if chosen:
+                xs, ys = zip(*chosen, strict=True)
+                axes.plot(xs, ys, marker, color=PALETTE[0 if status == "completed" else 7],
+                          label=f"{status} trial", linestyle="none")  # fmt: skip
+        best, steps = None, []
+        for number, status, value in points:
+            if status == "completed":
+                best = value if best is None else max(best, value)
+            if best is not None:
+                steps.append((number, 100 * best))
+        if steps:
+            xs, ys = zip(*steps, strict=True)
+            axes.step(xs, ys, where="post", color=PALETTE[3], label="best so far")
+        axes.set_xlabel("trial")
+        axes.set_ylabel("validation accuracy (%)")
+        axes.legend(loc="lower right", frameon=False)
+
+    return render(draw, (8.0, 3.0), "svg")

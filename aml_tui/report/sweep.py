@@ -6,8 +6,12 @@ evaluated again.
 
 from __future__ import annotations
 
-from aml_tui.core.runstore.leaderboard import leaderboard, ranked
+from pathlib import Path
+
+from aml_tui.core.runstore.leaderboard import ConfigStats, leaderboard, ranked
+from aml_tui.core.runstore.search_trials import ranked_trials, search_trials
 from aml_tui.core.runstore.sweeps import scrambles
+from aml_tui.render.search import TRIAL_COLUMNS, search_heading, trial_cells
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import percent
 from aml_tui.report import figures
@@ -27,7 +31,9 @@ def sweep_document(subject: SweepSubject) -> Document:
     done = sum(r.status == "completed" for r in results)
     with_scrambled = scrambles(sweep)
     blocks: list[Block] = []
-    if done < len(results):
+    if sweep.search is not None:
+        blocks += search_blocks(subject)
+    elif done < len(results):
         state = "still running" if subject.running else "not finished"
         blocks.append(
             Paragraph(
@@ -36,29 +42,8 @@ def sweep_document(subject: SweepSubject) -> Document:
                 "warning",
             )
         )
-    columns = leaderboard_columns(with_scrambled)
-    header = [REPORT_HEADINGS.get(column, column) for column in columns]
-    where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
-    shown, note = capped(rows, MAX_ROWS, "combinations", where)
-    table_rows = []
-    for row in shown:
-        cells = leaderboard_cells(row, columns)
-        table_rows.append(tuple(Cell(c, strong=i == 3) for i, c in enumerate(cells)))
-    blocks += [
-        Heading("Leaderboard"),
-        Table(tuple(header), tuple(table_rows), numeric_from=2,
-              caption="best mean test accuracy first; ± is the sample standard deviation over "
-              "the seeds, in percentage points" + (f"; {note}" if note else "")),
-    ]  # fmt: skip
-    if any(row.test_acc is not None for row in rows):
-        bars, note = capped(rows, MAX_BARS, "combinations", where)
-        blocks.append(
-            Figure(
-                "leaderboard", figures.leaderboard(bars, results, names),
-                alt="each combination's test accuracy: its seeds as dots, mean and standard "
-                "deviation as a diamond with whiskers", caption=note[:1].upper() + note[1:],
-            )
-        )  # fmt: skip
+    if sweep.search is None:  # a search ranks its trials by validation accuracy instead
+        blocks += leaderboard_blocks(subject, rows, names)
     series = [(names[r.run.config], r.run.config - 1, subject.histories[r.run.run_id])
               for r in results if r.run.run_id in subject.histories]  # fmt: skip
     note = curves_note([len(history) for _, _, history in series])
@@ -81,6 +66,65 @@ def sweep_document(subject: SweepSubject) -> Document:
         running=subject.running,
         blocks=tuple(blocks),
     )
+
+
+def leaderboard_blocks(
+    subject: SweepSubject, rows: list[ConfigStats], names: dict[int, str]
+) -> list[Block]:
+    """The leaderboard, best mean test accuracy first, and its seeds as dots."""
+    sweep = subject.sweep
+    columns = leaderboard_columns(scrambles(sweep))
+    header = [REPORT_HEADINGS.get(column, column) for column in columns]
+    where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
+    shown, note = capped(rows, MAX_ROWS, "combinations", where)
+    table_rows = []
+    for row in shown:
+        cells = leaderboard_cells(row, columns)
+        table_rows.append(tuple(Cell(c, strong=i == 3) for i, c in enumerate(cells)))
+    blocks: list[Block] = [
+        Heading("Leaderboard"),
+        Table(tuple(header), tuple(table_rows), numeric_from=2,
+              caption="best mean test accuracy first; ± is the sample standard deviation over "
+              "the seeds, in percentage points" + (f"; {note}" if note else "")),
+    ]  # fmt: skip
+    if any(row.test_acc is not None for row in rows):
+        bars, note = capped(rows, MAX_BARS, "combinations", where)
+        blocks.append(
+            Figure(
+                "leaderboard", figures.leaderboard(bars, subject.results, names),
+                alt="each combination's test accuracy: its seeds as dots, mean and standard "
+                "deviation as a diamond with whiskers", caption=note[:1].upper() + note[1:],
+            )
+        )  # fmt: skip
+    return blocks
+
+
+def search_blocks(subject: SweepSubject) -> list[Block]:
+    """A search's trials (best validation accuracy first) and its progress by trial."""
+    sweep = subject.sweep
+    assert sweep.search is not None
+    rows = search_trials(Path(sweep.checkpoints), subject.results, subject.histories)
+    where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
+    shown, note = capped(ranked_trials(rows), MAX_ROWS, "trials", where)
+    table = Table(
+        TRIAL_COLUMNS, tuple(tuple(Cell(c, strong=i == 2) for i, c in enumerate(trial_cells(row)))
+                             for row in shown), numeric_from=2,
+        caption="ranked by validation accuracy (the mean over the seeds of each run's best), "
+        "never by the test set's; test accuracy is that epoch's" + (f"; {note}" if note else ""),
+    )  # fmt: skip
+    blocks: list[Block] = [Paragraph(search_heading(sweep, rows)), Heading("Trials"), table]
+    points = [(row.number, row.status, row.val_acc) for row in rows
+              if row.status in ("completed", "pruned") and row.val_acc is not None]  # fmt: skip
+    if points:
+        blocks.append(
+            Figure(
+                "search", figures.search_progress(points),
+                alt="each trial's validation accuracy by trial number, and the best so far",
+                caption="● completed, × pruned (where it was stopped); the line is the best "
+                "completed trial so far",
+            )
+        )  # fmt: skip
+    return blocks
 
 
 def runs_table(subject: SweepSubject, with_scrambled: bool) -> Table:

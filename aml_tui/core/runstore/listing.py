@@ -31,19 +31,22 @@ from aml_tui.core.runstore.runs import (
 from aml_tui.core.selection import selection_split
 from aml_tui.errors import AmlTuiError, CheckpointError, first_line
 
-RunStatus = Literal["completed", "interrupted", "failed", "running", "incomplete", "unreadable"]
-"""Where a run stands: completed, interrupted or failed (summary.json says so); running (its
+RunStatus = Literal[
+    "completed", "interrupted", "failed", "pruned", "running", "incomplete", "unreadable"
+]
+"""Where a run stands: completed, interrupted, failed or pruned (a search's pruner stopped it
+after an epoch; summary.json says so); running (its
 process is alive); incomplete (no summary and no live process: killed, or crashed);
 unreadable (its config.toml or summary.json cannot be read: RunInfo.problem says why)."""
 
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
-RECORDED_STATUSES: tuple[RunStatus, ...] = ("completed", "interrupted", "failed")
+RECORDED_STATUSES: tuple[RunStatus, ...] = ("completed", "interrupted", "failed", "pruned")
 """The statuses summary.json records; any other value there counts as incomplete."""
 
-ResumeRefusal = Literal["running", "completed", "no_checkpoint"]
-"""Why a run cannot be resumed: it is being trained, it trained all its epochs, or it has no
-last.pt to carry on from."""
+ResumeRefusal = Literal["running", "completed", "pruned", "no_checkpoint"]
+"""Why a run cannot be resumed: it is being trained, it trained all its epochs, a search
+pruned it (it is never resumed), or it has no last.pt to carry on from."""
 
 RUNNING_GRACE_S = 120.0
 """A run without summary.json whose metrics.jsonl changed this recently counts as running."""
@@ -175,7 +178,7 @@ def resume_refusal(folder: RunFolder) -> ResumeRefusal | None:
     asking is the moment to delete the temp file its killed first save left, if no process
     holds the run (taking its claim does that)."""
     status = run_status(folder)
-    if status == "running" or status == "completed":
+    if status in ("running", "completed", "pruned"):
         return status
     if not os.path.isfile(folder.last_path):
         # Trained or unwritable right now: nothing to clean, or nothing we may clean.

@@ -16,6 +16,7 @@ from typing import Any
 
 from aml_tui.config import MAX_NAME, MAX_SEED, TrainConfig
 from aml_tui.core.experiments import build_config
+from aml_tui.core.runstore.search_space import MAX_TRIALS, Search
 from aml_tui.errors import ConfigError
 
 SWEEPABLE = (
@@ -166,10 +167,24 @@ class Sweep:
     seeds: list[int]
     created: str = ""
     """When the sweep was planned (ISO, seconds)."""
+    search: Search | None = None
+    """A search (search_space.py): its combinations are its trials, asked as it goes."""
+    listed: tuple[dict[str, Any], ...] | None = None
+    """Combinations given one by one instead of a grid (`sweep confirm`: a search's best)."""
+    confirms: str | None = None
+    """The search whose best settings this sweep trains again (`sweep confirm`)."""
+
+    @property
+    def chosen(self) -> tuple[dict[str, Any], ...] | None:
+        """The combinations when they are a list, not a grid: a search's trials so far, or
+        the list a confirming sweep was given."""
+        return self.search.asked if self.search is not None else self.listed
 
     @property
     def combination_count(self) -> int:
         """How many combinations the grid makes, counted without making them."""
+        if self.chosen is not None:
+            return len(self.chosen)
         return math.prod(len(values) for values in self.grid.values())
 
     @property
@@ -185,6 +200,8 @@ class Sweep:
     @property
     def combinations(self) -> list[dict[str, Any]]:
         """Every combination of the grid, in order (one empty combination for no grid)."""
+        if self.chosen is not None:
+            return [dict(params) for params in self.chosen]
         names = list(self.grid)
         return [dict(zip(names, values, strict=True)) for values in itertools.product(
             *self.grid.values()
@@ -208,7 +225,7 @@ class Sweep:
         """The record's fields. Its runs are not listed (older records list them, and are
         still read): they follow from the grid and the seeds, so a record's size, and the
         cost of reading it, grows with the values given, never with the runs they make."""
-        return {
+        record: dict[str, Any] = {
             "id": self.sweep_id,
             "experiment": self.experiment,
             "created": self.created,
@@ -216,6 +233,13 @@ class Sweep:
             "options": self.options,
             "grid": self.grid,
         }
+        if self.search is not None:
+            record["search"] = self.search.to_dict()
+        if self.listed is not None:
+            record["combinations"] = [dict(params) for params in self.listed]
+        if self.confirms is not None:
+            record["confirms"] = self.confirms
+        return record
 
 
 def run_id(sweep_id: str, config: int, seed: int) -> str:
@@ -228,6 +252,9 @@ def limit_problem(sweep: Sweep) -> tuple[str, str] | None:
     the runs: its size (MAX_RUNS), its id's letters, its longest run id (MAX_NAME)."""
     if not sweep.seeds:
         return "seeds", "must list at least one seed"
+    planned = sweep.search.trials * len(sweep.seeds) if sweep.search else 0
+    if planned > MAX_RUNS:
+        return "search", f"makes {planned:,} runs (trials × seeds), more than {MAX_RUNS}"
     if sweep.count > MAX_RUNS:
         sizes = "".join(f"{len(v)} {k} × " for k, v in sweep.grid.items())
         counted = f"{sizes}{len(sweep.seeds)} seeds"
@@ -235,7 +262,8 @@ def limit_problem(sweep: Sweep) -> tuple[str, str] | None:
     name = sweep.sweep_id
     if not name or name.startswith(".") or not set(name) <= _ALLOWED:
         return "id", "must be letters, digits, '-', '_' or '.', and not start with '.'"
-    longest = len(run_id(name, sweep.combination_count, max(sweep.seeds, default=0)))
+    most = max(sweep.combination_count, 2 * MAX_TRIALS if sweep.search else 0)
+    longest = len(run_id(name, most, max(sweep.seeds, default=0)))
     if longest > MAX_NAME:
         room = MAX_NAME - (longest - len(name))
         return "id", f"is too long for its run ids: use at most {room} characters"

@@ -20,6 +20,7 @@ from aml_tui.config import MAX_SEED, TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS, is_known
 from aml_tui.core.files import UnreadableText, read_regular
 from aml_tui.core.runstore.runs import printable_name
+from aml_tui.core.runstore.search_space import Search, read_search
 from aml_tui.core.runstore.sweep_grid import (
     MAX_RUNS,
     PATH_FIELDS,
@@ -36,7 +37,10 @@ MAX_RECORD_BYTES = 1 << 20
 few KB even at MAX_RUNS (an older one that lists its runs: about 100 KB); a larger file is
 not one aml-tui wrote, and is not read."""
 
-RECORD_FIELDS = ("id", "experiment", "created", "seeds", "options", "grid", "runs")
+RECORD_FIELDS = (
+    "id", "experiment", "created", "seeds", "options", "grid", "runs", "search", "combinations",
+    "confirms",
+)  # fmt: skip
 
 _OPTIONS = {f.name for f in fields(TrainConfig)} - {"experiment", "name", "seed"}
 """Settings a record's options may hold: the record's own fields give the rest."""
@@ -103,6 +107,7 @@ def _checked(record: dict[str, Any], source: str, stem: str) -> Sweep:
     if not (isinstance(created, str) and len(created) <= 40 and created.isprintable()):
         raise _wrong(source, "created", "must be a time such as 2025-01-02T03:04:05")
     grid = _grid(record.get("grid", {}), source)
+    search, listed, confirms = _chosen(record, grid, source)
     sweep = Sweep(
         stem,
         experiment,
@@ -110,6 +115,9 @@ def _checked(record: dict[str, Any], source: str, stem: str) -> Sweep:
         grid,
         _seeds(record.get("seeds"), source),
         created,
+        search,
+        listed,
+        confirms,
     )
     problem = limit_problem(sweep)
     if problem is not None:
@@ -118,6 +126,49 @@ def _checked(record: dict[str, Any], source: str, stem: str) -> Sweep:
     if runs is not None and not (isinstance(runs, list) and len(runs) == sweep.count):
         raise _wrong(source, "runs", f"must list the {sweep.count} runs of its grid and seeds")
     return sweep
+
+
+def _chosen(
+    record: dict[str, Any], grid: dict[str, list[Any]], source: str
+) -> tuple[Search | None, tuple[dict[str, Any], ...] | None, str | None]:
+    """A search's table, a list of combinations and the search a sweep confirms, checked:
+    a sweep has a grid, a search or a list, never two of them."""
+    search = listed = None
+    if "search" in record:
+        try:
+            search = read_search(record["search"], fits, SWEEPABLE)
+        except ValueError as error:
+            raise _wrong(source, *error.args) from None
+        options = record.get("options")
+        shared = options if isinstance(options, dict) else {}
+        overlap = [name for name in search.space if name in shared]
+        if overlap:
+            raise _wrong(source, f"options.{overlap[0]}", "is searched too: give it in one place")
+    if "combinations" in record:
+        rows = record["combinations"]
+        if not (isinstance(rows, list) and 1 <= len(rows) <= MAX_RUNS):
+            raise _wrong(source, "combinations", f"must be a list of 1 to {MAX_RUNS} tables")
+        for row in rows:
+            if not (isinstance(row, dict) and all(k in SWEEPABLE and fits(k, v)
+                                                  for k, v in row.items())):  # fmt: skip
+                raise _wrong(source, "combinations", "must hold settings a sweep may vary")
+        listed = tuple(dict(row) for row in rows)
+    if sum(bool(x) for x in (grid, search, listed)) > 1:
+        raise _wrong(source, "grid", "a sweep has a grid, a search or combinations, not two")
+    confirms = record.get("confirms")
+    if confirms is not None and not (isinstance(confirms, str) and is_sweep_name(confirms)):
+        raise _wrong(source, "confirms", "must be the id of the search it confirms")
+    return search, listed, confirms
+
+
+def is_sweep_name(text: str) -> bool:
+    """Letters of a sweep id (sweeps.is_sweep_id, which imports this module)."""
+    return (
+        bool(text)
+        and len(text) <= 200
+        and not text.startswith(".")
+        and all(c.isascii() and (c.isalnum() or c in "-_.") for c in text)
+    )
 
 
 def _seeds(value: object, source: str) -> list[int]:

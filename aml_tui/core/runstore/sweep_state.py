@@ -19,6 +19,7 @@ from aml_tui.core.runstore.leaderboard import (
     sweep_results,
 )
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.search_trials import TrialRow, search_trials
 from aml_tui.core.runstore.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
 
 
@@ -36,6 +37,13 @@ class SweepProgress:
     """Why the sweep's record cannot be read (then `sweep` holds its id only), in one line."""
     elsewhere: str | None = None
     """That the record names another folder for its runs (a moved checkpoints folder)."""
+    trials: tuple[TrialRow, ...] = ()
+    """A search's trials so far (search_trials.py); none for a grid."""
+
+    @property
+    def trials_finished(self) -> int:
+        """A search's trials completed or pruned."""
+        return sum(row.status in ("completed", "pruned") for row in self.trials)
 
     @property
     def total(self) -> int:
@@ -95,7 +103,13 @@ class SweepProgress:
         why the record cannot be read."""
         if self.unreadable is not None:
             return f"unreadable: {self.unreadable}"
-        parts = [f"{self.count('completed')}/{self.total} completed"]
+        search = self.sweep.search
+        if search is not None:  # a search counts its trials
+            pruned = sum(row.status == "pruned" for row in self.trials)
+            parts = [f"{self.trials_finished}/{search.trials} trials finished"]
+            parts += [f"{pruned} pruned"] if pruned else []
+        else:
+            parts = [f"{self.count('completed')}/{self.total} completed"]
         for status in ("running", "failed", "interrupted"):
             if self.count(status):
                 parts.append(f"{self.count(status)} {status}")
@@ -114,7 +128,8 @@ def sweep_progress(root: Path, sweep: Sweep) -> SweepProgress:
             start, end = _mtime(folder.config_path), _mtime(folder.summary_path)
             if start is not None and end is not None and end >= start:
                 durations[result.run.run_id] = end - start
-    return SweepProgress(sweep, results, durations)
+    trials = tuple(search_trials(root, results)) if sweep.search is not None else ()
+    return SweepProgress(sweep, results, durations, trials=trials)
 
 
 def list_sweep_progress(root: Path) -> list[SweepProgress]:
@@ -127,7 +142,9 @@ def list_sweep_progress(root: Path) -> list[SweepProgress]:
             listed.append(SweepProgress(blank, (), unreadable=sweep.problem))
             continue
         results = tuple(sweep_results(root, sweep))
-        listed.append(SweepProgress(sweep, results, elsewhere=location_problem(sweep, root)))
+        trials = tuple(search_trials(root, results)) if sweep.search is not None else ()
+        elsewhere = location_problem(sweep, root)
+        listed.append(SweepProgress(sweep, results, elsewhere=elsewhere, trials=trials))
     return listed
 
 

@@ -246,7 +246,8 @@ def run_action(folder: RunFolder) -> RunAction:
     refusal = resume_refusal(folder)
     if refusal is None:
         return "resume"
-    return {"running": "running", "completed": "done", "no_checkpoint": "restart"}[refusal]  # type: ignore[return-value]
+    actions = {"running": "running", "completed": "done", "pruned": "done"}
+    return actions.get(refusal, "restart")  # type: ignore[return-value]
 
 
 def remove_unsaved(folder: RunFolder) -> bool:

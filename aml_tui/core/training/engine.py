@@ -46,10 +46,7 @@ from aml_tui.core.models import count_parameters
 from aml_tui.core.runstore.claim import RunClaim
 from aml_tui.core.runstore.recorder import RunRecorder
 from aml_tui.core.runstore.runs import RunFolder
-from aml_tui.core.training.checkpoint import (
-    EpochSaver,
-    save_checkpoint,
-)
+from aml_tui.core.training.checkpoint import EpochSaver, save_checkpoint
 from aml_tui.core.training.distributed import Distributed, any_rank_stopping
 from aml_tui.core.training.failures import RAISED, classify_failure, model_failure
 from aml_tui.core.training.loop import (
@@ -92,6 +89,8 @@ class Trainer(TrainingState):
     ) -> None:
         super().__init__(config, experiment, data, device, weights, distributed)
         self.stop = stop or threading.Event()
+        self.stop_status: FinishStatus = "interrupted"
+        """What a stop ends the run as: interrupted, or pruned (headless.VerdictWaiter)."""
         self.listeners: list[Listener] = list(listeners)
         self.saver = EpochSaver(self.warn)
         self.run_folder: RunFolder | None = None
@@ -168,7 +167,7 @@ class Trainer(TrainingState):
             if not finished:
                 if self.run_folder is not None:
                     save_checkpoint(self, self.run_folder.last_path, progress)
-                status = "interrupted"
+                status = self.stop_status
                 break
             ended = self.end_epoch(progress, epoch_started, started)
             self.emit(ended)
@@ -176,7 +175,7 @@ class Trainer(TrainingState):
                 stopped_early = epoch if epoch < self.config.epochs else None
                 break
             if any_rank_stopping(self.dist, self.stop, self.device):
-                status = "interrupted" if epoch < self.config.epochs else "completed"
+                status = self.stop_status if epoch < self.config.epochs else "completed"
                 break
         replicas = self.dist.identical(self.model, self.device) if self.dist else None
         result = RunFinished(

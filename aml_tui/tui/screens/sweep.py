@@ -1,5 +1,8 @@
 """Sweep: how far a sweep got (runs done of all, an ETA), its live leaderboard (best mean test
 accuracy first), and the curves of its running runs, all read from its record and run folders.
+A search shows its trials instead of the leaderboard (best validation accuracy first, pruned
+ones marked), beside a plot of the best validation accuracy so far against trial number; its
+record is read again on every look, as its driver adds the trials it asks.
 
 The runs are trained by `aml-tui sweep` processes (headless, or started from this app); this
 screen only reads their files, so it follows a sweep whoever runs it. It stops (s) or carries
@@ -23,15 +26,18 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 from textual.worker import Worker, WorkerState
 
 from aml_tui.core.runstore.run_curves import CurvesReader, RunCurve
+from aml_tui.core.runstore.search_trials import best_so_far, ranked_trials
 from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.search import TRIAL_COLUMNS, trial_cells
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import format_duration, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
 from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.widgets.curves import CurvesView
+from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, MetricPlot, PlotBox
 
 POLL_S = 1.0
 """How often the sweep's run folders are read again."""
@@ -43,6 +49,11 @@ def shown_runs(progress: SweepProgress) -> tuple[list[str], str]:
     running = progress.running_ids
     if running:
         return running, f"running: {len(running)} run" + ("s" if len(running) > 1 else "")
+    trials = ranked_trials(progress.trials)
+    if trials:  # a search: its best trial by validation accuracy
+        best = trials[0]
+        which = "best trial" if best.status == "completed" else "trial"
+        return list(best.run_ids), f"{which} t{best.number}: {params_text(best.params)}"
     rows = progress.ranked
     if not rows:
         return [], "no runs"
@@ -88,10 +99,14 @@ class SweepScreen(Screen[None]):
         yield Header()
         yield Label(Content(f"sweep {safe(self.sweep_id, markup=False)}"), id="sweep-title")
         with Horizontal(classes="bar-row", id="sweep-progress"):
-            yield Label("runs", classes="bar-label")
+            yield Label("runs", classes="bar-label", id="sweep-bar-label")
             yield ProgressBar(id="sweep-bar", show_eta=False)
             yield Label("reading...", id="sweep-info", classes="bar-info")
         yield DataTable(id="leaderboard", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="search-row"):
+            yield DataTable(id="trials", cursor_type="row", zebra_stripes=True)
+            best = MetricPlot(whole_x=True, min_span=MIN_ACC_SPAN, id="search-best-plot")
+            yield PlotBox("best val acc so far (%) by trial", "best val", best, id="search-best")
         yield Label("", id="sweep-curves-title", classes="section-title")
         yield CurvesView(prefix=f"{self.sweep_id}-", id="sweep-curves")
         yield Footer()
@@ -111,6 +126,11 @@ class SweepScreen(Screen[None]):
             return
         reader = CurvesReader()
         while not self.closing.is_set():
+            if sweep.search is not None:  # its driver records each trial it asks
+                try:
+                    sweep = read_sweep(root, self.sweep_id)
+                except AmlTuiError as error:  # the old record stays shown; say why
+                    self.post_message(SweepUnreadable(str(error)))
             progress = sweep_progress(root, sweep)
             runs, _ = shown_runs(progress)
             curves = reader.read([root / run for run in runs])
@@ -124,12 +144,17 @@ class SweepScreen(Screen[None]):
         if self.sweep is None:
             self.sweep = progress.sweep
             self.show_title(progress.sweep)
+        search = progress.sweep.search
         self.query_one("#sweep-bar", ProgressBar).update(
-            total=progress.total, progress=progress.ended
+            total=search.trials if search else progress.total,
+            progress=progress.trials_finished if search else progress.ended,
         )
         when = f" · ETA {format_duration(progress.eta)}" if progress.left else ""
         self.query_one("#sweep-info", Label).update(Content(progress.summary() + when))
-        self.show_leaderboard(progress)
+        if progress.sweep.search is not None:
+            self.show_trials(progress)
+        else:
+            self.show_leaderboard(progress)
         _, what = shown_runs(progress)
         self.query_one("#sweep-curves-title", Label).update(
             Content(f"curves · {safe(what, markup=False)}")
@@ -140,9 +165,34 @@ class SweepScreen(Screen[None]):
 
     def show_title(self, sweep: Sweep) -> None:
         axes = [f"{name} {','.join(str(v) for v in values)}" for name, values in sweep.grid.items()]
+        search = sweep.search
+        if search is not None:
+            self.add_class("-search")
+            self.query_one("#sweep-bar-label", Label).update("trials")
+            axes = [f"{name} {span.text()}" for name, span in search.space.items()]
         axes.append("seeds " + ",".join(str(s) for s in sweep.seeds))
-        text = f"sweep {sweep.sweep_id} · {sweep.experiment} · {' × '.join(axes)}"
+        how = f" · {search.method}, {search.trials} trials, prune {search.prune}" if search else ""
+        kind = "search" if search else "sweep"
+        text = f"{kind} {sweep.sweep_id} · {sweep.experiment}{how} · {' × '.join(axes)}"
         self.query_one("#sweep-title", Label).update(Content(safe(text, markup=False)))
+
+    def show_trials(self, progress: SweepProgress) -> None:
+        """A search's trials, best validation accuracy first, and the best so far plotted."""
+        table = self.query_one("#trials", DataTable)
+        if not table.columns:
+            table.add_columns(*TRIAL_COLUMNS)
+        cursor = table.cursor_row
+        table.clear()
+        for row in ranked_trials(progress.trials):
+            table.add_row(*(safe(cell) for cell in trial_cells(row)))
+        if 0 <= cursor < table.row_count:
+            table.move_cursor(row=cursor)
+        points = best_so_far(progress.trials)
+        plot = self.query_one("#search-best-plot", MetricPlot)
+        xs, ys = [float(n) for n, _ in points], [100 * best for _, best in points]
+        if plot.series.get("best") != (xs, ys):
+            plot.set_series("best", xs, ys)
+            self.query_one("#search-best", PlotBox).redraw()
 
     def show_leaderboard(self, progress: SweepProgress) -> None:
         table = self.query_one("#leaderboard", DataTable)
@@ -204,7 +254,13 @@ class SweepScreen(Screen[None]):
         if self.runner_running():
             self.notify("this sweep's runner is running already")
             return
-        if self.progress is not None and self.progress.count("completed") == self.progress.total:
+        progress = self.progress
+        search = progress.sweep.search if progress is not None else None
+        if progress is not None and search is not None:
+            if progress.trials_finished >= search.trials:
+                self.notify(f"every one of this search's {search.trials} trials has finished")
+                return
+        elif progress is not None and progress.count("completed") == progress.total:
             self.notify("every run of this sweep has completed")
             return
         aml_app(self).run_sweep(None, self.sweep_id, 1)

@@ -45,7 +45,9 @@ from aml_tui.tui.widgets.plot_row import PlotRow
 from aml_tui.tui.widgets.plots import PlotBox, resume_mark
 from aml_tui.tui.widgets.wrapping_log import WrappingLog
 
-ViewStatus = Literal["starting", "running", "stopping", "completed", "interrupted", "failed"]
+ViewStatus = Literal[
+    "starting", "running", "stopping", "completed", "interrupted", "pruned", "failed"
+]
 """Where a shown run stands: the first three while it runs, then how it ended."""
 
 RUNNING: tuple[ViewStatus, ...] = ("starting", "running", "stopping")
