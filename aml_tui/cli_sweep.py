@@ -17,6 +17,7 @@ from aml_tui.cli_common import (
     CheckpointsOption,
     exit_with,
     field_help,
+    given_on_command_line,
     refuse_with_resume,
     run_app,
     user_errors,
@@ -25,6 +26,13 @@ from aml_tui.cli_options import config_fields, sweep_option, with_options
 from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import EXPERIMENTS
 from aml_tui.core.runstore.leaderboard import sweep_json, sweep_results
+from aml_tui.core.runstore.sweep_jobs import (
+    LAUNCHERS,
+    SlurmSettings,
+    SweepLaunch,
+    read_launch,
+    write_launch,
+)
 from aml_tui.core.runstore.sweeps import (
     BOOL_WORDS,
     MAX_JOBS,
@@ -117,7 +125,8 @@ SeedsOption = Annotated[
 JobsOption = Annotated[
     int,
     typer.Option(
-        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores."
+        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores "
+        "(with --launcher slurm: jobs queued or running at once)."
     ),
 ]
 NameOption = Annotated[
@@ -128,6 +137,27 @@ NameOption = Annotated[
 ]
 SweepDeviceOption = Annotated[
     str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
+]
+
+LauncherOption = Annotated[
+    str,
+    typer.Option(help="Where runs train: local (processes here) or slurm (one Slurm job each)."),
+]
+PartitionOption = Annotated[
+    str | None, typer.Option(help="Slurm partition of the jobs (default: the cluster's).")
+]
+TimeOption = Annotated[
+    str | None,
+    typer.Option(help="Time limit of each job, e.g. 2:00:00; it saves and requeues near it."),
+]
+GpusOption = Annotated[
+    int, typer.Option(help="GPUs per job; more than 1 runs torchrun, one rank per GPU.")
+]
+CpusOption = Annotated[int, typer.Option(help="Cores per job (its one task).")]
+MemOption = Annotated[str | None, typer.Option(help="Memory per job, e.g. 16G (default: none).")]
+SlurmArgOption = Annotated[
+    list[str] | None,
+    typer.Option(help="More sbatch arguments, e.g. --slurm-arg=--account=X (repeatable)."),
 ]
 
 SWEEP_OPTIONS = [sweep_option(f, f in SWEEPABLE) for f in config_fields(("name", "seed", "device"))]
@@ -147,6 +177,13 @@ def sweep_start(
     jobs: JobsOption = 1,
     name: NameOption = None,
     device: SweepDeviceOption = "auto",
+    launcher: LauncherOption = "local",
+    slurm_partition: PartitionOption = None,
+    slurm_time: TimeOption = None,
+    slurm_gpus: GpusOption = 0,
+    slurm_cpus: CpusOption = 1,
+    slurm_mem: MemOption = None,
+    slurm_arg: SlurmArgOption = None,
     **options: Any,
 ) -> None:
     """Train each combination of the listed settings with each seed, or --resume a sweep."""
@@ -160,13 +197,34 @@ def sweep_start(
             "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
         )
     else:
+        settings = SlurmSettings(
+            slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem, tuple(slurm_arg or ())
+        )
+        launch = launch_of(ctx, launcher, settings)
         sweep = create_sweep(root, planned(ctx, experiment, seeds, name))
+        if launch.launcher != "local":
+            write_launch(root, sweep.sweep_id, launch)
     if not no_ui:  # the app runs the same runner in a process of its own, on the Sweep screen
         run_app(str(root), sweep=(sweep.sweep_id, jobs))
         return
     from aml_tui.sweep_runner import run_sweep  # lazy: imports torch
 
     exit_with(run_sweep(root, sweep, jobs))
+
+
+def launch_of(ctx: typer.Context, launcher: str, settings: SlurmSettings) -> SweepLaunch:
+    """How the new sweep's runs are launched; Slurm options need --launcher slurm, and
+    --launcher slurm needs Slurm's commands here (checked before anything is written)."""
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"--launcher must be local or slurm, not {launcher[:40]!r}")
+    given = [opt for opt in given_on_command_line(ctx, ()) if opt.startswith("--slurm-")]
+    if launcher == "local" and given:
+        raise ConfigError(f"{given[0]} needs --launcher slurm")
+    if launcher == "slurm":
+        from aml_tui.launch.slurm import slurm_command  # lazy: only a Slurm sweep needs it
+
+        slurm_command("sbatch")
+    return SweepLaunch("slurm" if launcher == "slurm" else "local", settings)
 
 
 def planned(ctx: typer.Context, experiment: str, seeds: str, name: str | None) -> Sweep:
@@ -209,14 +267,32 @@ def sweep_show(
     if problem is not None:  # the runs listed are the ones beside the record
         typer.echo(f"aml-tui: note: {problem}; showing the runs in {root}", err=True)
     results = sweep_results(root, sweep)
+    launch = read_launch(root, sweep.sweep_id)
     if json_output:
-        typer.echo(json.dumps(sweep_json(sweep, results), allow_nan=False))
+        typer.echo(json.dumps(with_jobs(sweep_json(sweep, results), launch), allow_nan=False))
         return
     from rich.console import Console  # lazy: --json needs no rich
 
     from aml_tui.render.sweeps import sweep_view  # lazy: --json needs no rich
 
-    Console(highlight=False).print(sweep_view(sweep, results, scrambles(sweep)))
+    console = Console(highlight=False)
+    console.print(sweep_view(sweep, results, scrambles(sweep)))
+    if launch.launcher == "slurm":
+        from aml_tui.render.jobs import jobs_table  # lazy: as sweep_view
+
+        console.print(jobs_table(results, launch))
+
+
+def with_jobs(shown: dict[str, Any], launch: SweepLaunch) -> dict[str, Any]:
+    """`sweep show --json` of a Slurm sweep: each run's job (id, state, node, every id
+    submitted for it) beside its results; None for a run never submitted."""
+    if launch.launcher != "slurm":
+        return shown
+    for run in shown["runs"]:
+        jobs = launch.jobs.get(run["run_id"])
+        run["job"] = None if jobs is None else {
+            "id": jobs.job_id, "state": jobs.state, "node": jobs.node, "ids": jobs.ids}  # fmt: skip
+    return shown
 
 
 @sweep_app.command("list")
