@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from slurm_cluster import Cluster, start_cluster
+from test_tui_sweeps import wait_for as wait_for_app
+from textual.widgets import DataTable
 from typer.testing import CliRunner
 
 from aml_tui.cli import app
@@ -28,11 +30,13 @@ from aml_tui.core.runstore.sweep_jobs import (
     read_launch,
     write_launch,
 )
-from aml_tui.core.runstore.sweeps import plan_sweep
+from aml_tui.core.runstore.sweeps import create_sweep, plan_sweep
 from aml_tui.errors import ConfigError
 from aml_tui.launch.filesystems import local_only
 from aml_tui.launch.slurm import job_script, sbatch_command
 from aml_tui.launch.slurm_job import job_command, job_env
+from aml_tui.tui.app import create_app
+from aml_tui.tui.screens.sweep import SweepScreen
 
 runner = CliRunner()
 QUICK = ["--train-limit", "200", "--test-limit", "50", "--offline", "--device", "cpu"]
@@ -124,6 +128,31 @@ def test_a_folder_in_memory_or_under_tmp_is_local_to_this_machine(tmp_path: Path
     assert local_only("/dev/shm") is not None
     assert "/tmp" in (local_only("/tmp/x/y") or "") or "tmpfs" in (local_only("/tmp/x/y") or "")
     assert local_only("/") is None or Path("/").resolve() == Path("/tmp")
+
+
+async def test_the_sweep_screen_gives_each_runs_job_state_and_node(tmp_path: Path) -> None:
+    sweep = create_sweep(tmp_path, plan_sweep("fashion-cnn", {"offline": True}, {}, [0, 1, 2],
+                                              name="sl"))  # fmt: skip
+    launch = SweepLaunch("slurm", SlurmSettings(cpus=2))
+    launch.jobs["sl-c1-s0"] = RunJobs(["41", "57"], "RUNNING", "node7")  # requeued once
+    launch.jobs["sl-c1-s1"] = RunJobs(["42"], "PENDING", "")
+    write_launch(tmp_path, "sl", launch)
+    local = create_sweep(tmp_path, plan_sweep("fashion-cnn", {}, {}, [0], name="here"))
+    app = create_app(tmp_path)
+    async with app.run_test(size=(80, 30)) as pilot:
+        screen = SweepScreen(sweep.sweep_id)
+        await app.push_screen(screen)
+        table = screen.query_one("#sweep-jobs", DataTable)
+        await wait_for_app(pilot, lambda: table.row_count == 3)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
+        assert rows == [["sl-c1-s0", "pending", "57 (+1)", "RUNNING", "node7"],
+                        ["sl-c1-s1", "pending", "42", "PENDING", "-"],
+                        ["sl-c1-s2", "pending", "-", "-", "-"]]  # fmt: skip
+        assert table.display and table.size.height >= 3
+        other = SweepScreen(local.sweep_id)  # processes here: no jobs to show
+        await app.push_screen(other)
+        await wait_for_app(pilot, lambda: other.progress is not None)
+        assert not other.query_one("#sweep-jobs", DataTable).display
 
 
 # --- real sweeps on a real Slurm ----------------------------------------------------------------

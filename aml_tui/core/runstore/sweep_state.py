@@ -19,6 +19,7 @@ from aml_tui.core.runstore.leaderboard import (
     sweep_results,
 )
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweep_jobs import SweepLaunch
 from aml_tui.core.runstore.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
 
 
@@ -36,6 +37,8 @@ class SweepProgress:
     """Why the sweep's record cannot be read (then `sweep` holds its id only), in one line."""
     elsewhere: str | None = None
     """That the record names another folder for its runs (a moved checkpoints folder)."""
+    launch: SweepLaunch | None = None
+    """How its runs are launched, and each run's Slurm job (read by the Sweep screen)."""
 
     @property
     def total(self) -> int:

@@ -23,9 +23,11 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 from textual.worker import Worker, WorkerState
 
 from aml_tui.core.runstore.run_curves import CurvesReader, RunCurve
+from aml_tui.core.runstore.sweep_jobs import SweepLaunch, read_launch
 from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.jobs import JOB_COLUMNS, job_cells
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import format_duration, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
@@ -63,6 +65,28 @@ def sweep_curves(root: Path, progress: SweepProgress) -> CurvesScreen:
     )
 
 
+def launch_or_none(root: Path, sweep: Sweep) -> SweepLaunch | None:
+    """The sweep's launch record; None when it cannot be read (its jobs are not shown)."""
+    try:
+        return read_launch(root, sweep.sweep_id)
+    except AmlTuiError:
+        return None
+
+
+def show_jobs(table: DataTable[str], progress: SweepProgress) -> None:
+    """Each run's Slurm job (id, state, node), for a sweep whose runs are Slurm jobs."""
+    launch = progress.launch
+    slurm = launch is not None and launch.launcher == "slurm"
+    table.set_class(slurm, "-slurm")
+    if launch is None or not slurm:
+        return
+    if not table.columns:
+        table.add_columns(*JOB_COLUMNS)
+    table.clear()
+    for result in progress.results:
+        table.add_row(*(safe(cell) for cell in job_cells(result, launch)))
+
+
 class SweepScreen(Screen[None]):
     """One sweep, followed live from its files."""
 
@@ -92,6 +116,7 @@ class SweepScreen(Screen[None]):
             yield ProgressBar(id="sweep-bar", show_eta=False)
             yield Label("reading...", id="sweep-info", classes="bar-info")
         yield DataTable(id="leaderboard", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="sweep-jobs", cursor_type="none", zebra_stripes=True)
         yield Label("", id="sweep-curves-title", classes="section-title")
         yield CurvesView(prefix=f"{self.sweep_id}-", id="sweep-curves")
         yield Footer()
@@ -111,7 +136,7 @@ class SweepScreen(Screen[None]):
             return
         reader = CurvesReader()
         while not self.closing.is_set():
-            progress = sweep_progress(root, sweep)
+            progress = replace(sweep_progress(root, sweep), launch=launch_or_none(root, sweep))
             runs, _ = shown_runs(progress)
             curves = reader.read([root / run for run in runs])
             done = {c.run_id: len(c.points) / c.epochs for c in curves if c.epochs}
@@ -130,6 +155,7 @@ class SweepScreen(Screen[None]):
         when = f" · ETA {format_duration(progress.eta)}" if progress.left else ""
         self.query_one("#sweep-info", Label).update(Content(progress.summary() + when))
         self.show_leaderboard(progress)
+        show_jobs(self.query_one("#sweep-jobs", DataTable), progress)
         _, what = shown_runs(progress)
         self.query_one("#sweep-curves-title", Label).update(
             Content(f"curves · {safe(what, markup=False)}")
