@@ -295,6 +295,20 @@ def with_jobs(shown: dict[str, Any], launch: SweepLaunch) -> dict[str, Any]:
     return shown
 
 
+@sweep_app.command("stop")
+@user_errors
+def sweep_stop(
+    sweep_id: Annotated[str, typer.Argument(metavar="SWEEP", help="Sweep id, or last.")],
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """Stop a sweep: its driver stops its runs, or its Slurm jobs are cancelled; all save."""
+    from aml_tui.launch.stop import stop_sweep  # lazy: only this command needs it
+
+    root = Path(checkpoints)
+    for line in stop_sweep(root, read_sweep(root, sweep_id)):
+        typer.echo(line)
+
+
 @sweep_app.command("list")
 @user_errors
 def sweep_list(

@@ -301,8 +301,10 @@ def test_a_killed_driver_carried_on_submits_no_job_twice_and_a_stop_cancels_the_
     third = root / "k-c1-s2"
     wait_for(lambda: (third / "metrics.jsonl").exists() and bool(events(third, "epoch_ended")),
              "the third run's first epoch")  # fmt: skip
-    again.send_signal(signal.SIGINT)  # a stop: the jobs are cancelled, the runs saved
-    output = again.communicate(timeout=120)[0]
+    stop = subprocess.run(sweep_command("stop", "k", "--checkpoints", str(root)), env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert stop.returncode == 0 and "stopping sweep k: its driver" in stop.stdout, stop.stderr
+    output = again.communicate(timeout=120)[0]  # its jobs cancelled, its runs saved
     assert again.returncode == 130, output
     assert output.count("follow  k-c1-s") >= 1 and "submit  k-c1-s2" in output, output
     jobs = ours(cluster, "k")
@@ -313,8 +315,18 @@ def test_a_killed_driver_carried_on_submits_no_job_twice_and_a_stop_cancels_the_
         summary = json.loads((root / f"k-c1-s{seed}" / "summary.json").read_text())
         assert summary["status"] in ("completed", "interrupted"), summary
     assert "CANCELLED" in {state for *_, state in jobs}
-    last = subprocess.run(sweep_command("--resume", "k", "--no-ui", "--checkpoints", str(root)),
-                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    # A driver killed again, and then a stop: no driver, so the jobs are cancelled directly.
+    resume = sweep_command("--resume", "k", "--no-ui", "--checkpoints", str(root))
+    third_driver = subprocess.Popen(resume, env=env, stdout=subprocess.DEVNULL)
+    wait_for(lambda: len(ours(cluster, "k")) > 3, "jobs submitted again")
+    third_driver.send_signal(signal.SIGKILL)
+    third_driver.wait()
+    stop = subprocess.run(sweep_command("stop", "k", "--checkpoints", str(root)), env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert stop.returncode == 0 and "cancelled job" in stop.stdout, stop.stdout + stop.stderr
+    alive = ("PENDING", "RUNNING", "COMPLETING")
+    wait_for(lambda: all(job[2] not in alive for job in ours(cluster, "k")), "the jobs to end")
+    last = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=300)
     assert last.returncode == 0, last.stdout + last.stderr + cluster.logs()
     for seed in range(3):
         run = root / f"k-c1-s{seed}"
