@@ -4,7 +4,7 @@ A sweep that a driver carries on (it holds the sweep's claim) is stopped by send
 driver SIGINT, as Ctrl+C in its terminal or `s` on the app's Sweep screen would: it passes
 the stop to its runs (local processes are signalled, Slurm jobs cancelled), each saves
 last.pt after its batch and ends interrupted. A driver on another host is named, not
-signalled. A Slurm sweep with no driver (it was killed, or its login session ended) has its
+signalled. A Slurm sweep with no driver (it was killed, or the login node went down) has its
 recorded jobs that are still queued or running cancelled here, under the sweep's claim so
 no driver starts meanwhile. `sweep --resume` carries any of them on.
 """
