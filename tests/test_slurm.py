@@ -2,7 +2,7 @@
 a job (torchrun for several GPUs), the launch record, the options' errors, and real sweeps on
 a real single-node Slurm (tests/slurm_cluster.py): --jobs respected, a warned or requeued
 job saving and resuming with no epoch twice, a driver killed and carried on without
-submitting any job twice, a stopped sweep cancelling its jobs."""
+submitting any job twice, a stopped sweep cancelling its jobs, `watch` following a job's run."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from aml_tui.launch.slurm import job_script, sbatch_command
 from aml_tui.launch.slurm_job import job_command, job_env
 from aml_tui.tui.app import create_app
 from aml_tui.tui.screens.sweep import SweepScreen
+from aml_tui.tui.screens.watch import WatchScreen
 
 runner = CliRunner()
 QUICK = ["--train-limit", "200", "--test-limit", "50", "--offline", "--device", "cpu"]
@@ -333,3 +334,32 @@ def test_a_killed_driver_carried_on_submits_no_job_twice_and_a_stop_cancels_the_
         assert [row["epoch"] for row in events(run, "epoch_ended")] == list(range(1, 31))
         assert json.loads((run / "summary.json").read_text())["status"] == "completed"
     assert os.path.exists(launch_path(root, "k"))
+
+
+@pytest.mark.system
+async def test_watch_follows_a_run_that_a_slurm_job_trains(
+    cluster: Cluster, tmp_path: Path, fashion_dir: Path
+) -> None:
+    root = tmp_path / "runs"
+    command = sweep_command("fashion-cnn", "--epochs", "3", "--batch-size", "16",
+                            "--data-dir", str(fashion_dir), *QUICK, "--name", "w",
+                            "--launcher", "slurm", "--checkpoints", str(root),
+                            "--no-ui")  # fmt: skip
+    process = subprocess.Popen(command, env=sweep_env(cluster), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    run = root / "w-c1-s0"
+    try:
+        wait_for(lambda: (run / "config.toml").exists(), "the job to start the run")
+        app = create_app(root, watch=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + 120
+            while not (isinstance(app.screen, WatchScreen) and app.screen.status == "completed"):
+                assert time.monotonic() < deadline, "the watch view never saw the run end"
+                await pilot.pause(0.1)
+            log = "\n".join(app.screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
+            assert log.count("epoch ") >= 3 and "run completed" in log
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output

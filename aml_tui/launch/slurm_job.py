@@ -10,7 +10,10 @@ child:
   SIGTERM, saves last.pt after its batch and ends interrupted; then this job requeues itself
   (`scontrol requeue`), and the requeued job resumes the run from there, no epoch twice.
 - SIGTERM, from `scancel` (the sweep stopped) or from Slurm preempting or requeueing the
-  job: passed on; the run saves and ends interrupted, and a requeued job resumes it.
+  job: Slurm sends it to every process of the job, the trainer too; the run saves and ends
+  interrupted, and a requeued job resumes it. It is passed on to a plain trainer as well (a
+  second SIGTERM changes nothing there), not to torchrun, whose shutdown a second one would
+  cut short.
 
 Its exit code is the trainer's.
 """
@@ -108,6 +111,8 @@ def main(argv: list[str]) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGUSR2:
             warned.append(signum)
+        elif settings.gpus > 1:
+            return  # Slurm signals every process of the job: torchrun has it already
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signal.SIGTERM if signum == signal.SIGUSR2 else signum)
 
