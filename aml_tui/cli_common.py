@@ -185,12 +185,17 @@ def run_app(
 ) -> None:
     """Open the Textual app (on the Train screen when `start` is given, resuming `resume`;
     running the recorded sweep `sweep` with its jobs on the Sweep screen), and end with its
-    exit code: 129, 143 or 130 when a hang-up, SIGTERM or SIGINT stopped it
-    (the run it trained is saved first, as by "Stop and quit")."""
+    exit code: 129, 143 or 130 when a hang-up, SIGTERM or SIGINT ended it (the run it
+    trained is saved first, as by "Stop and quit", and after a hang-up carried on in the
+    background unless AML_TUI_ON_HANGUP=stop), 2 when "Quit, keep training" could not start
+    the background process."""
     from aml_tui.headless import refuse_app_under_torchrun  # lazy: imports torch
     from aml_tui.tui.app import create_app  # lazy: imports textual and torch
 
     refuse_app_under_torchrun()
     application = create_app(checkpoints, start, resume, sweep=sweep)
     application.run()
+    if application.farewell:  # where the run went on, or why it could not
+        with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
+            print(application.farewell, file=sys.stderr if application.return_code else sys.stdout)
     exit_with(application.return_code or 0)

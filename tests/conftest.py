@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # One thread per torch process, set before torch loads, here and in every aml-tui process a
 # test starts (they inherit it): pytest, the app and subprocesses share two cores, and thread
@@ -162,3 +164,20 @@ def write_distribution(site: Path, package: str, entry_points: str, version: str
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text("[aml_tui.experiments]\n" + entry_points)
+
+
+@pytest.fixture
+def terminals() -> Iterator[Callable[..., Any]]:
+    """Start aml-tui on pseudo-terminals (tests/test_hangup.py's Terminal) with
+    `terminals(args, cwd, env)`; whatever still runs is killed at the end."""
+    from test_hangup import Terminal  # a test module: loaded only by the tests that use it
+
+    started: list[Terminal] = []
+
+    def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Terminal:
+        started.append(Terminal(args, cwd, more_env=env))
+        return started[-1]
+
+    yield start
+    for terminal in started:
+        terminal.close()

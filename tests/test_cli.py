@@ -294,3 +294,15 @@ def drawn(renderable: object, width: int) -> str:
     console = Console(width=width, file=io.StringIO(), record=True)
     console.print(renderable)
     return console.export_text()
+
+
+@pytest.mark.parametrize("command", [[], ["train", "fashion-cnn", "--offline"]])
+def test_a_bad_hangup_rule_is_one_line_before_the_app_opens(
+    command: list[str], in_tmp_cwd: Path
+) -> None:
+    result = invoke(*command, env={"AML_TUI_ON_HANGUP": "later"})
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "aml-tui: error: AML_TUI_ON_HANGUP='later': set it to keep (the default) or stop"
+    )
+    assert not (in_tmp_cwd / "checkpoints").exists()

@@ -1,10 +1,12 @@
 """A dropped SSH connection (and SIGTERM) while the app or a headless run trains.
 
 aml-tui runs on a real pseudo-terminal as its session leader, as under sshd or tmux: closing
-the terminal's master side makes the kernel hang the terminal up and send SIGHUP. Each run
-must then do what "Stop and quit" does: finish the batch, save last.pt with its place in the
-epoch and summary.json (interrupted), release the run, and exit 129 (143 for SIGTERM), with
-the terminal gone and every write to it failing.
+the terminal's master side makes the kernel hang the terminal up and send SIGHUP. A headless
+run, SIGTERM, and the app under AML_TUI_ON_HANGUP=stop must then do what "Stop and quit"
+does: finish the batch, save last.pt with its place in the epoch and summary.json
+(interrupted), release the run, and exit 129 (143 for SIGTERM), with the terminal gone and
+every write to it failing. By default the app's run goes on in a background process after a
+hang-up: tests/test_carry_on.py.
 """
 
 from __future__ import annotations
@@ -42,8 +44,16 @@ class Terminal:
     and the kernel sends it SIGHUP. What it writes is read all along (a terminal nobody reads
     fills up and blocks the writer)."""
 
-    def __init__(self, args: list[str], cwd: Path, rows: int = 30, columns: int = 100) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        rows: int = 30,
+        columns: int = 100,
+        more_env: dict[str, str] | None = None,
+    ) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AML_TUI")}
+        env.update(more_env or {})
         # Buffered output, as on a user's machine: data left in stdout's buffer when the
         # terminal has gone is what makes Python exit 120 at shutdown.
         env.pop("PYTHONUNBUFFERED", None)
@@ -123,20 +133,6 @@ class Terminal:
 
 
 @pytest.fixture
-def terminals() -> object:
-    """Start Terminals with `terminals(args, cwd)`; whatever still runs is killed at the end."""
-    started: list[Terminal] = []
-
-    def start(args: list[str], cwd: Path) -> Terminal:
-        started.append(Terminal(args, cwd))
-        return started[-1]
-
-    yield start
-    for terminal in started:
-        terminal.close()
-
-
-@pytest.fixture
 def long_epochs(tmp_path: Path) -> Path:
     """FashionMNIST-format files with BATCHES batches of 8 to an epoch."""
     return write_fashion_dir(tmp_path / "long", train=8 * BATCHES, test=64)
@@ -174,18 +170,26 @@ def assert_stopped_in_the_epoch_and_saved(run: Path, seen_batch: int) -> None:
     assert not (run / "owner.json").exists()
 
 
-@pytest.mark.parametrize(("name", "more"), [("app-hup", ()), ("cli-hup", ("--no-ui",))])
+STOP_ON_HANGUP = {"AML_TUI_ON_HANGUP": "stop"}
+"""The app's old rule: a hang-up stops the run (the default hands it over)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "more", "env"),
+    [("app-hup", (), STOP_ON_HANGUP), ("cli-hup", ("--no-ui",), {})],
+)
 def test_a_hang_up_stops_the_run_after_the_batch_and_saves(
     in_tmp_cwd: Path,
     long_epochs: Path,
     terminals: Callable[..., Terminal],
     name: str,
     more: tuple[str, ...],
+    env: dict[str, str],
 ) -> None:
-    """The app, and a headless run on a terminal: there the reporter draws a live progress
-    bar, its writes fail after the hang-up, and what stdout still holds at exit must not
-    turn 129 into 120."""
-    terminal = terminals(train_args(long_epochs, name, *more), in_tmp_cwd)
+    """The app under AML_TUI_ON_HANGUP=stop, and a headless run on a terminal: there the
+    reporter draws a live progress bar, its writes fail after the hang-up, and what stdout
+    still holds at exit must not turn 129 into 120."""
+    terminal = terminals(train_args(long_epochs, name, *more), in_tmp_cwd, env)
     run = in_tmp_cwd / "checkpoints" / name
     terminal.read_until(first_batch_recorded(run))
     seen = recorded_batch(run)
@@ -218,23 +222,22 @@ def test_a_hang_up_with_nothing_training_quits_the_app_at_once(
     assert not (in_tmp_cwd / "ck").exists()
 
 
-def test_the_app_whose_input_pipe_ends_saves_its_run_and_stops(
-    in_tmp_cwd: Path, long_epochs: Path
-) -> None:
+def served_app_losing_its_server(
+    cwd: Path, args: list[str], run: Path, env: dict[str, str]
+) -> tuple[int, int]:
     """The app as `aml-tui serve` runs it (textual-serve's web driver on pipes), training,
-    when the server is killed with SIGKILL: its input pipe ends and no SIGHUP comes. The app
-    takes the end of its input as a hang-up: the run stops after its batch with its files
-    saved, and the app exits 129 instead of training on with no screen."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AML_TUI")}
-    env.update(TEXTUAL_DRIVER="textual.drivers.web_driver:WebDriver", COLUMNS="100", ROWS="30")
+    when the server is killed with SIGKILL: both of its pipes end, and no SIGHUP comes.
+    Returns the batch recorded before that and the app's exit code."""
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("AML_TUI")}
+    full_env.update(env)
+    full_env.update(TEXTUAL_DRIVER="textual.drivers.web_driver:WebDriver", COLUMNS="100", ROWS="30")
     app = subprocess.Popen(
-        [sys.executable, "-m", "aml_tui", *train_args(long_epochs, "web-eof")],
-        cwd=in_tmp_cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        [sys.executable, "-m", "aml_tui", *args],
+        cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, env=full_env, start_new_session=True,
     )  # fmt: skip
     assert app.stdin is not None and app.stdout is not None
     try:
-        run = in_tmp_cwd / "checkpoints" / "web-eof"
         deadline = time.monotonic() + 180
         while not first_batch_recorded(run)():
             assert app.poll() is None and time.monotonic() < deadline, "no batch trained"
@@ -244,12 +247,24 @@ def test_the_app_whose_input_pipe_ends_saves_its_run_and_stops(
         seen = recorded_batch(run)
         app.stdin.close()  # the server is gone: both of its ends of the pipes close
         app.stdout.close()
-        assert app.wait(timeout=120) == 129
-        assert_stopped_in_the_epoch_and_saved(run, seen)
+        return seen, app.wait(timeout=120)
     finally:
         if app.poll() is None:
             os.killpg(app.pid, signal.SIGKILL)
             app.wait(timeout=30)
+
+
+def test_the_app_whose_input_pipe_ends_saves_its_run_and_stops(
+    in_tmp_cwd: Path, long_epochs: Path
+) -> None:
+    """Under AML_TUI_ON_HANGUP=stop the app takes the end of its input as a hang-up: the run
+    stops after its batch with its files saved, and the app exits 129 instead of training
+    on with no screen."""
+    run = in_tmp_cwd / "checkpoints" / "web-eof"
+    args = train_args(long_epochs, "web-eof")
+    seen, code = served_app_losing_its_server(in_tmp_cwd, args, run, STOP_ON_HANGUP)
+    assert code == 129
+    assert_stopped_in_the_epoch_and_saved(run, seen)
 
 
 CHILD = """

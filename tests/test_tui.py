@@ -17,7 +17,7 @@ from aml_tui.core.events import BatchProgress, EpochEnded, RunFinished, RunStart
 from aml_tui.tui.app import AmlTuiApp, create_app
 from aml_tui.tui.messages import EngineReported
 from aml_tui.tui.screens.configure import ConfigureScreen
-from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.confirm import ConfirmScreen, QuitScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
 from aml_tui.tui.screens.home import HomeScreen
 from aml_tui.tui.screens.train import TrainScreen
@@ -162,12 +162,12 @@ async def test_quitting_during_a_run_asks_then_stops_cleanly(
     async with app.run_test(size=(80, 24)) as pilot:
         train = await training_screen(pilot)
         await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("n")  # keep training
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("n")  # cancel: back to the run
         await wait_for(pilot, lambda: app.screen is train)
         assert train.running
         await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running)
     run = in_tmp_cwd / "ck" / "quit"

@@ -91,3 +91,60 @@ async def test_a_run_still_running_can_be_left(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+
+
+@pytest.mark.system
+async def test_stop_on_watch_asks_the_process_on_this_host_to_stop(
+    in_tmp_cwd: Path, tmp_path: Path
+) -> None:
+    """A run another process trains here (a --no-ui run, or one the app carried on in the
+    background): Stop, once confirmed, sends that process SIGINT; it saves and ends 130."""
+    from conftest import write_fashion_dir
+
+    from aml_tui.tui.screens.confirm import ConfirmScreen
+
+    data = write_fashion_dir(tmp_path / "long", train=8 * 512)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aml_tui", "train", "fashion-cnn", "--no-ui", "--epochs", "5",
+         "--batch-size", "8", "--data-dir", str(data), "--offline", "--name", "bg"],
+        cwd=in_tmp_cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    run = in_tmp_cwd / "checkpoints" / "bg"
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "owner.json").exists():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        app = create_app(in_tmp_cwd / "checkpoints", watch=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"process {process.pid} on host" in app.screen.question
+            await pilot.press("y")
+            assert process.wait(timeout=120) == 130
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] == "interrupted" and (run / "last.pt").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+async def test_stop_on_watch_names_a_process_on_another_host(tmp_path: Path) -> None:
+    """It cannot be signalled from here: the pop-up names its host and pid, nothing is sent."""
+    from aml_tui.config import to_toml
+    from aml_tui.core.experiments import build_config
+
+    run = tmp_path / "ck" / "remote"
+    run.mkdir(parents=True)
+    (run / "config.toml").write_text(to_toml(build_config("fashion-cnn"), {}))
+    (run / "owner.json").write_text(json.dumps({"pid": 4321, "host": "gpu7-elsewhere"}))
+    app = create_app(tmp_path / "ck", watch=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any("process 4321 on host gpu7-elsewhere: stop it there" in m for m in said)
+        assert isinstance(app.screen, WatchScreen)

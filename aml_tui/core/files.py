@@ -185,6 +185,17 @@ def read_regular(path: Path, limit: int, tail: bool = False) -> bytes:
     return data
 
 
+def last_line(path: Path, limit: int = 300) -> str | None:
+    """The last non-empty line of a log (its error, when its writer failed), cut to `limit`
+    characters; None when there is none or the file cannot be read."""
+    try:
+        text = read_regular(path, 64 << 10, tail=True).decode(errors="replace")
+    except (OSError, UnreadableText):
+        return None
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else None
+
+
 def read_regular_from(path: Path, offset: int, limit: int) -> bytes:
     """Up to `limit` bytes of the regular file `path` from `offset` (a follower's next
     read); the same errors as `read_regular`."""

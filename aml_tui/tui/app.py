@@ -35,10 +35,11 @@ from aml_tui.terminal import (
     stopped_exit_code,
 )
 from aml_tui.tui.access import AppServices, notify_plain
+from aml_tui.tui.carry_on import HangupPolicy, hangup_policy
 from aml_tui.tui.key_order import KeyHandled, KeyOrder
 from aml_tui.tui.messages import DevicesFound, SweepEnded, SweepLaunched, SweepLaunchFailed
 from aml_tui.tui.screens.configure import ConfigureScreen
-from aml_tui.tui.screens.confirm import ConfirmScreen
+from aml_tui.tui.screens.confirm import QuitChoice, QuitScreen
 from aml_tui.tui.screens.home import HomeScreen
 from aml_tui.tui.screens.sweep import SweepScreen
 from aml_tui.tui.screens.train import TrainScreen
@@ -102,6 +103,10 @@ class AmlTuiApp(App[None]):
         """The stop signal (SIGHUP, SIGTERM, SIGINT) that asked the app to quit, if one did:
         it exits 128 + its number once its run is saved."""
         self.previous_handlers: dict[int, Any] = {}
+        self.on_hangup: HangupPolicy = hangup_policy()
+        """What a hang-up does to the run this app trains: hand it over (keep) or stop it."""
+        self.farewell: str | None = None
+        """What to say once the app has given the terminal back (where the run went on)."""
         self.keys = KeyOrder(self, super().on_event)
         """Keys of one burst handled one after another (tui/key_order.py)."""
 
@@ -176,6 +181,8 @@ class AmlTuiApp(App[None]):
         training = self.training_screen()
         if training is None:
             self.leave()
+        elif self.stop_signal == signal.SIGHUP and self.on_hangup == "keep":
+            training.keep_training_and_quit()
         else:
             training.stop_and_quit()
         if self.stop_signal == signal.SIGHUP:
@@ -193,10 +200,15 @@ class AmlTuiApp(App[None]):
         flush_before_exit()
         os._exit(stopped_exit_code(signal.SIGHUP))
 
-    def leave(self) -> None:
+    def leave(self, farewell: str | None = None, failed: bool = False) -> None:
         """Exit the app: with 128 + the number of the stop signal that asked for it (129
-        SIGHUP, 143 SIGTERM, 130 SIGINT), else 0."""
-        code = 0 if self.stop_signal is None else stopped_exit_code(self.stop_signal)
+        SIGHUP, 143 SIGTERM, 130 SIGINT), else 0 (2 when the run could not be handed over
+        to a background process: it is saved, resumable). `farewell` is printed once the
+        terminal is given back."""
+        code = 2 if failed else 0
+        if self.stop_signal is not None:
+            code = stopped_exit_code(self.stop_signal)
+        self.farewell = farewell
         self.exit(return_code=code)
 
     def action_save_screenshot(self) -> None:
@@ -296,18 +308,13 @@ class AmlTuiApp(App[None]):
             self.leave()
             return
 
-        def answered(stop: bool | None) -> None:
-            if stop:
+        def answered(choice: QuitChoice | None) -> None:
+            if choice == "stop":
                 training.stop_and_quit()
+            elif choice == "keep":
+                training.keep_training_and_quit()
 
-        self.push_screen(
-            ConfirmScreen(
-                "Training is running. Stop it after this batch (checkpoint saved) and quit?",
-                yes="Stop and quit",
-                no="Keep training",
-            ),
-            answered,
-        )
+        self.push_screen(QuitScreen(), answered)
 
 
 if TYPE_CHECKING:

@@ -46,6 +46,12 @@ class HardwareSampled(Message):
         self.sample = sample
 
 
+class HandOverStarted(Message):
+    """The run the app trained is saved, and a background process is starting to carry it on."""
+
+    bubble = False
+
+
 class RunSetupFailed(Message):
     """Training could not start (missing data, bad weights, ...): `text` says why and the fix."""
 

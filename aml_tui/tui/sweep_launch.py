@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aml_tui.core import files
 from aml_tui.core.runstore.sweeps import SWEEPS_FOLDER
 from aml_tui.errors import CheckpointError
 
@@ -52,9 +53,4 @@ def start_runner(root: Path, sweep_id: str, jobs: int) -> subprocess.Popen[bytes
 
 def last_line(root: Path, sweep_id: str) -> str:
     """The runner's last line (its error, when it failed)."""
-    try:
-        lines = log_path(root, sweep_id).read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    lines = [line for line in lines if line.strip()]
-    return lines[-1][:300] if lines else ""
+    return files.last_line(log_path(root, sweep_id)) or ""

@@ -1,6 +1,8 @@
-"""A yes/no question in a dialog."""
+"""Questions in a dialog: yes or no, and what quitting does to a run that trains."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,4 +41,40 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
     def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+QuitChoice = Literal["stop", "keep"]
+
+
+class QuitScreen(ModalScreen[QuitChoice | None]):
+    """Quitting while a run trains: stop it after its batch, or quit and let a background
+    process carry it on; None (Cancel) goes back to the run."""
+
+    BINDINGS = [
+        Binding("y,s", "answer('stop')", "Stop and quit"),
+        Binding("k", "answer('keep')", "Quit, keep training"),
+        Binding("n,escape", "answer(None)", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(
+                "Training is running. Stop it after this batch (checkpoint saved) and quit, "
+                "or quit and let it carry on in the background?",
+                id="question",
+            )
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Stop and quit", variant="error", id="stop")
+                yield Button("Quit, keep training", variant="warning", id="keep")
+                yield Button("Cancel", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        choice = event.button.id
+        self.dismiss("stop" if choice == "stop" else "keep" if choice == "keep" else None)
+
+    def action_answer(self, answer: QuitChoice | None) -> None:
         self.dismiss(answer)

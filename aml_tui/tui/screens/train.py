@@ -17,13 +17,14 @@ from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig
-from aml_tui.core.events import BatchProgress, Event, RunStarted
+from aml_tui.core.events import BatchProgress, Event, RunFailed, RunFinished, RunStarted
 from aml_tui.core.hardware import HardwareSampler
 from aml_tui.core.runstore.listing import session_history
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.errors import AmlTuiError
 from aml_tui.tui.access import aml_app, notify_plain
-from aml_tui.tui.messages import EngineReported, RunSetupFailed
+from aml_tui.tui.carry_on import CarryOnError, carry_on, resume_hint
+from aml_tui.tui.messages import EngineReported, HandOverStarted, RunSetupFailed
 from aml_tui.tui.screens.evaluation import EvaluationScreen
 from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons
 
@@ -51,6 +52,12 @@ class TrainScreen(Screen[None]):
         """Set in the worker thread once the run has ended (its files written) or could not
         start: what the app waits on after a hang-up, when its own loop may be stuck."""
         self.quit_when_done = False
+        self.carry_on_requested = False
+        """Set by "Quit, keep training" (and a hang-up): the stopped run goes on elsewhere."""
+        self.carried_on: str | None = None
+        """What the background process is, once it has taken the run over."""
+        self.carry_on_failed: str | None = None
+        """Why the run could not be handed over (it stays saved, resumable)."""
         self.worker: Worker[None] | None = None
         self.dashboard = Dashboard(config)
 
@@ -70,13 +77,28 @@ class TrainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def train(self) -> None:
-        """Thin on purpose: run the trainer, then say the run has ended."""
+        """Thin on purpose: run the trainer, hand a run stopped to carry on to a background
+        process, then say the run has ended."""
         try:
-            self.run_trainer()
+            ended = self.run_trainer()
+            stopped = isinstance(ended, RunFinished) and ended.status == "interrupted"
+            if self.carry_on_requested and stopped:
+                self.hand_over()
         finally:
             self.ended.set()
 
-    def run_trainer(self) -> None:
+    def hand_over(self) -> None:
+        """In the worker thread: the run is saved; a detached process carries it on."""
+        run = self.dashboard.run_dir
+        if run is None:
+            return
+        self.post_message(HandOverStarted())
+        try:
+            self.carried_on = carry_on(run).describe(run)
+        except CarryOnError as error:
+            self.carry_on_failed = f"{error}; {resume_hint(run)}"
+
+    def run_trainer(self) -> RunFinished | RunFailed | None:
         """Build the trainer, run it, report setup errors (in the worker thread)."""
         # The engine imports torch: loaded when a run starts, not when the app does.
         from aml_tui.core.training.setup import create_trainer, resume_trainer
@@ -92,8 +114,8 @@ class TrainScreen(Screen[None]):
                 trainer = create_trainer(self.config, [self.report], self.stop_requested)
         except AmlTuiError as error:
             self.post_message(RunSetupFailed(str(error)))
-            return
-        trainer.run()
+            return None
+        return trainer.run()
 
     def report(self, event: Event) -> None:
         """Listener called in the worker thread: only post_message, which is thread-safe."""
@@ -129,7 +151,8 @@ class TrainScreen(Screen[None]):
             self.dashboard.report_bug(event.worker.error)
         finished = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
         if event.state in finished and self.quit_when_done:
-            aml_app(self).leave()
+            failed = self.carry_on_failed is not None
+            aml_app(self).leave(self.carry_on_failed or self.carried_on, failed=failed)
 
     def show_status(self, status: ViewStatus) -> None:
         """The buttons and the footer follow the run: Stop while it runs, Evaluate and Back
@@ -183,6 +206,15 @@ class TrainScreen(Screen[None]):
             self.stop_requested.set()
             self.dashboard.status = "stopping"
             self.dashboard.log_line("stopping after this batch; the checkpoint will be saved")
+
+    def keep_training_and_quit(self) -> None:
+        """Stop after the batch (checkpoint saved), hand the run to a detached
+        `train --resume RUN --no-ui` process, then leave the app."""
+        self.carry_on_requested = True
+        self.stop_and_quit()
+
+    def on_hand_over_started(self, message: HandOverStarted) -> None:
+        self.dashboard.log_line("saved; starting a background process to carry the run on...")
 
     def stop_and_quit(self) -> None:
         """Stop cleanly (checkpoint saved), then leave the app when the worker is done."""

@@ -1,10 +1,13 @@
 """Watch and History: the dashboard of a run this app does not train, fed by following its
 metrics.jsonl. Live while another process trains it (a --no-ui run in tmux or under nohup, a
-distributed run): "watching", with Stop explaining how to stop it and, when that process
-runs on this host, its CPU and GPU use. Its history once it has ended: "history", no Stop."""
+distributed run, a run the app handed to a background process): "watching", with Stop
+asking that process to stop after its batch (on this host; one on another is named), and
+its CPU and GPU use when it runs here. Its history once it has ended: "history", no Stop."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -16,8 +19,12 @@ from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from aml_tui.core.hardware import HardwareSampler
+from aml_tui.core.runstore.claim import Owner
 from aml_tui.core.runstore.runs import MetricsFollower, RunFolder
+from aml_tui.render.text import safe
+from aml_tui.tui.access import notify_plain
 from aml_tui.tui.messages import EngineReported
+from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.evaluation import EvaluationScreen
 from aml_tui.tui.widgets.dashboard import DASHBOARD_BINDINGS, Dashboard, ViewStatus, run_buttons
 
@@ -128,10 +135,44 @@ class WatchScreen(Screen[None]):
         return self.dashboard.run_dir
 
     def action_stop(self) -> None:
-        self.notify(
-            "This run is trained by another process: stop it there (Ctrl+C, or kill -INT its "
-            "process); it saves and marks itself interrupted."
+        """Ask the process that trains the run to stop after its batch (SIGINT, as Ctrl+C
+        would), once confirmed; one on another host is named, to be stopped there."""
+        owner = self.folder.owner()
+        run = safe(self.folder.run_id, markup=False)
+        if owner is None or (owner.here and not owner.alive()):
+            notify_plain(self, f"no process trains {run} now", "Stop")
+            return
+        if not owner.here:
+            notify_plain(
+                self,
+                f"{run} is trained by {owner.describe()}: stop it there (Ctrl+C, or "
+                f"kill -INT {owner.pid}); it saves and marks itself interrupted.",
+                "Stop",
+                timeout=12,
+            )
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.signal_owner(owner)
+
+        question = safe(
+            f"Stop {run}, trained by {owner.describe()}, after its batch? "
+            "It saves last.pt and can be resumed.",
+            markup=False,
         )
+        self.app.push_screen(ConfirmScreen(question, yes="Stop it", no="Keep it"), answered)
+
+    def signal_owner(self, owner: Owner) -> None:
+        try:
+            os.kill(owner.pid, signal.SIGINT)
+        except ProcessLookupError:
+            notify_plain(self, f"process {owner.pid} has ended already", "Stop")
+            return
+        except PermissionError:
+            notify_plain(self, f"process {owner.pid} is not yours to stop", "Stop", "error")
+            return
+        self.dashboard.log_line(f"asked process {owner.pid} to stop after its batch")
 
     def action_evaluate(self) -> None:
         if not self.running and self.run_dir is not None:
