@@ -191,6 +191,7 @@ def ours(cluster: Cluster, sweep_id: str) -> list[tuple[str, str, str]]:
     return [job for job in cluster.jobs() if job[1].startswith(f"aml-tui.{sweep_id}-")]
 
 
+@pytest.mark.slow
 @pytest.mark.system
 def test_a_grid_on_slurm_completes_with_never_more_than_jobs_at_once(
     cluster: Cluster, tmp_path: Path, fashion_dir: Path
