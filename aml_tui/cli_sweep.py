@@ -18,6 +18,7 @@ from aml_tui.cli_common import (
     CheckpointsOption,
     exit_with,
     field_help,
+    given_on_command_line,
     refuse_with_resume,
     run_app,
     user_errors,
@@ -36,6 +37,13 @@ from aml_tui.core.runstore.search_space import (
     parse_range,
 )
 from aml_tui.core.runstore.search_trials import search_trials
+from aml_tui.core.runstore.sweep_jobs import (
+    LAUNCHERS,
+    SlurmSettings,
+    SweepLaunch,
+    read_launch,
+    write_launch,
+)
 from aml_tui.core.runstore.sweeps import (
     BOOL_WORDS,
     MAX_JOBS,
@@ -129,7 +137,8 @@ SeedsOption = Annotated[
 JobsOption = Annotated[
     int,
     typer.Option(
-        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores."
+        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores "
+        "(with --launcher slurm: jobs queued or running at once)."
     ),
 ]
 NameOption = Annotated[
@@ -169,6 +178,27 @@ SweepDeviceOption = Annotated[
 CONFIRM_OPTIONS = ("epochs", "train_limit", "test_limit", "val_split", "data_dir")
 """The settings `sweep confirm` may give; the rest come from the search's record."""
 
+LauncherOption = Annotated[
+    str,
+    typer.Option(help="Where runs train: local (processes here) or slurm (one Slurm job each)."),
+]
+PartitionOption = Annotated[
+    str | None, typer.Option(help="Slurm partition of the jobs (default: the cluster's).")
+]
+TimeOption = Annotated[
+    str | None,
+    typer.Option(help="Time limit of each job, e.g. 2:00:00; it saves and requeues near it."),
+]
+GpusOption = Annotated[
+    int, typer.Option(help="GPUs per job; more than 1 runs torchrun, one rank per GPU.")
+]
+CpusOption = Annotated[int, typer.Option(help="Cores per job (its one task).")]
+MemOption = Annotated[str | None, typer.Option(help="Memory per job, e.g. 16G (default: none).")]
+SlurmArgOption = Annotated[
+    list[str] | None,
+    typer.Option(help="More sbatch arguments, e.g. --slurm-arg=--account=X (repeatable)."),
+]
+
 SWEEP_OPTIONS = [sweep_option(f, f in SWEEPABLE) for f in config_fields(("name", "seed", "device"))]
 """Every config field but the seed (--seeds), the run name (--name names the sweep) and the
 device (its help says how jobs share GPUs)."""
@@ -190,6 +220,13 @@ def sweep_start(
     prune: PruneOption = "none",
     keep_last: KeepLastOption = False,
     device: SweepDeviceOption = "auto",
+    launcher: LauncherOption = "local",
+    slurm_partition: PartitionOption = None,
+    slurm_time: TimeOption = None,
+    slurm_gpus: GpusOption = 0,
+    slurm_cpus: CpusOption = 1,
+    slurm_mem: MemOption = None,
+    slurm_arg: SlurmArgOption = None,
     **options: Any,
 ) -> None:
     """Train each combination of the listed settings with each seed, search ranges and lists
@@ -204,8 +241,14 @@ def sweep_start(
             "name an experiment to sweep (aml-tui experiments lists them), or --resume SWEEP"
         )
     else:
+        settings = SlurmSettings(
+            slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem, tuple(slurm_arg or ())
+        )
+        launched = launch_of(ctx, launcher, settings)
         how = SearchChoice(search, trials, prune, keep_last, jobs)
         sweep = create_sweep(root, planned(ctx, experiment, seeds, name, how))
+        if launched.launcher != "local":
+            write_launch(root, sweep.sweep_id, launched)
     launch(root, sweep, jobs, no_ui)
 
 
@@ -217,6 +260,21 @@ def launch(root: Path, sweep: Sweep, jobs: int, no_ui: bool) -> None:
     from aml_tui.sweep_runner import run_sweep  # lazy: imports torch
 
     exit_with(run_sweep(root, sweep, jobs))
+
+
+def launch_of(ctx: typer.Context, launcher: str, settings: SlurmSettings) -> SweepLaunch:
+    """How the new sweep's runs are launched; Slurm options need --launcher slurm, and
+    --launcher slurm needs Slurm's commands here (checked before anything is written)."""
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"--launcher must be local or slurm, not {launcher[:40]!r}")
+    given = [opt for opt in given_on_command_line(ctx, ()) if opt.startswith("--slurm-")]
+    if launcher == "local" and given:
+        raise ConfigError(f"{given[0]} needs --launcher slurm")
+    if launcher == "slurm":
+        from aml_tui.launch.slurm import slurm_command  # lazy: only a Slurm sweep needs it
+
+        slurm_command("sbatch")
+    return SweepLaunch("slurm" if launcher == "slurm" else "local", settings)
 
 
 @dataclass(frozen=True)
@@ -301,8 +359,11 @@ def sweep_confirm(
     root = Path(checkpoints)
     search = read_sweep(root, search_id)
     load_named(search.experiment, trusted_only=True)
-    sweep = plan_confirm(root, search, top, parse_seeds(seeds), name, options)
-    launch(root, create_sweep(root, sweep), jobs, no_ui)
+    confirm = create_sweep(root, plan_confirm(root, search, top, parse_seeds(seeds), name, options))
+    searched = read_launch(root, search.sweep_id)
+    if searched.launcher != "local":  # the confirming runs train where the search's trials did
+        write_launch(root, confirm.sweep_id, SweepLaunch(searched.launcher, searched.slurm))
+    launch(root, confirm, jobs, no_ui)
 
 
 @sweep_app.command("show")
@@ -321,8 +382,9 @@ def sweep_show(
     if problem is not None:  # the runs listed are the ones beside the record
         typer.echo(f"aml-tui: note: {problem}; showing the runs in {root}", err=True)
     results = sweep_results(root, sweep)
+    launched = read_launch(root, sweep.sweep_id)
     if json_output:
-        shown = sweep_json(sweep, results)
+        shown = with_jobs(sweep_json(sweep, results), launched)
         if sweep.search is not None:
             rows = search_trials(root, results)
             settings = sweep.search.to_dict()
@@ -341,10 +403,40 @@ def sweep_show(
     console = Console(highlight=False)
     if sweep.search is not None:
         console.print(*search_view(root, sweep, results))
-        return
-    console.print(sweep_view(sweep, results, scrambles(sweep)))
+    else:
+        console.print(sweep_view(sweep, results, scrambles(sweep)))
     if sweep.confirms is not None:
         console.print(f"confirms the best trials of search {safe(sweep.confirms)}")
+    if launched.launcher == "slurm":
+        from aml_tui.render.jobs import jobs_table  # lazy: as sweep_view
+
+        console.print(jobs_table(results, launched))
+
+
+def with_jobs(shown: dict[str, Any], launch: SweepLaunch) -> dict[str, Any]:
+    """`sweep show --json` of a Slurm sweep: each run's job (id, state, node, every id
+    submitted for it) beside its results; None for a run never submitted."""
+    if launch.launcher != "slurm":
+        return shown
+    for run in shown["runs"]:
+        jobs = launch.jobs.get(run["run_id"])
+        run["job"] = None if jobs is None else {
+            "id": jobs.job_id, "state": jobs.state, "node": jobs.node, "ids": jobs.ids}  # fmt: skip
+    return shown
+
+
+@sweep_app.command("stop")
+@user_errors
+def sweep_stop(
+    sweep_id: Annotated[str, typer.Argument(metavar="SWEEP", help="Sweep id, or last.")],
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """Stop a sweep: its driver stops its runs, or its Slurm jobs are cancelled; all save."""
+    from aml_tui.launch.stop import stop_sweep  # lazy: only this command needs it
+
+    root = Path(checkpoints)
+    for line in stop_sweep(root, read_sweep(root, sweep_id)):
+        typer.echo(line)
 
 
 @sweep_app.command("list")

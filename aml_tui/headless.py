@@ -182,13 +182,20 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for number in stop_signal_numbers():
+        for number in [*stop_signal_numbers(), *slurm_warning()]:
             previous[number] = signal.signal(number, on_signal)
     try:
         yield received
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def slurm_warning() -> list[int]:
+    """In a Slurm job, SIGUSR2 too: the warning a sweep's job asks for before its time limit
+    (launch/slurm.py), which may reach every process of the job (`scancel --signal=USR2
+    --batch`), stops the run as SIGTERM does; elsewhere it keeps its default."""
+    return [signal.SIGUSR2] if "SLURM_JOB_ID" in os.environ else []
 
 
 def _say_stopping(signum: int) -> None:

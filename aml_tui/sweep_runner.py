@@ -1,22 +1,22 @@
 """Headless sweeps for `aml-tui sweep --no-ui`: each run an ordinary `train --no-ui` process.
 
-A run of a sweep is the same command a user could type (`python -m aml_tui train ... --no-ui
---name RUN`, or `train --resume RUN --no-ui` for an interrupted one), so its folder is like
-any other's. Up to `jobs` run at once: on CUDA each job slot has its own GPU (cuda:i), on
-the CPU each job gets its share of the cores (torch threads, OMP and MKL alike), so the
-thread pools of two jobs do not fight over the same cores.
+A run of a sweep is the same command a user could type (launch/commands.py), so its folder is
+like any other's. A launcher starts it: a child process on this machine (launch/local.py,
+up to `jobs` at once, each with a GPU or a share of the cores) or a Slurm job (launch/
+slurm.py, `jobs` queued or running at once); the sweep's launch record says which
+(core: sweep_jobs). This module decides what to do with each run and follows them all.
 
-The children run in sessions of their own, so a Ctrl+C at the terminal reaches this process
-only; it forwards the signal once to each child (which saves last.pt and ends interrupted),
-waits for them, and exits 128 + the signal. A second Ctrl+C is forwarded too: the children
-quit at once, as `train` does. Each child's output goes to a log beside the sweep record.
+A Ctrl+C reaches this process only (children run in sessions of their own); it forwards the
+signal once to each run (a child is signalled, a Slurm job cancelled: each saves last.pt and
+ends interrupted), waits for them, and exits 128 + the signal. A second Ctrl+C is forwarded
+too: local children quit at once, as `train` does. Each run's output goes to a log beside
+the sweep record.
 
 One runner drives a sweep at a time (it holds the sweep's claim, core/claim.py), and each
 run's folder is looked at again just before the run starts: the plan is as old as the runs
 before it. A run killed by a signal (SIGKILL: the kernel's out-of-memory killer, say) is
-a failed run, exit code 2, like a run that ran out of memory.
-
-It imports torch (to count GPUs): the command line imports it inside the sweep command.
+a failed run, exit code 2, like a run that ran out of memory. A Slurm sweep whose driver was
+killed is carried on with the jobs it left queued or running followed, none submitted twice.
 """
 
 from __future__ import annotations
@@ -24,26 +24,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import Protocol
 
-import torch
-
-from aml_tui.config import TrainConfig
 from aml_tui.core.runstore.followed import Followed
 from aml_tui.core.runstore.leaderboard import sweep_results
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.runstore.sweep_jobs import read_launch
 from aml_tui.core.runstore.sweeps import (
-    SWEEP_ENV,
     SWEEPS_FOLDER,
-    THREADS_ENV,
     RunAction,
     Sweep,
     SweepRun,
@@ -52,9 +46,13 @@ from aml_tui.core.runstore.sweeps import (
     remove_unsaved,
     run_action,
 )
-from aml_tui.core.runstore.verdicts import PRUNING_ENV
 from aml_tui.core.search.driver import SearchDriver
 from aml_tui.errors import CheckpointError, ConfigError, first_line
+from aml_tui.launch.commands import Action
+from aml_tui.launch.commands import train_arguments as train_arguments
+from aml_tui.launch.filesystems import local_only
+from aml_tui.launch.local import LocalLauncher
+from aml_tui.launch.slurm import SlurmLauncher, SubmitError
 from aml_tui.render.search import leaderboard_lines, run_result
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
@@ -66,43 +64,62 @@ KILLED_EXIT = 2
 from the out-of-memory killer, say): a failure to fix, as out of memory is for `train`."""
 
 
+class Handle(Protocol):
+    """A run a launcher started: a local child process, or a Slurm job."""
+
+    @property
+    def label(self) -> str:
+        """Where it runs, for the report ("cuda:1", "job 12"; "" on this machine's CPU)."""
+
+    @property
+    def log_path(self) -> str: ...
+
+    def poll(self) -> int | None:
+        """None while it trains; then the exit code (negative: killed by that signal)."""
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Launcher(Protocol):
+    """Starts runs and follows them (launch/local.py, launch/slurm.py)."""
+
+    def describe(self) -> str: ...
+
+    def adopt(self, runs: list[SweepRun]) -> Mapping[str, Handle]:
+        """Runs a driver before this one left training (Slurm jobs): followed again."""
+
+    def refresh(self) -> None:
+        """Look at every run at once (squeue), before each run is polled."""
+
+    def start(self, run: SweepRun, action: Action, slot: int) -> Handle: ...
+
+
 @dataclass
 class Job:
-    """A run being trained by a child process in one job slot."""
+    """A run being trained in one job slot."""
 
     run: SweepRun
     slot: int
-    process: subprocess.Popen[bytes] | Followed
-    log: IO[bytes]
+    handle: Handle
     started: float
 
 
-def train_arguments(config: TrainConfig) -> list[str]:
-    """The `train` options that give `config` (options are named after the fields; a flag
-    is written only where it differs from the field's default)."""
-    args: list[str] = []
-    for field in fields(TrainConfig):
-        value = getattr(config, field.name)
-        option = "--" + field.name.replace("_", "-")
-        if field.name == "experiment" or value is None:
-            continue
-        if isinstance(value, bool):
-            if value != field.default:
-                args.append(option if value else "--no-" + option[2:])
-        else:
-            args += [option, str(value)]
-    return args
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (its affinity, where the system says)."""
-    with contextlib.suppress(AttributeError, OSError):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def make_launcher(root: Path, sweep: Sweep, jobs: int, logs: Path) -> Launcher:
+    """The launcher the sweep's launch record names (local processes when it has none)."""
+    launch = read_launch(root, sweep.sweep_id)
+    if launch.launcher == "slurm":
+        problem = local_only(str(root))
+        if problem is not None:
+            say(f"warning: --checkpoints {root} is {problem}: every node of the cluster must "
+                "see it (a single-node cluster does)")  # fmt: skip
+        return SlurmLauncher(root, sweep, launch, logs, say)
+    return LocalLauncher(root, sweep, jobs, logs)
 
 
 class SweepRunner:
-    """Runs a sweep's runs that are not done, `jobs` at once, in child processes."""
+    """Runs a sweep's runs that are not done, `jobs` at once, through its launcher."""
 
     def __init__(self, root: Path, sweep: Sweep, jobs: int) -> None:
         check_jobs(jobs)
@@ -116,10 +133,7 @@ class SweepRunner:
         self.sweep = sweep
         self.jobs = jobs
         self.logs = self.root / SWEEPS_FOLDER / sweep.sweep_id
-        device = str(sweep.options.get("device", "auto"))
-        uses_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
-        self.gpus = torch.cuda.device_count() if uses_cuda else 0
-        self.threads = max(1, cpu_cores() // jobs)
+        self.launcher = make_launcher(self.root, sweep, jobs, self.logs)
         self.stop = threading.Event()
         self.received: list[int] = []
         self.active: list[Job] = []
@@ -127,9 +141,11 @@ class SweepRunner:
         self.driver: SearchDriver | None = None
         """A search's driver (core/search/driver.py), made once the sweep is claimed."""
 
-    def plan(self) -> list[tuple[SweepRun, RunAction]]:
-        """What to do with each run; another process training one of them is an error."""
-        actions = [(run, run_action(RunFolder(self.root / run.run_id))) for run in self.sweep.runs]
+    def plan(self, followed: frozenset[str] = frozenset()) -> list[tuple[SweepRun, RunAction]]:
+        """What to do with each run but the `followed` ones (their jobs are queued or
+        running); another process training one of them is an error."""
+        runs = [run for run in self.sweep.runs if run.run_id not in followed]
+        actions = [(run, run_action(RunFolder(self.root / run.run_id))) for run in runs]
         busy = [run.run_id for run, action in actions if action == "running"]
         if busy and self.sweep.search is None:  # a search follows it (a killed sweep's)
             raise ConfigError(
@@ -152,26 +168,29 @@ class SweepRunner:
             claim.release()
 
     def drive(self) -> int:
-        todo = [run for run, action in self.plan() if action != "done"]
+        self.logs.mkdir(parents=True, exist_ok=True)
+        adopted = self.launcher.adopt(list(self.sweep.runs))
+        todo = [run for run, action in self.plan(frozenset(adopted)) if action != "done"]
         total = len(self.sweep.runs)
-        where = (
-            f"{min(self.jobs, self.gpus)} GPU(s)" if self.gpus else f"cpu, {self.threads} thread(s)"
-        )
+        where = f"{self.jobs} at once ({self.launcher.describe()}) -> {self.root}"
         if self.driver is None:
-            say(
-                f"sweep {self.sweep.sweep_id}: {total} runs, {total - len(todo)} done, "
-                f"{len(todo)} to train, {self.jobs} at once ({where}) -> {self.root}"
-            )
+            done = total - len(todo) - len(adopted)
+            say(f"sweep {self.sweep.sweep_id}: {total} runs, {done} done, {len(todo)} to train, "
+                + where)  # fmt: skip
         else:
             todo = []  # the driver hands out the runs, trial by trial
             search = self.driver.search
             say(
                 f"search {self.sweep.sweep_id}: {search.method}, {search.trials} trials "
                 f"({self.driver.finished} finished), prune {search.prune}, seeds "
-                f"{len(self.sweep.seeds)}, {self.jobs} at once ({where}) -> {self.root}"
+                f"{len(self.sweep.seeds)}, {where}"
             )
-        self.logs.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        for run in self.sweep.runs:
+            if run.run_id in adopted:
+                handle = adopted[run.run_id]
+                self.active.append(Job(run, len(self.active), handle, time.monotonic()))
+                say(f"follow  {run.run_id}  ({handle.label}, submitted before)")
         with self.forward_signals():
             while (self.more(todo) and not self.stop.is_set()) or self.active:
                 while len(self.active) < self.jobs and not self.stop.is_set():
@@ -206,44 +225,37 @@ class SweepRunner:
 
     def start(self, run: SweepRun) -> None:
         """Start `run` in the free job slot with the lowest number, as its folder is now."""
+        if any(job.run.run_id == run.run_id for job in self.active):
+            return  # a search hands out again a run whose job a stopped driver left queued
         action = self.action_now(run)
         if action is None:
             return
         slot = self.free_slot()
-        command = [sys.executable, "-m", "aml_tui", "train"]
-        if action == "resume":
-            command += ["--resume", run.run_id, "--no-ui", "--checkpoints", str(self.root)]
-        else:  # its folder is the one this runner looks in, whatever the record says
-            config = replace(self.sweep.run_config(run), checkpoints=str(self.root))
-            device = f"cuda:{slot % self.gpus}" if self.gpus else config.device
-            command += [config.experiment, "--no-ui", *train_arguments(config)]
-            command += ["--device", device]
-        env = {**os.environ, SWEEP_ENV: self.sweep.sweep_id}
-        search = self.sweep.search
-        if search is not None and search.prune != "none":
-            env[PRUNING_ENV] = "1"  # the run waits for a verdict after each epoch
-        for name in (THREADS_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(self.threads)
-        log = (self.logs / f"{run.run_id}.log").open("ab")
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        self.active.append(Job(run, slot, process, log, time.monotonic()))
+        try:
+            handle = self.launcher.start(run, action, slot)
+        except SubmitError as error:  # every job would be refused alike
+            self.failed(run, first_line(error))
+            say("not starting more runs: fix the problem above, then carry on with --resume")
+            self.stop.set()
+            return
+        self.active.append(Job(run, slot, handle, time.monotonic()))
         verb = {"resume": "resume", "restart": "restart"}.get(action, "start")
-        say(f"{verb:<8}{run.run_id}" + (f"  (cuda:{slot % self.gpus})" if self.gpus else ""))
+        if isinstance(self.launcher, SlurmLauncher):
+            verb = "submit"
+        say(f"{verb:<8}{run.run_id}" + (f"  ({handle.label})" if handle.label else ""))
 
     def free_slot(self) -> int:
-        return min(set(range(self.jobs)) - {job.slot for job in self.active})
+        return min(set(range(self.jobs + len(self.active))) - {job.slot for job in self.active})
 
     def follow(self, run: SweepRun) -> None:
         """Follow `run`, which another process trains (one a killed sweep process left), in
         a job slot until it ends, as if this runner had started it."""
-        log = (self.logs / f"{run.run_id}.log").open("ab")
-        process = Followed(RunFolder(self.root / run.run_id))
-        self.active.append(Job(run, self.free_slot(), process, log, time.monotonic()))
+        log = str(self.logs / f"{run.run_id}.log")
+        handle = Followed(RunFolder(self.root / run.run_id), log)
+        self.active.append(Job(run, self.free_slot(), handle, time.monotonic()))
         say(f"follow  {run.run_id}  (trained by another process: a stopped sweep's)")
 
-    def action_now(self, run: SweepRun) -> RunAction | None:
+    def action_now(self, run: SweepRun) -> Action | None:
         """What to do with `run` now (None: nothing): the plan was made before the runs
         ahead of it, and another process may have trained it since. A folder to restart is
         deleted here, under the run's claim and after a last look (core: remove_unsaved)."""
@@ -277,11 +289,12 @@ class SweepRunner:
 
     def reap(self) -> None:
         """Note the runs that ended."""
-        for job in [job for job in self.active if job.process.poll() is not None]:
+        self.launcher.refresh()
+        for job, code in [(job, job.handle.poll()) for job in self.active]:
+            if code is None:
+                continue
             self.active.remove(job)
-            job.log.close()
-            code = job.process.poll()
-            assert code is not None  # picked above as ended
+            job.handle.close()
             seconds = time.monotonic() - job.started
             if code == 0:
                 verb, result = run_result(self.root / job.run.run_id)
@@ -298,7 +311,7 @@ class SweepRunner:
                 )
                 continue
             self.failure = self.failure or code
-            say(f"failed  {job.run.run_id}  (exit {code}): {last_line(job.log.name)}")
+            say(f"failed  {job.run.run_id}  (exit {code}): {last_line(job.handle.log_path)}")
             if not (self.root / job.run.run_id).is_dir():  # it failed before training: all would
                 say("not starting more runs: fix the problem above, then carry on with --resume")
                 self.stop.set()
@@ -344,8 +357,7 @@ class SweepRunner:
                 say(f"{signal.Signals(signum).name}: stopping the runs after their batch")
             self.stop.set()
             for job in self.active:
-                with contextlib.suppress(ProcessLookupError):
-                    job.process.send_signal(signum)
+                job.handle.send_signal(signum)
 
         previous = {}
         if threading.current_thread() is threading.main_thread():

@@ -9,5 +9,6 @@
 - `sweeps`: sweep folders: creating, finding, resuming and listing them.
 - `leaderboard`: runs grouped by settings, with mean ± std over seeds.
 - `sweep_state`: what the Sweep screen shows, read from disk.
+- `sweep_jobs`: a sweep's launcher (local or Slurm) and the jobs submitted for its runs.
 - `run_curves`: a run's per-epoch curves, followed while it trains.
 """

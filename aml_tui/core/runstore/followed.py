@@ -2,7 +2,7 @@
 process: a sweep carried on after its process was killed finds the runs that process left
 training, and waits for them (it neither refuses them nor trains them twice).
 
-It answers what the sweep runner asks of a child (`poll`, `returncode`, `send_signal`) from
+It answers what the sweep runner asks of a launched run (`poll`, `send_signal`, `close`) from
 the run folder alone: running while its claim's holder is alive (core/claim.py), then the
 status its summary.json records.
 """
@@ -22,8 +22,13 @@ STOPPED_CODE = 130
 class Followed:
     """A run trained by a process this one did not start."""
 
-    def __init__(self, folder: RunFolder) -> None:
+    label = "followed"
+    """How the sweep's report names where it runs."""
+
+    def __init__(self, folder: RunFolder, log_path: str) -> None:
         self.folder = folder
+        self.log_path = log_path
+        """The log a failure is quoted from (the sweep's log of the run)."""
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -42,3 +47,6 @@ class Followed:
         if owner is not None and owner.here and owner.alive():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(owner.pid, signum)
+
+    def close(self) -> None:
+        """Nothing to close: the run's own process holds its files."""

@@ -20,6 +20,7 @@ from aml_tui.core.runstore.leaderboard import (
 )
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.search_trials import TrialRow, search_trials
+from aml_tui.core.runstore.sweep_jobs import SweepLaunch
 from aml_tui.core.runstore.sweeps import Sweep, UnreadableSweep, location_problem, scan_sweeps
 
 
@@ -39,6 +40,8 @@ class SweepProgress:
     """That the record names another folder for its runs (a moved checkpoints folder)."""
     trials: tuple[TrialRow, ...] = ()
     """A search's trials so far (search_trials.py); none for a grid."""
+    launch: SweepLaunch | None = None
+    """How its runs are launched, and each run's Slurm job (read by the Sweep screen)."""
 
     @property
     def trials_finished(self) -> int:

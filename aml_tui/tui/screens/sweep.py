@@ -27,17 +27,20 @@ from textual.worker import Worker, WorkerState
 
 from aml_tui.core.runstore.run_curves import CurvesReader, RunCurve
 from aml_tui.core.runstore.search_trials import best_so_far, ranked_trials
+from aml_tui.core.runstore.sweep_jobs import SweepLaunch, read_launch
 from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
+from aml_tui.render.jobs import JOB_COLUMNS, job_cells
 from aml_tui.render.search import TRIAL_COLUMNS, trial_cells
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import format_duration, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
 from aml_tui.tui.messages import SweepRead, SweepUnreadable
 from aml_tui.tui.screens.curves import CurvesScreen
+from aml_tui.tui.widgets.axes import MIN_ACC_SPAN
 from aml_tui.tui.widgets.curves import CurvesView
-from aml_tui.tui.widgets.plots import MIN_ACC_SPAN, MetricPlot, PlotBox
+from aml_tui.tui.widgets.plots import MetricPlot, PlotBox
 
 POLL_S = 1.0
 """How often the sweep's run folders are read again."""
@@ -74,6 +77,28 @@ def sweep_curves(root: Path, progress: SweepProgress) -> CurvesScreen:
     )
 
 
+def launch_or_none(root: Path, sweep: Sweep) -> SweepLaunch | None:
+    """The sweep's launch record; None when it cannot be read (its jobs are not shown)."""
+    try:
+        return read_launch(root, sweep.sweep_id)
+    except AmlTuiError:
+        return None
+
+
+def show_jobs(table: DataTable[str], progress: SweepProgress) -> None:
+    """Each run's Slurm job (id, state, node), for a sweep whose runs are Slurm jobs."""
+    launch = progress.launch
+    slurm = launch is not None and launch.launcher == "slurm"
+    table.set_class(slurm, "-slurm")
+    if launch is None or not slurm:
+        return
+    if not table.columns:
+        table.add_columns(*JOB_COLUMNS)
+    table.clear()
+    for result in progress.results:
+        table.add_row(*(safe(cell) for cell in job_cells(result, launch)))
+
+
 class SweepScreen(Screen[None]):
     """One sweep, followed live from its files."""
 
@@ -107,6 +132,7 @@ class SweepScreen(Screen[None]):
             yield DataTable(id="trials", cursor_type="row", zebra_stripes=True)
             best = MetricPlot(whole_x=True, min_span=MIN_ACC_SPAN, id="search-best-plot")
             yield PlotBox("best val acc so far (%) by trial", "best val", best, id="search-best")
+        yield DataTable(id="sweep-jobs", cursor_type="none", zebra_stripes=True)
         yield Label("", id="sweep-curves-title", classes="section-title")
         yield CurvesView(prefix=f"{self.sweep_id}-", id="sweep-curves")
         yield Footer()
@@ -131,7 +157,7 @@ class SweepScreen(Screen[None]):
                     sweep = read_sweep(root, self.sweep_id)
                 except AmlTuiError as error:  # the old record stays shown; say why
                     self.post_message(SweepUnreadable(str(error)))
-            progress = sweep_progress(root, sweep)
+            progress = replace(sweep_progress(root, sweep), launch=launch_or_none(root, sweep))
             runs, _ = shown_runs(progress)
             curves = reader.read([root / run for run in runs])
             done = {c.run_id: len(c.points) / c.epochs for c in curves if c.epochs}
@@ -155,6 +181,7 @@ class SweepScreen(Screen[None]):
             self.show_trials(progress)
         else:
             self.show_leaderboard(progress)
+        show_jobs(self.query_one("#sweep-jobs", DataTable), progress)
         _, what = shown_runs(progress)
         self.query_one("#sweep-curves-title", Label).update(
             Content(f"curves · {safe(what, markup=False)}")
