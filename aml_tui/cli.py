@@ -149,7 +149,10 @@ def train(
     ] = False,
     resume: Annotated[
         str | None,
-        typer.Option(help="Carry on a stopped run (id, folder or last) from its last.pt."),
+        typer.Option(
+            help="Carry on a stopped run (id, folder or last) from its last.pt; with --epochs "
+            "N, to N epochs in all (a completed run too, on a constant or step schedule)."
+        ),
     ] = None,
     from_run: Annotated[
         str | None,
@@ -246,14 +249,15 @@ def read_config_file(text: str) -> dict[str, Any]:
 
 def resume_run(ctx: typer.Context, ref: str, no_ui: bool) -> None:
     """Carry on run `ref` (under --checkpoints) with its saved configuration. Of the config
-    options only RESUME_OVERRIDES may be given (where the data is, how fast to run): they
-    replace the saved values."""
+    options only RESUME_OVERRIDES may be given (where the data is, how fast to run, how many
+    epochs in all: a completed run is extended where its schedule allows): they replace the
+    saved values."""
     refuse_with_resume(ctx, (*RESUME_OVERRIDES, "checkpoints"), "run's saved configuration")
     here = ("COMMANDLINE", "ENVIRONMENT")  # the data may have moved since
     overrides = {key: ctx.params[key] for key in RESUME_OVERRIDES if value_source(ctx, key) in here}
     from aml_tui.headless import resumable_run, resume_headless  # lazy: imports torch
 
-    folder, config = resumable_run(Path(ctx.params["checkpoints"]), ref)
+    folder, config = resumable_run(Path(ctx.params["checkpoints"]), ref, overrides.get("epochs"))
     if no_ui:
         exit_with(resume_headless(folder, overrides))
         return

@@ -183,8 +183,10 @@ def _required(field: Any) -> bool:
     return field.default is MISSING
 
 
-RESUME_OVERRIDES = ("data_dir", "offline", "compile")
-"""Fields a resumed run may change: where its data is and how fast it runs, not what it learns."""
+RESUME_OVERRIDES = ("data_dir", "offline", "compile", "epochs")
+"""Fields a resumed run may change: where its data is and how fast it runs, not what it
+learns; and how many epochs it trains in all, where its schedule does not depend on that
+count (setup.check_extension)."""
 
 
 MAX_SEED = 2**32 - 1

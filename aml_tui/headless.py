@@ -28,13 +28,18 @@ from aml_tui.config import TrainConfig
 from aml_tui.console import ConsoleReporter
 from aml_tui.core.events import EpochEnded, Event, Listener, RunFailed, RunFinished
 from aml_tui.core.runstore.claim import busy_message
-from aml_tui.core.runstore.listing import resolve_run, resume_refusal
+from aml_tui.core.runstore.listing import resolve_run, resume_refusal, run_info
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import SWEEP_ENV, THREADS_ENV
 from aml_tui.core.runstore.verdicts import PRUNING_ENV, Report, await_verdict, write_report
 from aml_tui.core.training.distributed import world_size_from_env
 from aml_tui.core.training.engine import Trainer
-from aml_tui.core.training.setup import create_trainer, resume_trainer
+from aml_tui.core.training.setup import (
+    check_extension,
+    create_trainer,
+    resume_trainer,
+    stopped_early,
+)
 from aml_tui.errors import ConfigError, RunBusyError
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
@@ -60,14 +65,23 @@ def resume_headless(folder: RunFolder, overrides: Mapping[str, Any]) -> int:
     return run_headless(lambda listeners, stop: resume_trainer(folder, listeners, stop, overrides))
 
 
-def resumable_run(root: Path, ref: str) -> tuple[RunFolder, TrainConfig]:
+def resumable_run(root: Path, ref: str, epochs: int | None = None) -> tuple[RunFolder, TrainConfig]:
     """The run `ref` names under `root` and its saved configuration, or a ConfigError that
-    says why it cannot be resumed and what to do instead."""
+    says why it cannot be resumed (to `epochs` in all, when given: a completed run too, see
+    setup.check_extension) and what to do instead. The trainer checks again, from last.pt."""
     folder = resolve_run(root, ref)
     config, _ = folder.read_config()
     refusal = resume_refusal(folder)
     if refusal == "running":
         raise RunBusyError(busy_message(folder.path))
+    extending = epochs is not None and (epochs != config.epochs or refusal == "completed")
+    if epochs is not None and extending and refusal in (None, "completed"):
+        info = run_info(folder)
+        done = info.epochs_completed if info is not None else 0
+        check_extension(folder.run_id, config, done, epochs, stopped_early(folder))
+        if refusal == "completed" and not os.path.isfile(folder.last_path):
+            raise ConfigError(f"run {folder.run_id} has no last.pt to extend: start a new run")
+        return folder, config
     if refusal == "completed":
         raise ConfigError(
             f"run {folder.run_id} already completed its {config.epochs} "

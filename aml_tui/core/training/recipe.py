@@ -24,6 +24,11 @@ SGD_MOMENTUM = 0.9
 STEP_EVERY = 5
 """`step` drops the rate tenfold every this many epochs (the study's StepLR)."""
 
+EXTENDABLE_SCHEDULES = ("constant", "step")
+"""Schedules whose rate in epoch k does not depend on the run's count of epochs (warm-up
+included): a run on one of them can be given more epochs and train as if it had had them
+from the start. cosine and onecycle are shaped by the count."""
+
 
 def prefixes(train_only: str | None) -> tuple[str, ...] | None:
     """`layer4,fc` -> ("layer4", "fc"); None trains everything."""

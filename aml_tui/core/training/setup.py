@@ -27,9 +27,10 @@ from aml_tui.core.training.checkpoint import check_fits, load_checkpoint, restor
 from aml_tui.core.training.device import resolve_device
 from aml_tui.core.training.distributed import Distributed, init_distributed
 from aml_tui.core.training.engine import Trainer
+from aml_tui.core.training.recipe import EXTENDABLE_SCHEDULES
 from aml_tui.core.untrusted import UnreadableFile, printable, user_path
 from aml_tui.core.user_recipes import load_recorded, source_facts
-from aml_tui.errors import CheckpointError, WeightsError
+from aml_tui.errors import CheckpointError, ConfigError, WeightsError
 
 
 def _recipe_and_device(config: TrainConfig) -> tuple[Experiment, Distributed | None, torch.device]:
@@ -99,8 +100,9 @@ def resume_trainer(
     """Carry on a run from its last.pt with its saved configuration, in its own folder.
 
     `overrides` (fields of RESUME_OVERRIDES: the data moved, or this machine keeps it
-    elsewhere or cannot compile) replace the saved values; config.toml records them once
-    the data has loaded.
+    elsewhere or cannot compile; more epochs, see `check_extension`) replace the saved
+    values; config.toml records them once the data has loaded. A completed run is carried
+    on only to more epochs than it trained.
 
     The run is claimed first, before its checkpoint and data load (rank 0 claims for a
     torchrun job): of two processes resuming it at once exactly one goes on, the other
@@ -111,14 +113,17 @@ def resume_trainer(
     overrides = overrides or {}
     assert set(overrides) <= set(RESUME_OVERRIDES), overrides
     moved = {key: value for key, value in overrides.items() if getattr(config, key) != value}
-    config = dataclasses.replace(config, **moved)
+    saved, config = config, dataclasses.replace(config, **moved)
     experiment, distributed, device = _recipe_and_device(config)
     main = distributed is None or distributed.is_main
     claim = folder.claim() if main else None
     try:
         state = load_checkpoint(folder.last_path)
         check_fits(state, folder.last_path, "resume", experiment=config.experiment)
-        if claim is not None and run_status(folder) == "completed":  # just now, maybe
+        if "epochs" in moved:
+            done = int(state["epochs_completed"])
+            check_extension(folder.run_id, saved, done, config.epochs, stopped_early(folder))
+        elif claim is not None and run_status(folder) == "completed":  # just now, maybe
             raise CheckpointError(
                 f"run {printable_name(folder.run_id)} has completed its epochs: nothing to resume"
             )
@@ -142,3 +147,39 @@ def resume_trainer(
             claim.release()
         raise
     return trainer
+
+
+def check_extension(
+    run_id: str, config: TrainConfig, done: int, epochs: int, early: int | None = None
+) -> None:
+    """A ConfigError unless run `run_id` (saved `config`, `done` epochs trained) can carry
+    on to `epochs` in all and end as a run trained that long from the start would have:
+    more epochs than it trained, a schedule that does not depend on the count of epochs
+    (EXTENDABLE_SCHEDULES; the count may stay as it is on any schedule), and not a run that
+    --early-stop ended (`early`: the epoch it stopped after; longer, it had stopped there
+    too)."""
+    name = printable_name(run_id)
+    if early is not None:
+        raise ConfigError(
+            f"run {name} stopped early after epoch {early} (--early-stop "
+            f"{config.early_stop}): a longer run would have stopped there too; nothing to extend"
+        )
+    if epochs <= done:
+        raise ConfigError(
+            f"run {name} has trained {done} epoch{'s' if done != 1 else ''} already: "
+            f"--epochs must be more than {done} to extend it"
+        )
+    schedule = with_recipe_defaults(config).schedule
+    if epochs != config.epochs and schedule not in EXTENDABLE_SCHEDULES:
+        raise ConfigError(
+            f"run {name} cannot be extended to {epochs} epochs: its {schedule} schedule is "
+            f"shaped by its {config.epochs} epochs; train a new run with --epochs {epochs} "
+            f"(aml-tui train --from {name} --epochs {epochs})"
+        )
+
+
+def stopped_early(folder: RunFolder) -> int | None:
+    """The epoch after which --early-stop ended the run, as its summary.json records it."""
+    summary = folder.read_summary() or {}
+    epoch = summary.get("stopped_early")
+    return epoch if isinstance(epoch, int) else None
