@@ -86,8 +86,9 @@ def test_several_gpus_run_torchrun_one_rank_per_gpu_and_one_gpu_a_plain_process(
     one = job_command(tmp_path, sweep, run, "resume", gpus=1)
     assert one == [sys.executable, "-m", "aml_tui", "train", "--resume", "g-c1-s0", "--no-ui",
                    "--checkpoints", str(tmp_path)]  # fmt: skip
-    env = job_env("g", cpus=8, gpus=4)
+    env = job_env(sweep, cpus=8, gpus=4)
     assert (env["AML_TUI_SWEEP"], env["OMP_NUM_THREADS"], env["AML_TUI_THREADS"]) == ("g", "2", "2")
+    assert "AML_TUI_PRUNING" not in env  # a grid's runs wait for no verdict
 
 
 def test_the_launch_record_round_trips_and_a_lying_one_is_one_line(tmp_path: Path) -> None:
