@@ -34,7 +34,7 @@ from aml_tui.cli_common import (
 )
 from aml_tui.cli_options import config_fields, train_option, with_options
 from aml_tui.cli_results import compare, eval_command, report
-from aml_tui.cli_runs import rm, runs
+from aml_tui.cli_runs import rm, runs, sweep_rm
 from aml_tui.cli_sweep import sweep_app
 from aml_tui.cli_use import export, predict
 from aml_tui.config import RESUME_OVERRIDES, TrainConfig, to_toml
@@ -59,6 +59,7 @@ app = typer.Typer(
 )
 
 app.add_typer(sweep_app, name="sweep")
+sweep_app.command("rm")(sweep_rm)  # beside `rm`, in cli_runs.py: the commands that delete
 
 
 def _version(value: bool) -> None:

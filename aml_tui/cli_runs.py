@@ -1,8 +1,10 @@
-"""The commands on run folders as they lie on disk: `runs` lists them, `rm` deletes them.
+"""The commands on run folders as they lie on disk: `runs` lists them, `rm` deletes them,
+and `sweep rm` deletes sweeps with their runs (cli.py adds it to `sweep`).
 
 `rm` deletes a run as Home's Delete does (RunFolder.delete, the one home of the rule: the
 run's claim is taken first, so a run a process trains is refused and none can start while
-it goes). Nothing here imports torch, so both are quick.
+it goes); `sweep rm` through sweeps.delete_sweep, which takes the sweep's claim and every
+run's before anything goes. Nothing here imports torch, so they are quick.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import typer
 from aml_tui.cli_common import CheckpointsOption, exit_with, print_error, user_errors
 from aml_tui.core.runstore.listing import list_runs, resolve_run
 from aml_tui.core.runstore.runs import RunFolder, printable_name
-from aml_tui.core.runstore.sweeps import sweep_membership
+from aml_tui.core.runstore.sweeps import delete_sweep, sweep_membership
 from aml_tui.errors import AmlTuiError
 
 
@@ -73,4 +75,27 @@ def rm(
             failed += 1
             continue
         typer.echo(f"deleted {printable_name(folder.run_id)}")
+    exit_with(2 if failed else 0)
+
+
+@user_errors
+def sweep_rm(
+    sweep_ids: Annotated[
+        list[str],
+        typer.Argument(metavar="SWEEP...", help="Sweep ids under --checkpoints, or last."),
+    ],
+    checkpoints: CheckpointsOption = "checkpoints",
+) -> None:
+    """Delete sweeps with their runs' folders: a sweep a process carries on, or one of whose
+    runs a process trains, is refused. One line per sweep deleted or refused; exit 2 when
+    any was refused."""
+    failed = 0
+    for ref in sweep_ids:
+        try:
+            deleted = delete_sweep(Path(checkpoints), ref)
+        except AmlTuiError as error:
+            print_error(f"not deleted: {error}")
+            failed += 1
+            continue
+        typer.echo(f"deleted sweep {printable_name(deleted)} and its runs")
     exit_with(2 if failed else 0)

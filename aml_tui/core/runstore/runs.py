@@ -261,11 +261,12 @@ class RunFolder:
                     continue
         return total
 
-    def delete(self) -> None:
+    def delete(self, claim: RunClaim | None = None) -> None:
         """Delete the run folder and everything in it, or say what could not be deleted
-        (CheckpointError). The run's claim is taken first, so a run being trained is never
-        deleted (RunBusyError) and none can start while it goes."""
-        claim = self.claim()
+        (CheckpointError). The run's claim is taken first (or given: `claim`, taken by the
+        caller, as a sweep's delete takes all its runs' before it deletes any), so a run
+        being trained is never deleted (RunBusyError) and none can start while it goes."""
+        claim = claim or self.claim()
         try:
             shutil.rmtree(self.path, ignore_errors=True)
         finally:

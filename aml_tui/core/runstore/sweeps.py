@@ -16,6 +16,7 @@ No torch here: planning, status and statistics are plain Python, so `sweep show`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ import tomli_w
 
 from aml_tui.core.experiments import get_experiment, is_known
 from aml_tui.core.files import write_atomic
-from aml_tui.core.runstore.claim import RunClaim, claim_sweep
+from aml_tui.core.runstore.claim import LOCK_NAME, OWNER_NAME, RunClaim, claim_sweep
 from aml_tui.core.runstore.listing import resume_refusal, run_status
 from aml_tui.core.runstore.runs import RunFolder, printable_name
 
@@ -44,7 +45,7 @@ from aml_tui.core.runstore.sweep_grid import parse_values as parse_values
 from aml_tui.core.runstore.sweep_grid import plan_sweep as plan_sweep
 from aml_tui.core.runstore.sweep_record import MAX_RECORD_BYTES as MAX_RECORD_BYTES
 from aml_tui.core.runstore.sweep_record import load_record
-from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError, first_line
+from aml_tui.errors import AmlTuiError, CheckpointError, ConfigError, RunBusyError, first_line
 
 SWEEP_ENV = "AML_TUI_SWEEP"
 """Set in the environment of a run a sweep starts: the sweep id its config.toml records."""
@@ -277,3 +278,57 @@ def scrambles(sweep: Sweep) -> bool:
     """Whether the sweep's runs measure scrambled accuracy too (its experiment does)."""
     known = is_known(sweep.experiment)  # one of the user's: never scrambled, and not loaded
     return known and get_experiment(sweep.experiment).scrambles
+
+
+def delete_sweep(root: Path, sweep_id: str) -> str:
+    """Delete sweep `sweep_id` (`last`: the newest) under `root`: its runs' folders, its
+    record and its `.sweeps/<sweep-id>/` folder (logs, launch record); returns its id.
+
+    Refused before anything goes while a process carries the sweep on (SweepBusyError) or
+    trains one of its runs (RunBusyError naming the run): the sweep's claim and each run's
+    are taken first and held while they go, so nothing can start one of them meanwhile. A
+    folder that cannot be deleted is a CheckpointError naming it; the record goes last, so
+    a sweep left half deleted is still listed and can be deleted again."""
+    sweep = read_sweep(root, sweep_id)
+    sweep_id = sweep.sweep_id
+    driver = claim_driver(root, sweep_id)
+    claims: list[tuple[RunFolder, RunClaim]] = []
+    try:
+        for run in sweep.runs:
+            folder = RunFolder(Path(root) / run.run_id)
+            if os.path.isdir(folder.path):
+                try:
+                    claims.append((folder, folder.claim()))
+                except RunBusyError as error:
+                    raise RunBusyError(f"sweep {sweep_id}'s {error}") from None
+        while claims:
+            folder, claim = claims.pop(0)
+            folder.delete(claim)
+        _remove_record(root, sweep_id)
+    finally:
+        for _, claim in claims:
+            claim.release()
+        driver.release()
+    with contextlib.suppress(OSError):  # only the claim's files were left: gone with it
+        os.rmdir(Path(root) / SWEEPS_FOLDER / sweep_id)
+    return sweep_id
+
+
+def _remove_record(root: Path, sweep_id: str) -> None:
+    """The record, then what its `.sweeps/<sweep-id>/` folder holds but the claim's files."""
+    folder = Path(root) / SWEEPS_FOLDER / sweep_id
+    try:
+        sweep_path(root, sweep_id).unlink(missing_ok=True)
+        for entry in os.scandir(folder):
+            if entry.name in (OWNER_NAME, LOCK_NAME):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    except OSError as error:
+        where = printable_name(str(error.filename or folder))
+        raise CheckpointError(
+            f"could not delete sweep {sweep_id}'s record: {where} ({error.strerror}): fix "
+            "the permissions, then delete it again"
+        ) from None
