@@ -72,9 +72,12 @@ def compare(
     data_dir: EvalDataDirOption = None,
     offline: EvalOfflineOption = False,
 ) -> None:
-    """Compare two runs: accuracies, confusion matrices, top-3 probabilities image by image."""
+    """Compare two runs: accuracies, confusion matrices, top-3 probabilities image by image.
+    Runs tested on different images are refused first, in one line; runs with different
+    --test-limit are compared on the test images both were tested on."""
     from rich.console import Console  # lazy: other commands need no rich
 
+    from aml_tui.core.comparison import plan_comparison  # lazy: imports torch
     from aml_tui.core.evaluation import (  # lazy: imports torch
         check_comparable,
         evaluate_run,
@@ -83,9 +86,13 @@ def compare(
 
     check_which(checkpoint)
     root = Path(checkpoints)
+    folders = resolve_run(root, run_a), resolve_run(root, run_b)
+    shared = plan_comparison(*folders)  # before any checkpoint or dataset loads
+    if shared.note is not None:
+        typer.echo(f"aml-tui: note: {shared.note}", err=True)
     first, second = (
-        evaluate_run(resolve_run(root, ref), checkpoint, device, data_dir, offline or None)
-        for ref in (run_a, run_b)
+        evaluate_run(folder, checkpoint, device, data_dir, offline or None, shared.limit)
+        for folder in folders
     )
     check_comparable(first, second)
     console = Console(highlight=False)

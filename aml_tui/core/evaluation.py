@@ -95,13 +95,15 @@ def evaluate_run(
     device: str = "auto",
     data_dir: str | None = None,
     offline: bool | None = None,
+    test_limit: int | None = None,
 ) -> RunEvaluation:
     """Load `which` checkpoint (best or last) of a run and evaluate it on its test set(s).
 
-    `data_dir` and `offline`, when given, replace the run's own (data that has moved).
+    `data_dir` and `offline`, when given, replace the run's own (data that has moved);
+    `test_limit`, when given, its --test-limit (comparison.plan_comparison's shared images).
     Everything that can be refused (the device, the checkpoint's file, fields and weights,
     NaN or infinite ones included) is, before the data loads (core/trained.py)."""
-    run = load_trained(folder, which, device, data_dir, offline)
+    run = load_trained(folder, which, device, data_dir, offline, test_limit=test_limit)
     config, data, model, transform = run.config, run.test_data, run.model, run.transform
     experiment = run.experiment
     results = {

@@ -85,10 +85,12 @@ def load_trained(
     data_dir: str | None = None,
     offline: bool | None = None,
     need_data: bool = True,
+    test_limit: int | None = None,
 ) -> TrainedRun:
     """Load `which` checkpoint (best or last) of a run, its test data and its transform.
 
-    `data_dir` and `offline`, when given, replace the run's own (data that has moved).
+    `data_dir` and `offline`, when given, replace the run's own (data that has moved);
+    `test_limit`, when given, its --test-limit (a comparison on the images two runs share).
     Without `need_data`, a run that recorded what its model takes (input.json) loads
     without its dataset (`data` None): all predicting needs. Everything that can be refused
     is, before the data loads."""
@@ -99,6 +101,8 @@ def load_trained(
         config = replace(config, data_dir=data_dir)
     if offline is not None:
         config = replace(config, offline=offline)
+    if test_limit is not None:
+        config = replace(config, test_limit=test_limit)
     path = folder.best_path if which == "best" else folder.last_path
     if not path.exists():
         other = folder.last_path if which == "best" else folder.best_path
