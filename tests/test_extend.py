@@ -3,6 +3,7 @@ from the start, where its schedule allows; otherwise one line and nothing change
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ from typer.testing import CliRunner
 
 from aml_tui.cli import app
 from aml_tui.config import TrainConfig
+from aml_tui.core.events import BatchProgress, Event, RunFinished
 from aml_tui.core.experiments import build_config
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.core.training import engine
 from aml_tui.core.training.checkpoint import load_checkpoint
-from aml_tui.core.training.setup import check_extension
+from aml_tui.core.training.setup import check_extension, create_trainer, resume_trainer
 from aml_tui.errors import ConfigError
 
 TIMING_KEYS = ("time", "train_images_per_s", "epoch_seconds", "elapsed", "after_training_seconds")
@@ -108,3 +111,30 @@ def test_the_rule_for_each_schedule() -> None:
         check_extension("r", config(schedule), 2, 4)  # an interrupted run, count unchanged
     with pytest.raises(ConfigError, match="stopped early after epoch 3"):
         check_extension("r", config("step"), 3, 9, early=3)
+
+
+def test_a_run_stopped_mid_epoch_is_extended_as_it_resumes(
+    tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)  # a report after every batch
+    options = {"experiment": "fashion-cnn", "batch_size": 16, "train_limit": 64,
+               "test_limit": 32, "data_dir": str(fashion_dir), "offline": True,
+               "schedule": "step", "name": "run"}  # fmt: skip
+    straight = create_trainer(build_config(epochs=3, checkpoints=str(tmp_path / "a"), **options))
+    assert isinstance(straight.run(), RunFinished)
+    stop = threading.Event()
+
+    def stopper(event: Event) -> None:
+        if isinstance(event, BatchProgress) and (event.epoch, event.batch) == (2, 2):
+            stop.set()
+
+    config = build_config(epochs=2, checkpoints=str(tmp_path / "b"), **options)
+    assert create_trainer(config, [stopper], stop).run().status == "interrupted"  # type: ignore[union-attr]
+    folder = RunFolder(tmp_path / "b" / "run")
+    extended = resume_trainer(folder, overrides={"epochs": 3})
+    assert extended.run().status == "completed"  # type: ignore[union-attr]
+    assert_same_state(straight.model.state_dict(), extended.model.state_dict())
+    rows = epoch_records(folder)
+    assert [(row["epoch"], row["epochs"]) for row in rows] == [(1, 2), (2, 3), (3, 3)]
+    expected = epoch_records(RunFolder(tmp_path / "a" / "run"))
+    assert [{**row, "epochs": 0} for row in rows] == [{**row, "epochs": 0} for row in expected]
