@@ -86,9 +86,10 @@ def sweep_rm(
     ],
     checkpoints: CheckpointsOption = "checkpoints",
 ) -> None:
-    """Delete sweeps with their runs' folders: a sweep a process carries on, or one of whose
-    runs a process trains, is refused. One line per sweep deleted or refused; exit 2 when
-    any was refused."""
+    """Delete sweeps with their runs' folders (refused while a process drives or trains one).
+
+    A sweep a process carries on, or one of whose runs a process trains, is refused whole.
+    One line per sweep deleted or refused; exit 2 when any was refused."""
     failed = 0
     for ref in sweep_ids:
         try:
