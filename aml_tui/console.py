@@ -43,6 +43,10 @@ from aml_tui.render.text import epoch_lines, fit_figures, format_duration, perce
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
 
+SPEED_FROM = 100
+"""Plain progress lines show images/s from this width: narrower, they keep one line of the
+same figures every time (with ETAs over an hour they take about 79 columns)."""
+
 
 class HangupSafeConsole(Console):
     """A console that goes quiet when its reader is gone (an SSH hang-up closes the pipe)
@@ -150,10 +154,11 @@ class ConsoleReporter:
                 figures = [
                     f"epoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches}",
                     f"loss {event.running_loss:.4f} acc {percent(event.running_acc)}",
-                    f"{event.images_per_s:,.0f} img/s",
                     self._etas(event),
                 ]
-                self._print(fit_figures(figures, self.console.width, figures[2:3]))
+                if self.console.width >= SPEED_FROM:  # else the epoch's line tells the speed
+                    figures.insert(2, f"{event.images_per_s:,.0f} img/s")
+                self._print(fit_figures(figures, self.console.width))
                 while self.next_plain_step <= fraction:
                     self.next_plain_step += PLAIN_PROGRESS_STEP
             return

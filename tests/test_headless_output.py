@@ -118,13 +118,21 @@ EPOCH = EpochEnded(12, 15, 0.2345, 0.9123, 0.3456, 0.8912, 2.0, 0.8890, 1.3e-05,
                    123.4, 1000.0, True, 0.12, 3.0)  # fmt: skip
 
 
-def test_plain_progress_shows_the_epochs_and_the_runs_eta() -> None:
+def test_plain_progress_shows_the_epochs_and_the_runs_eta_on_one_line() -> None:
     reporter, out = reporter_at(80, terminal=False)
     reporter(STARTED)
     reporter(HALF_WAY)
-    (line,) = out.getvalue().splitlines()[-1:]
-    assert (
-        line == "epoch 1/3 batch 50/100 | loss 0.5000 acc 80.00% | 640 img/s | ETA 0:05, run 0:25"
+    late = BatchProgress(12, 15, 704, 938, 0.2345, 0.9123, 12345.0, 2.0, 0.001)
+    reporter(late)  # 1.2 s of this epoch left, 3 more epochs of 4.9 s: 15.8 s
+    assert out.getvalue().splitlines()[-2:] == [
+        "epoch 1/3 batch 50/100 | loss 0.5000 acc 80.00% | ETA 0:05, run 0:25",
+        "epoch 12/15 batch 704/938 | loss 0.2345 acc 91.23% | ETA 0:01, run 0:15",
+    ]
+    wide, out = reporter_at(120, terminal=False)
+    wide(STARTED)
+    wide(HALF_WAY)
+    assert out.getvalue().splitlines()[-1] == (
+        "epoch 1/3 batch 50/100 | loss 0.5000 acc 80.00% | 640 img/s | ETA 0:05, run 0:25"
     )
 
 
