@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_hangup import Terminal
 
 from aml_tui.console import ConsoleReporter
 from aml_tui.core.events import BatchProgress, EpochEnded, RunStarted, event_from_record
@@ -100,6 +101,26 @@ def test_resnet_progress_lines_carry_both_etas_and_fit_80_columns(
         block = epoch_block(lines, epoch)
         assert len(block) <= 2
         assert figures(" ".join(block)) == figures(epoch_line(epoch))
+
+
+@pytest.mark.system
+def test_on_a_real_80_column_terminal_the_bar_shows_both_etas_within_the_width(
+    tmp_path: Path, fashion_dir: Path
+) -> None:
+    """The rich bar on a pseudo-terminal 80 wide, as over SSH: every redraw fits the width."""
+    args = ["train", "resnet18-scratch", "--no-ui", "--epochs", "2", "--batch-size", "32",
+            "--data-dir", str(fashion_dir), "--offline", "--checkpoints", "c",
+            "--name", "r"]  # fmt: skip
+    terminal = Terminal(args, tmp_path, rows=24, columns=80, more_env={"OMP_NUM_THREADS": "1"})
+    try:
+        assert terminal.wait() == 0, terminal.text()[-3000:]
+    finally:
+        terminal.close()
+    shown = [part for part in re.split(r"[\r\n]", ANSI.sub("", terminal.text())) if part.strip()]
+    assert all(len(part) <= 80 for part in shown), [p for p in shown if len(p) > 80]
+    bars = [part for part in shown if part.startswith("epoch ") and "━" in part]
+    assert bars and all(ETAS.search(bar) for bar in bars), shown
+    assert any(bar.startswith("epoch 2/2") for bar in bars)  # the second epoch's ETAs too
 
 
 def reporter_at(width: int, terminal: bool) -> tuple[ConsoleReporter, io.StringIO]:
