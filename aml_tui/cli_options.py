@@ -85,8 +85,9 @@ def _default(name: str) -> Any:
     return None if name in FROM_EXPERIMENT or field.default is MISSING else field.default
 
 
-def train_option(name: str) -> inspect.Parameter:
-    """`train`'s option for field `name`: its type (optional when the experiment fills it)."""
+def train_option(name: str, resumes: bool = True) -> inspect.Parameter:
+    """`train`'s option for field `name`: its type (optional when the experiment fills it);
+    `resumes`: the command's --resume takes it too (train's does, a sweep's does not)."""
     kind = _TYPES[str(TrainConfig.__dataclass_fields__[name].type)]
     default = _default(name)
     if default is None and kind in (int, float, str):
@@ -94,7 +95,7 @@ def train_option(name: str) -> inspect.Parameter:
     option = typer.Option(
         *DECLS.get(name, ()),
         envvar=ENVVARS.get(name),
-        help=field_help(name, EXPERIMENT_DEFAULTS.get(name, "")),
+        help=field_help(name, EXPERIMENT_DEFAULTS.get(name, ""), resumes),
         rich_help_panel=PANEL_OF.get(name),
         metavar="" if kind is bool else None,  # a flag takes no value: no "<bool>"
     )
@@ -105,7 +106,7 @@ def sweep_option(name: str, listed: bool) -> inspect.Parameter:
     """`sweep start`'s option for field `name`: a comma-separated list when it is `listed`
     (the sweep may vary it), else one value as `train` takes it."""
     if not listed:
-        return train_option(name)
+        return train_option(name, resumes=False)  # sweep --resume takes none of them
     text = field_help(name, EXPERIMENT_DEFAULTS.get(name, "") or _shown(_default(name)), False)
     is_flag = str(TrainConfig.__dataclass_fields__[name].type) == "bool"
     option = typer.Option(

@@ -272,7 +272,7 @@ def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
 
 @sweep_app.command("confirm")
 @user_errors
-@with_options([train_option(f) for f in CONFIRM_OPTIONS])
+@with_options([train_option(f, resumes=False) for f in CONFIRM_OPTIONS])
 def sweep_confirm(
     search_id: Annotated[str, typer.Argument(metavar="SEARCH", help="A search's id, or last.")],
     top: Annotated[int, typer.Option(help="How many of the best completed trials.")] = 3,

@@ -106,3 +106,6 @@ def test_sweep_start_help_says_what_a_list_option_takes() -> None:
     data = option_rows(panels(text)["Data"])
     assert data["--dataset"][0].split()[:2] == ["--dataset", "LIST"]
     assert data["--data-dir"][0].split()[:2] == ["--data-dir", "<str>"]  # one value for all runs
+    # sweep --resume takes no field option (train --resume takes --data-dir, --offline, --compile)
+    assert "with --resume." not in " ".join(text.split())
+    assert "Also with --resume." in " ".join(help_at_80("train").split())
