@@ -145,7 +145,7 @@ def train(
     no_ui: Annotated[
         bool,
         typer.Option(
-            "--no-ui", help="Train headless, reporting to this terminal or log (default: the app)."
+            "--no-ui", metavar="", help="Train headless, printing to this terminal or a log."
         ),
     ] = False,
     resume: Annotated[
@@ -159,20 +159,19 @@ def train(
         str | None,
         typer.Option(
             "--from",
-            help="A new run with this run's configuration (id, folder or "
-            "last); the options given replace its values.",
+            help="A new run from that run's settings (id, folder or last) and the options given.",
         ),
     ] = None,
     config_file: Annotated[
         str | None,
         typer.Option(
             "--config",
-            help="A new run with the configuration in this TOML file "
-            "(the keys of a run's config.toml); the options given replace its values.",
+            help="A new run from a TOML file's settings (as config.toml) and the options given.",
         ),
     ] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved configuration and exit.")
+        bool,
+        typer.Option("--print-config", metavar="", help="Print the settings as TOML and exit."),
     ] = False,
     **options: Any,
 ) -> None:

@@ -38,7 +38,19 @@ def print_error(message: str) -> None:
         typer.echo(f"aml-tui: error: {safe(message, markup=False)}", err=True)
 
 
-class OneLineErrors(TyperGroup):
+class SummedUpCommands(TyperGroup):
+    """A group whose --help lists each command with its docstring's first paragraph as one
+    flowing sentence: typer's rich help keeps a docstring's line breaks, which at 80
+    columns cut the sentence into ragged lines."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's own click types
+        for command in self.commands.values():
+            if command.short_help is None and command.help:
+                command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        super().format_help(ctx, formatter)
+
+
+class OneLineErrors(SummedUpCommands):
     """Prints usage errors (a wrong type, an unknown option) as one line, exit code 2; and
     hands the top-level --checkpoints to the subcommand (`passed_on`)."""
 
@@ -120,13 +132,14 @@ CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))
 
 
 def field_docs() -> dict[str, str]:
-    """Each TrainConfig field's docstring, on one line. Python keeps no docstrings of
-    dataclass fields, so they are read from config.py's source (parsing it takes a
-    millisecond; importing nothing more keeps `--help` fast)."""
+    """Each TrainConfig field's summary, on one line: its docstring up to the first blank
+    line (what follows it tells a reader of config.py more, not --help). Python keeps no
+    docstrings of dataclass fields, so they are read from config.py's source (parsing it
+    takes a millisecond; importing nothing more keeps `--help` fast)."""
     tree = ast.parse(Path(config_module.__file__).read_text())
     (body,) = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"]
     return {
-        field.target.id: " ".join(doc.value.value.split())
+        field.target.id: " ".join(doc.value.value.split("\n\n")[0].split())
         for field, doc in itertools.pairwise(body)
         if isinstance(field, ast.AnnAssign)
         and isinstance(field.target, ast.Name)
@@ -139,23 +152,34 @@ def field_docs() -> dict[str, str]:
 FIELD_DOCS = field_docs()
 
 
-def field_help(name: str, default: str = "") -> str:
-    """The help of the `train` option for field `name`: the field's docstring, the default
-    where the experiment decides it, and whether --resume takes the option too."""
+def field_help(name: str, default: str = "", with_resume: bool = True) -> str:
+    """The help of the `train` option for field `name`: the field's summary, the default
+    where the experiment decides it, and (`with_resume`) whether --resume takes it too."""
     parts = [FIELD_DOCS[name]]
     if default:
         parts.append(f"Default: {default}.")
-    if name in RESUME_OVERRIDES:
-        parts.append("May also be given with --resume.")
+    if with_resume and name in RESUME_OVERRIDES:
+        parts.append("Also with --resume.")
     return " ".join(parts)
 
 
 def per_experiment(value: Callable[[Experiment], object]) -> str:
-    """A default the experiment decides: one value when they all share it, else each one's."""
-    values = {name: value(experiment) for name, experiment in EXPERIMENTS.items()}
-    if len(set(values.values())) == 1:
-        return str(next(iter(values.values())))
-    return ", ".join(f"{name} {value}" for name, value in values.items())
+    """A default the experiment decides: one value when they all share it, else each one's,
+    experiments of one value and one name before a dash shown once ("resnet18-* 10")."""
+    groups: dict[str, list[str]] = {}
+    for name, experiment in EXPERIMENTS.items():
+        groups.setdefault(str(value(experiment)), []).append(name)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return ", ".join(f"{_family(names)} {shown}" for shown, names in groups.items())
+
+
+def _family(names: list[str]) -> str:
+    """Experiment names as one: "resnet18-*" for resnet18-scratch and resnet18-finetune."""
+    stems = {name.split("-", 1)[0] for name in names}
+    if len(names) > 1 and len(stems) == 1 and all("-" in name for name in names):
+        return f"{stems.pop()}-*"
+    return "/".join(names)
 
 
 def value_source(ctx: typer.Context, name: str) -> str:

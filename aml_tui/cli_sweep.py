@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from aml_tui.cli_common import (
     CheckpointsOption,
+    SummedUpCommands,
     exit_with,
     given_on_command_line,
     refuse_with_resume,
@@ -79,7 +79,7 @@ from aml_tui.core.user_recipes import load_named
 from aml_tui.errors import ConfigError
 
 
-class _SweepGroup(TyperGroup):
+class _SweepGroup(SummedUpCommands):
     """`aml-tui sweep EXPERIMENT ...` is `aml-tui sweep start EXPERIMENT ...`: a first
     argument that names no subcommand (an experiment, an option) goes to `start`."""
 
@@ -159,7 +159,9 @@ def sweep_start(
     **options: Any,
 ) -> None:
     """Train each combination of the listed settings with each seed, search ranges and lists
-    with Optuna (--search, --trials, --prune), or --resume a sweep."""
+    with Optuna (--search, --trials, --prune), or --resume a sweep.
+
+    An option shown with LIST sweeps a comma-separated list (or searches LOW:HIGH[:log])."""
     check_jobs(jobs)  # before anything is written
     root = Path(options["checkpoints"])
     if resume is not None:
@@ -270,7 +272,7 @@ def resumed(ctx: typer.Context, root: Path, sweep_id: str) -> Sweep:
 
 @sweep_app.command("confirm")
 @user_errors
-@with_options([train_option(f) for f in CONFIRM_OPTIONS])
+@with_options([train_option(f, resumes=False) for f in CONFIRM_OPTIONS])
 def sweep_confirm(
     search_id: Annotated[str, typer.Argument(metavar="SEARCH", help="A search's id, or last.")],
     top: Annotated[int, typer.Option(help="How many of the best completed trials.")] = 3,

@@ -21,9 +21,7 @@ ExperimentArg = Annotated[
 ]
 NoUiOption = Annotated[
     bool,
-    typer.Option(
-        "--no-ui", help="Run headless, reporting to this terminal or log (default: the app)."
-    ),
+    typer.Option("--no-ui", metavar="", help="Run headless, printing to this terminal or a log."),
 ]
 ResumeOption = Annotated[
     str | None,
@@ -32,48 +30,62 @@ ResumeOption = Annotated[
 SeedsOption = Annotated[
     str,
     typer.Option(
-        help=f"Seeds each combination runs with: 0,1,2 or a range 0-4 (up to {MAX_RUNS})."
+        help=f"Seeds each combination runs with: 0,1,2 or a range 0-4 (up to {MAX_RUNS}).",
+        rich_help_panel="Sweep",
     ),
 ]
 JobsOption = Annotated[
     int,
     typer.Option(
-        help=f"Runs at once, up to {MAX_JOBS}: one GPU each, or a share of the CPU cores "
-        "(with --launcher slurm: jobs queued or running at once)."
+        help=f"Runs at once, up to {MAX_JOBS}: a GPU or a share of the cores each (Slurm: jobs).",
+        rich_help_panel="Sweep",
     ),
 ]
 NameOption = Annotated[
     str | None,
     typer.Option(
-        help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>."
+        help="Sweep id; its runs are <id>-c<k>-s<seed>. Default: <experiment>-sweep-<time>.",
+        rich_help_panel="Sweep",
     ),
 ]
 SearchOption = Annotated[
     str | None,
     typer.Option(
-        help=f"How settings are picked: {', '.join(SEARCH_METHODS)}. Default: grid, or tpe "
-        "when a setting is a range LOW:HIGH[:log] (Optuna: pip install 'aml-tui[search]')."
+        help=f"{', '.join(SEARCH_METHODS[:-1])} or {SEARCH_METHODS[-1]} (Optuna). Default: tpe "
+        "if a setting is a range, else grid.",
+        rich_help_panel="Sweep",
     ),
 ]
 TrialsOption = Annotated[
     int | None,
-    typer.Option(help=f"A search's trials to finish (completed or pruned), up to {MAX_TRIALS}."),
+    typer.Option(
+        help=f"A search's trials to finish (completed or pruned), up to {MAX_TRIALS}.",
+        rich_help_panel="Sweep",
+    ),
 ]
 PruneOption = Annotated[
     str,
     typer.Option(
         help=f"Stop unpromising trials after an epoch: {', '.join(PRUNE_METHODS)} (judged on "
-        "validation accuracy)."
+        "validation accuracy).",
+        rich_help_panel="Sweep",
     ),
 ]
 KeepLastOption = Annotated[
     bool,
     typer.Option(
-        "--keep-last", help="A search keeps the last.pt of finished trials (default: best.pt only)."
+        "--keep-last",
+        metavar="",
+        help="A search keeps the last.pt of finished trials (default: best.pt only).",
+        rich_help_panel="Sweep",
     ),
 ]
 SweepDeviceOption = Annotated[
-    str, typer.Option(help=field_help("device") + " With --jobs on GPUs: one GPU per job.")
+    str,
+    typer.Option(
+        help=field_help("device") + " With --jobs on GPUs: one GPU per job.",
+        rich_help_panel="Sweep",
+    ),
 ]
 
 CONFIRM_OPTIONS = ("epochs", "train_limit", "test_limit", "val_split", "data_dir")
@@ -81,21 +93,41 @@ CONFIRM_OPTIONS = ("epochs", "train_limit", "test_limit", "val_split", "data_dir
 
 LauncherOption = Annotated[
     str,
-    typer.Option(help="Where runs train: local (processes here) or slurm (one Slurm job each)."),
+    typer.Option(
+        help="Where runs train: local (processes here) or slurm (one Slurm job each).",
+        rich_help_panel="Slurm",
+    ),
 ]
 PartitionOption = Annotated[
-    str | None, typer.Option(help="Slurm partition of the jobs (default: the cluster's).")
+    str | None,
+    typer.Option(
+        help="Slurm partition of the jobs (default: the cluster's).", rich_help_panel="Slurm"
+    ),
 ]
 TimeOption = Annotated[
     str | None,
-    typer.Option(help="Time limit of each job, e.g. 2:00:00; it saves and requeues near it."),
+    typer.Option(
+        help="Time limit of each job, e.g. 2:00:00; it saves and requeues near it.",
+        rich_help_panel="Slurm",
+    ),
 ]
 GpusOption = Annotated[
-    int, typer.Option(help="GPUs per job; more than 1 runs torchrun, one rank per GPU.")
+    int,
+    typer.Option(
+        help="GPUs per job; more than 1 runs torchrun, one rank per GPU.", rich_help_panel="Slurm"
+    ),
 ]
-CpusOption = Annotated[int, typer.Option(help="Cores per job (its one task).")]
-MemOption = Annotated[str | None, typer.Option(help="Memory per job, e.g. 16G (default: none).")]
+CpusOption = Annotated[
+    int, typer.Option(help="Cores per job (its one task).", rich_help_panel="Slurm")
+]
+MemOption = Annotated[
+    str | None,
+    typer.Option(help="Memory per job, e.g. 16G (default: none).", rich_help_panel="Slurm"),
+]
 SlurmArgOption = Annotated[
     list[str] | None,
-    typer.Option(help="More sbatch arguments, e.g. --slurm-arg=--account=X (repeatable)."),
+    typer.Option(
+        help="More sbatch arguments, e.g. --slurm-arg=--account=X (repeatable).",
+        rich_help_panel="Slurm",
+    ),
 ]

@@ -32,97 +32,144 @@ class TrainConfig:
     """Name of the experiment in the registry (`aml-tui experiments` lists them)."""
 
     epochs: int
-    """Number of passes over the training set."""
+    """Passes over the training set."""
 
     batch_size: int
     """Training images per optimiser step."""
 
     lr: float
-    """Learning rate of the optimiser."""
+    """Learning rate."""
 
     seed: int = 0
-    """Seed for weight initialisation, batch order and dropout; on CPU the same seed gives
-    the same metrics."""
+    """Seed of the initial weights, the batch order and dropout.
+
+    On CPU the same seed gives the same metrics."""
 
     scrambled: bool = False
-    """Train on scrambled images: every image has its pixels moved by one fixed permutation."""
+    """Train on scrambled images.
+
+    Every image has its pixels moved by one fixed permutation (of --permutation-seed)."""
 
     permutation_seed: int = 0
-    """Seed of the pixel permutation used for scrambled training and the scrambled test set."""
+    """Seed of the pixel permutation.
+
+    The permutation is used for scrambled training and for the scrambled test set."""
 
     device: str = "auto"
-    """Where to train: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+    """Where to train: auto, cpu, cuda, cuda:N or mps.
+
+    auto takes cuda, then mps, then cpu."""
 
     data_dir: str | None = None
-    """Folder holding the dataset files; None searches ./data, then the system dataset folder."""
+    """Dataset folder (default: ./data, then the system's).
+
+    None searches ./data, then the system dataset folder."""
 
     offline: bool = False
-    """Never download anything; fail with a clear message when the data is not on disk."""
+    """Never download data.
+
+    Fail with a clear message when the data is not on disk."""
 
     checkpoints: str = "checkpoints"
-    """Root folder under which each run gets its own folder."""
+    """Folder that holds the run folders."""
 
     name: str | None = None
-    """Run id (folder name); None makes one from the experiment and the start time."""
+    """Run id (default: the experiment and the time).
+
+    The run's folder name; None makes one from the experiment and the start time."""
 
     train_limit: int | None = None
-    """Train on the first N training images only (quick runs); None uses them all."""
+    """Train on the first N training images only.
+
+    For quick runs; None uses them all."""
 
     test_limit: int | None = None
-    """Evaluate on the first N test images only (quick runs); None uses them all."""
+    """Evaluate on the first N test images only.
+
+    For quick runs; None uses them all."""
 
     dataset: str = "fashion-mnist"
-    """fashion-mnist, cifar10, cifar100 or imagefolder:PATH (fashion-cnn: fashion-mnist only)."""
+    """fashion-mnist, cifar10, cifar100 or imagefolder:PATH.
+
+    fashion-cnn takes fashion-mnist only."""
 
     image_size: int | None = None
-    """Square side in pixels that images are resized to; None keeps their stored size."""
+    """Resize images to this square side in pixels.
+
+    None keeps their stored size."""
 
     weights: str | None = None
-    """Pretrained ResNet-18 state dict (.pth) for fine-tuning; None looks in torchvision's
-    cache ($TORCH_HOME/hub/checkpoints), then downloads unless offline."""
+    """ResNet-18 weights (.pth) to fine-tune from.
+
+    A state dict; None looks in torchvision's cache ($TORCH_HOME/hub/checkpoints), then
+    downloads unless offline."""
 
     augment: bool = True
-    """Random crop with padding and horizontal flips on training batches of RGB images
-    (CIFAR, image folders, your own data); grayscale FashionMNIST is never augmented."""
+    """Random crops and flips of RGB training images.
+
+    Random crop with padding and horizontal flips on training batches of RGB images (CIFAR,
+    image folders, your own data); grayscale FashionMNIST is never augmented."""
 
     amp: bool = True
-    """Mixed precision on CUDA (bf16 where supported, else fp16); ignored on other devices."""
+    """Mixed precision on CUDA (bf16, else fp16).
+
+    bf16 where the GPU supports it, else fp16; ignored on other devices."""
 
     compile: bool = False
-    """torch.compile the model for training: faster steps on CUDA after a compile of tens of
-    seconds; slower than eager on the CPU (see the speed section of the README)."""
+    """torch.compile the model: faster on CUDA only.
+
+    Faster steps on CUDA after a compile of tens of seconds; slower than eager on the CPU
+    (see the speed section of the README)."""
 
     optimizer: str | None = None
-    """adam, adamw or sgd (with momentum 0.9); None: the experiment's."""
+    """adam, adamw or sgd (with momentum 0.9).
+
+    None: the experiment's."""
 
     weight_decay: float | None = None
-    """L2 penalty (decoupled for adamw); None: the experiment's (0 for the built-ins)."""
+    """L2 penalty (decoupled for adamw).
+
+    None: the experiment's (0 for the built-ins)."""
 
     schedule: str | None = None
-    """Learning-rate schedule, stepped each epoch: constant, step (tenfold drop every 5
-    epochs), cosine (to zero at the last epoch) or onecycle; None: the experiment's."""
+    """LR schedule: constant, step, cosine or onecycle.
+
+    Stepped each epoch: step drops tenfold every 5 epochs, cosine goes to zero at the last
+    epoch; None: the experiment's."""
 
     warmup_epochs: int | None = None
-    """Epochs of linear warm-up to the full learning rate before the schedule; None: 0."""
+    """Epochs of linear warm-up before the schedule.
+
+    To the full learning rate; None: the experiment's (0 for the built-ins)."""
 
     label_smoothing: float | None = None
-    """Share of each target spread evenly over the other classes (0-0.99); None: 0."""
+    """Label smoothing, 0 to 0.99.
+
+    The share of each target spread evenly over the other classes; None: the
+    experiment's (0 for the built-ins)."""
 
     grad_clip: float | None = None
-    """Clip the gradients' total norm to this before each step; None: no clipping."""
+    """Clip the gradients' total norm to this (default: off).
+
+    Before each step; None: no clipping."""
 
     early_stop: int | None = None
-    """Stop after this many epochs without a better validation accuracy (needs
-    --val-split); None: train every epoch."""
+    """Stop after N epochs without a better val accuracy.
+
+    Needs --val-split; None: train every epoch."""
 
     val_split: float | None = None
-    """Training images held out to validate on: a count (e.g. 5000) or a fraction (0.1),
-    drawn by the seed, stratified by class; best.pt and --early-stop follow them. 0: none.
-    None: the experiment's (none for the built-ins, 10% for your own)."""
+    """Training images to validate on: a count or a fraction.
+
+    A count (e.g. 5000) or a fraction (0.1) of the training images, drawn by the seed,
+    stratified by class; best.pt and --early-stop follow them. 0: none. None: the
+    experiment's (none for the built-ins, 10% for your own)."""
 
     train_only: str | None = None
-    """Comma-separated parameter-name prefixes that train (e.g. layer4,fc); the rest is
-    frozen. None: the experiment's (resnet18-finetune: layer4,fc; others: everything)."""
+    """Parameter-name prefixes that train, e.g. layer4,fc.
+
+    Comma-separated; the rest is frozen. None: the experiment's (resnet18-finetune:
+    layer4,fc; others: everything)."""
 
     def __post_init__(self) -> None:
         """Checks that need no experiment; `Experiment.check` does the rest (core/experiments).

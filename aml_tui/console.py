@@ -1,12 +1,16 @@
 """The headless reporter of `aml-tui train --no-ui`.
 
-On a terminal: a rich progress bar per epoch with ETA and images/s, a line per epoch and a
-final table. Anywhere else (nohup, a log file, a pipe): plain lines, no carriage returns.
+On a terminal: a rich progress bar per epoch with images/s and two ETAs (the epoch's and the
+whole run's, core/timing.py's arithmetic as in the app), a line per epoch and a final table.
+Anywhere else (nohup, a log file, a pipe): plain lines, no carriage returns. Every line fits
+the console's width (the terminal's, COLUMNS, else 80): an epoch takes two lines on a narrow
+terminal, never a figure cut in two (render/text.py's fit_figures).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from typing import TextIO
@@ -16,10 +20,9 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -33,11 +36,16 @@ from aml_tui.core.events import (
     Warned,
 )
 from aml_tui.core.selection import chosen_on
+from aml_tui.core.timing import estimate
 from aml_tui.render.colours import WRONG
-from aml_tui.render.text import epoch_line, percent, safe
+from aml_tui.render.text import epoch_lines, fit_figures, format_duration, percent, safe, wrap_words
 
 PLAIN_PROGRESS_STEP = 0.25
 """Plain output prints a progress line each time this fraction of an epoch is done."""
+
+SPEED_FROM = 100
+"""Plain progress lines show images/s from this width: narrower, they keep one line of the
+same figures every time (with ETAs over an hour they take about 79 columns)."""
 
 
 class HangupSafeConsole(Console):
@@ -54,7 +62,10 @@ class HangupSafeConsole(Console):
 class ConsoleReporter:
     """A listener printing training events for a person or a log file."""
 
-    def __init__(self, stream: TextIO | None = None, force_terminal: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, force_terminal: bool | None = None, batch_size: int = 0
+    ) -> None:
+        """`batch_size`: the run's, for the ETAs (0: worked out from the first RunStarted)."""
         stream = stream or sys.stdout
         self.console = HangupSafeConsole(
             file=stream, force_terminal=force_terminal, highlight=False
@@ -65,6 +76,9 @@ class ConsoleReporter:
         self.task: TaskID | None = None
         self.next_plain_step = PLAIN_PROGRESS_STEP
         self.gone = False
+        self.batch_size = batch_size
+        self.train_size = 0
+        self.last_epoch: EpochEnded | None = None
 
     def __call__(self, event: Event) -> None:
         """Report an event; if the terminal went away (an SSH hang-up), go quiet and let
@@ -86,7 +100,8 @@ class ConsoleReporter:
             self._progress(event)
         elif isinstance(event, EpochEnded):
             self._close_bar()
-            self.console.print(epoch_line(event), markup=False, soft_wrap=True)
+            self.last_epoch = event
+            self._print(epoch_lines(event, self.console.width))
         elif isinstance(event, RunFinished):
             self._close_bar()
             self._finished(event)
@@ -107,53 +122,60 @@ class ConsoleReporter:
 
     def _started(self, event: RunStarted) -> None:
         """What runs where; names from the configuration and the system go through `safe`."""
-        where = f" -> {safe(event.run_dir, markup=False)}" if event.run_dir else ""
-        self.console.print(
-            f"{safe(event.experiment, markup=False)} on {safe(event.device, markup=False)}: "
-            f"{event.train_size:,} train / "
-            f"{event.test_size:,} test images, {len(event.classes)} classes, "
-            f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
-            f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}{where}",
-            markup=False,
-            soft_wrap=True,
+        self.train_size = event.train_size
+        if self.batch_size <= 0 and event.batches_per_epoch > 0:
+            self.batch_size = math.ceil(event.train_size / event.batches_per_epoch)
+        where = f"-> {safe(event.run_dir, markup=False)}" if event.run_dir else ""
+        self._print(
+            wrap_words(
+                f"{safe(event.experiment, markup=False)} on {safe(event.device, markup=False)}: "
+                f"{event.train_size:,} train / "
+                f"{event.test_size:,} test images, {len(event.classes)} classes, "
+                f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
+                f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}",
+                self.console.width,
+                where,
+            )
         )
+
+    def _print(self, lines: list[str]) -> None:
+        for line in lines:
+            self.console.print(line, markup=False, soft_wrap=True)
+
+    def _etas(self, event: BatchProgress) -> str:
+        """The time left of the epoch and of the whole run, from the measured throughput."""
+        eta = estimate(event, self.batch_size, self.train_size, self.last_epoch)
+        return f"ETA {format_duration(eta.epoch)}, run {format_duration(eta.run)}"
 
     def _progress(self, event: BatchProgress) -> None:
         if not self.live:
             fraction = event.batch / event.batches
             if fraction >= self.next_plain_step and event.batch < event.batches:
-                self.console.print(
-                    f"epoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches} "
-                    f"loss {event.running_loss:.4f} acc {percent(event.running_acc)} "
-                    f"{event.images_per_s:,.0f} img/s",
-                    markup=False,
-                    soft_wrap=True,
-                )
+                figures = [
+                    f"epoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches}",
+                    f"loss {event.running_loss:.4f} acc {percent(event.running_acc)}",
+                    self._etas(event),
+                ]
+                if self.console.width >= SPEED_FROM:  # else the epoch's line tells the speed
+                    figures.insert(2, f"{event.images_per_s:,.0f} img/s")
+                self._print(fit_figures(figures, self.console.width))
                 while self.next_plain_step <= fraction:
                     self.next_plain_step += PLAIN_PROGRESS_STEP
             return
         if self.progress is None:
             self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                TextColumn("{task.fields[speed]:,.0f} img/s"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self.console,
-                transient=True,
+                *bar_columns(self.console.width), console=self.console, transient=True
             )
             self.progress.start()
             self.task = self.progress.add_task(
                 "train", total=event.batches, epoch=f"{event.epoch}/{event.epochs}",
-                loss=event.running_loss, speed=event.images_per_s,
+                loss=event.running_loss, speed=event.images_per_s, etas=self._etas(event),
             )  # fmt: skip
         assert self.task is not None
         self.progress.update(
-            self.task, completed=event.batch, loss=event.running_loss, speed=event.images_per_s
-        )
+            self.task, completed=event.batch, loss=event.running_loss,
+            speed=event.images_per_s, etas=self._etas(event),
+        )  # fmt: skip
 
     def _close_bar(self) -> None:
         if self.progress is not None:
@@ -181,3 +203,21 @@ class ConsoleReporter:
         table.add_row("device", safe(event.device))
         table.add_row("seconds", f"{event.seconds:.1f}")
         self.console.print(table)
+
+
+def bar_columns(width: int) -> list[ProgressColumn]:
+    """The progress bar's columns for a terminal `width` wide: the bar gives way first, then
+    the loss and the speed, so the ETAs stay on one line down to 50 columns."""
+    columns: list[ProgressColumn] = [
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[speed]:,.0f} img/s"),
+        TextColumn("{task.fields[etas]}"),
+    ]
+    if width < 80:
+        del columns[3]  # the loss: the epoch line after the bar has it
+    if width < 66:
+        del columns[3]  # the speed
+    return columns

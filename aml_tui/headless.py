@@ -117,7 +117,9 @@ def run_headless(make_trainer: MakeTrainer) -> int:
     stop = threading.Event()
     use_thread_share()
     try:
-        trainer = make_trainer([ConsoleReporter()], stop)
+        reporter = ConsoleReporter()
+        trainer = make_trainer([reporter], stop)
+        reporter.batch_size = trainer.config.batch_size  # for its ETAs, as the app's
         if os.environ.get(PRUNING_ENV) and trainer.run_folder is not None:
             trainer.listeners.append(VerdictWaiter(trainer, stop))
         with stop_on_signals(stop) as received:
