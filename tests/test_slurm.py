@@ -86,8 +86,9 @@ def test_several_gpus_run_torchrun_one_rank_per_gpu_and_one_gpu_a_plain_process(
     one = job_command(tmp_path, sweep, run, "resume", gpus=1)
     assert one == [sys.executable, "-m", "aml_tui", "train", "--resume", "g-c1-s0", "--no-ui",
                    "--checkpoints", str(tmp_path)]  # fmt: skip
-    env = job_env("g", cpus=8, gpus=4)
+    env = job_env(sweep, cpus=8, gpus=4)
     assert (env["AML_TUI_SWEEP"], env["OMP_NUM_THREADS"], env["AML_TUI_THREADS"]) == ("g", "2", "2")
+    assert "AML_TUI_PRUNING" not in env  # a grid's runs wait for no verdict
 
 
 def test_the_launch_record_round_trips_and_a_lying_one_is_one_line(tmp_path: Path) -> None:
@@ -364,3 +365,38 @@ async def test_watch_follows_a_run_that_a_slurm_job_trains(
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
+
+
+@pytest.mark.slow
+@pytest.mark.system
+def test_a_pruning_search_on_slurm_judges_each_job_through_its_run_folder(
+    cluster: Cluster, tmp_path: Path, fashion_dir: Path
+) -> None:
+    """A search's runs are Slurm jobs too: each waits for its verdict after an epoch (the
+    login node's sweep process writes it into the run folder), a pruned one ends pruned, and
+    the count of trials is exact."""
+    root = tmp_path / "runs"
+    command = sweep_command("fashion-cnn", "--lr", "0.003,1e-6", "--search", "random",
+                            "--trials", "3", "--prune", "median", "--epochs", "2",
+                            "--data-dir", str(fashion_dir), *QUICK, "--name", "srch",
+                            "--launcher", "slurm", "--jobs", "2", "--checkpoints", str(root),
+                            "--no-ui")  # fmt: skip
+    done = subprocess.run(command, env=sweep_env(cluster), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr + cluster.logs()
+    assert "search srch: random, 3 trials" in done.stdout and "submit" in done.stdout
+    shown = json.loads(subprocess.run(
+        sweep_command("show", "srch", "--json", "--checkpoints", str(root)),
+        env=sweep_env(cluster), capture_output=True, text=True).stdout)  # fmt: skip
+    trials = shown["trials"]
+    assert len(trials) == 3 and {t["status"] for t in trials} <= {"completed", "pruned"}
+    jobs = ours(cluster, "srch")
+    runs = [run["run_id"] for run in shown["runs"]]
+    assert sorted(name.removeprefix("aml-tui.") for _, name, _ in jobs) == sorted(runs)
+    assert all(run["job"]["state"] == "COMPLETED" for run in shown["runs"])
+    for trial in trials:  # every epoch but the last was reported and judged
+        run = root / trial["runs"][0]
+        assert json.loads((run / "search_verdict.json").read_text())["epoch"] == 1
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] == trial["status"]
+        assert len(events(run, "epoch_ended")) == (1 if trial["status"] == "pruned" else 2)

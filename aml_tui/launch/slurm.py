@@ -50,8 +50,9 @@ ENDED = frozenset({
 """Job states after which a job runs no more (GONE: no longer listed by squeue). PENDING,
 RUNNING, COMPLETING, REQUEUED and the others are alive: a requeued job is pending again."""
 
-EXIT_OF_STATUS = {"completed": 0, "interrupted": 143, "failed": 2}
-"""The exit code a job's run stands for, read from its folder (sacct may be off)."""
+EXIT_OF_STATUS = {"completed": 0, "pruned": 0, "interrupted": 143, "failed": 2}
+"""The exit code a job's run stands for, read from its folder (sacct may be off); a run a
+search pruned ended as it should: 0, as a local `train` exits."""
 
 
 class SubmitError(ConfigError):
@@ -272,7 +273,7 @@ class SlurmLauncher:
                 handle.jobs.state, handle.jobs.node = state, node or handle.jobs.node
                 changed = True
                 where = f" on {node}" if node else ""
-                self.report(f"{state.lower():<8}{handle.run_id}  (job {job_id}{where})")
+                self.report(f"{state.lower() + ' ':<8}{handle.run_id}  (job {job_id}{where})")
             if state in ENDED:
                 del self.following[job_id]
         if changed:
