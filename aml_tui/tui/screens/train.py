@@ -167,14 +167,18 @@ class TrainScreen(Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The footer shows a key greyed out while its button is disabled."""
-        if action == "stop":
-            return True if self.running and self.status != "stopping" else None
+        """The footer shows a key greyed out while its button is disabled; Stop and Resume,
+        which never apply together, are hidden when they cannot apply (80 columns hold the
+        other keys then)."""
+        if action == "stop":  # hidden once the run ended: nothing to stop on this screen again
+            return (True if self.status != "stopping" else None) if self.running else False
         if action == "evaluate":
             return True if not self.running and self.run_dir is not None else None
         if action == "resume":  # a stopped (or failed) run, once its worker let it go
             stopped = self.status in ("interrupted", "failed") and self.run_dir is not None
-            return True if stopped and not self.running and self.ended.is_set() else None
+            if not stopped or self.running:
+                return False  # hidden: the footer keeps its room for the keys that apply
+            return True if self.ended.is_set() else None
         return True  # Back says why it waits while the run goes on
 
     def action_toggle_log(self) -> None:
