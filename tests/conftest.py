@@ -79,6 +79,13 @@ def true_colour_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def not_over_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app adds an scp hint to what it saves over SSH: tests see it only when they ask
+    (a developer's SSH session must not change what a test reads)."""
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def own_trust_store(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:

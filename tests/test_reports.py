@@ -389,7 +389,7 @@ async def test_the_report_key_writes_the_evaluated_run_without_evaluating_again(
     monkeypatch.chdir(tmp_path)
     application = create_app(root)
     shown = notifications(application)
-    path = tmp_path / f"report-{FIRST}.html"
+    path = root / f"report-{FIRST}.html"  # beside the screenshots, not in the current folder
     async with application.run_test(size=(100, 40)) as pilot:
         screen = EvaluationScreen(root / FIRST)
         await application.push_screen(screen)
@@ -415,7 +415,7 @@ async def test_the_report_key_on_a_sweeps_curves_writes_the_sweep_report(
     monkeypatch.chdir(tmp_path)
     application = create_app(root)
     shown = notifications(application)
-    path = tmp_path / "report-rs.html"
+    path = root / "report-rs.html"
     async with application.run_test(size=(100, 40)) as pilot:
         runs = [root / FIRST, root / SECOND]
         await application.push_screen(CurvesScreen(runs, "sweep rs", sweep_id="rs"))
@@ -472,3 +472,37 @@ def test_the_curves_figure_draws_the_validation_split_of_a_run_that_holds_one(
     assert [round(y, 6) for y in error.lines[1].get_ydata()] == [30.0, 10.0, 5.0]  # 100 - acc
     without = drawn([epoch(n, None) for n in (1, 2, 3)])
     assert [t.get_text() for lg in without.legends for t in lg.get_texts()] == ["train", "test"]
+
+
+@pytest.mark.system
+async def test_the_report_key_on_the_sweep_screen_writes_where_screenshots_go_and_says_scp(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """r on the Sweep screen writes the sweep's report into the checkpoints folder, where
+    Ctrl+S puts its screenshot; over SSH each pop-up says how to copy the file."""
+    import socket
+
+    from aml_tui.tui.app import create_app
+    from aml_tui.tui.screens.sweep import SweepScreen
+    from aml_tui.tui.widgets.report_writer import REPORT_KEY
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")
+    application = create_app(root)
+    shown = notifications(application)
+    path = root / "report-rs.html"
+    path.unlink(missing_ok=True)
+    scp = f"copy it here: scp {socket.gethostname()}:{path.resolve()} ."
+    async with application.run_test(size=(100, 40)) as pilot:
+        screen = SweepScreen("rs")
+        await application.push_screen(screen)
+        await pilot.press(REPORT_KEY)
+        await wait_until(pilot, lambda: ("Report", f"written to {path}\n{scp}") in shown)
+        await pilot.press("ctrl+s")
+        shot = lambda: [m for _, m in shown if m.startswith("screenshot saved to")]  # noqa: E731
+        await wait_until(pilot, lambda: bool(shot()))
+    saved = Path(shot()[0].splitlines()[0].removeprefix("screenshot saved to "))
+    assert saved.parent == path.parent == root.resolve() and saved.is_file()
+    assert shot()[0].splitlines()[1] == f"copy it here: scp {socket.gethostname()}:{saved} ."
+    check_offline_html(path.read_text())
+    assert not list(tmp_path.glob("report-*"))  # nothing in the current folder

@@ -519,9 +519,9 @@ async def test_the_form_opens_once_the_devices_are_listed(in_tmp_cwd: Path) -> N
 
 @pytest.mark.parametrize("typed", ["~no-such-user-aml/x", "a\x00b", "x" * 5000])
 def test_the_form_takes_a_data_folder_it_cannot_look_up_as_no_folder(typed: str) -> None:
-    from aml_tui.tui.screens.configure import _is_folder  # the form's own check, in isolation
+    from aml_tui.tui.screens.configure_fields import is_folder  # the form's own check, in isolation
 
-    assert _is_folder(typed) is False
+    assert is_folder(typed) is False
 
 
 # --- small fixes of #16: footer keys, the Scrambled box, screenshots, class names -----------

@@ -25,6 +25,8 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from aml_tui.config import TrainConfig
+from aml_tui.core.runstore.listing import resume_refusal
+from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import Sweep, create_sweep
 from aml_tui.errors import AmlTuiError
 from aml_tui.terminal import (
@@ -92,6 +94,8 @@ class AmlTuiApp(App[None]):
         """A recorded sweep to run at once, with its number of jobs (`aml-tui sweep`)."""
         self.sweep_runners: dict[str, subprocess.Popen[bytes]] = {}
         """The runner process of each sweep this app started."""
+        self.last_run: str | None = None
+        """The run the Train screen showed last: Home highlights it when it shows again."""
         self.closing = threading.Event()
         """Set when the app ends: the workers that wait on sweep runners stop waiting."""
         self.devices: list[str] | None = None
@@ -253,6 +257,22 @@ class AmlTuiApp(App[None]):
 
     def start_training(self, config: TrainConfig, resume: Path | None = None) -> None:
         self.push_screen(TrainScreen(config, resume=resume))
+
+    def resume_run(self, run: Path) -> str | None:
+        """Resume the stopped run in folder `run` on a Train screen, or say why not: the
+        rule `train --resume` applies (core: resume_refusal)."""
+        folder = RunFolder(run)
+        refusal = resume_refusal(folder)
+        if refusal == "no_checkpoint":
+            return f"run {folder.run_id} has no last.pt to resume from"
+        if refusal is not None:
+            return f"run {folder.run_id} is {refusal}: only a stopped run can be resumed"
+        try:
+            config, _ = folder.read_config()
+        except AmlTuiError as error:  # an unreadable run is listed: say why, not crash
+            return str(error)
+        self.start_training(config, resume=run)
+        return None
 
     def start_sweep(self, sweep: Sweep, jobs: int = 1) -> None:
         """Record `sweep`, start its runner and open its screen."""

@@ -1,5 +1,5 @@
-"""Screenshots (ctrl+s): the screen as an SVG file in the checkpoints folder, and a pop-up
-that says where it went.
+"""Screenshots (ctrl+s): the screen as an SVG file in the checkpoints folder, where reports
+go too (tui/exports.py), and a pop-up that says where it went.
 
 Textual's own delivery writes the file in a thread (or, under `aml-tui serve`, sends it to
 the browser as a download) and reports back with DeliveryComplete or DeliveryFailed; the
@@ -18,6 +18,7 @@ from typing import Any
 from textual.app import App
 
 from aml_tui.render.text import safe
+from aml_tui.tui.exports import saved_line
 
 DELIVERY = "aml-tui-screenshot"
 """The name deliveries of screenshots carry (Textual's own handlers answer only theirs)."""
@@ -58,7 +59,7 @@ def saved_text(path: Path | None) -> str:
     """Where the screenshot went (no path: a browser downloaded it), as plain text."""
     if path is None:
         return "screenshot sent to the browser"
-    return safe(f"screenshot saved to {path.resolve()}", markup=False)
+    return saved_line("screenshot saved to", path)
 
 
 def failed_text(error: BaseException) -> str:

@@ -9,6 +9,7 @@ folder on top.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class TrainingState:
             "total_params": total,
             "amp": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "off",
             "torch_version": torch.__version__,
+            "host": socket.gethostname(),
         }
 
     def images_per_s(self) -> float:

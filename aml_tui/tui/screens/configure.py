@@ -10,10 +10,10 @@ section opens by itself when one of its fields is at fault.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -22,80 +22,29 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Collapsible, Footer, Header, Input, Label, Select
 
-from aml_tui.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from aml_tui.config import TrainConfig
 from aml_tui.core.experiments import build_config, get_experiment
-from aml_tui.core.runstore.sweeps import SWEEPABLE, Sweep, parse_seeds, parse_values, plan_sweep
+from aml_tui.core.runstore.speed import Measured, last_measured
+from aml_tui.core.runstore.sweeps import Sweep, parse_seeds, parse_values, plan_sweep
 from aml_tui.errors import ConfigError
+from aml_tui.render.cost import cost_line
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app
+from aml_tui.tui.screens.configure_fields import (
+    CHOICES,
+    IMAGE_FOLDER,
+    Field,
+    data_default,
+    dataset_kind,
+    dataset_label,
+    depends_context,
+    form_fields,
+    is_folder,
+    is_list,
+    shown_value,
+    sweep_line,
+)
 from aml_tui.tui.widgets.tick_box import TickBox
-
-
-@dataclass(frozen=True)
-class Field:
-    """One text field of the form and how to read it."""
-
-    name: str
-    label: str
-    kind: type
-    optional: bool = False
-    placeholder: str = ""
-    recipe: bool = False
-    """In the Recipe section; empty means the experiment's default (or off)."""
-
-
-CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "optimizer": ("Optimizer", OPTIMIZERS),
-    "schedule": ("LR schedule", SCHEDULES),
-}
-"""The recipe fields picked from a list (a Select each), with their labels."""
-
-DEPENDS: dict[str, tuple[str, ...]] = {"early_stop": ("val_split",), "warmup_epochs": ("epochs",)}
-"""Fields checked together with others: early stopping needs a validation split, warm-up
-must be shorter than the run. Each comes after what it depends on in the form."""
-
-
-def _recipe_fields(train_only: str | None) -> list[Field]:
-    default = "the experiment's"
-    return [
-        Field("weight_decay", "Weight decay", float, True, default, True),
-        Field("warmup_epochs", "Warm-up epochs", int, True, default, True),
-        Field("label_smoothing", "Label smooth", float, True, default, True),
-        Field("grad_clip", "Gradient clip", float, True, "no clipping", True),
-        Field("val_split", "Val split", float, True, "count or fraction", True),
-        Field("early_stop", "Early stop", int, True, "off (needs val split)", True),
-        Field("train_only", "Train only", str, True, train_only or "everything", True),
-    ]
-
-
-def _fields(experiment: str) -> list[Field]:
-    recipe = get_experiment(experiment)
-    fields = [
-        Field("epochs", "Epochs", int),
-        Field("batch_size", "Batch size", int),
-        Field("lr", "Learning rate", float),
-        Field("seed", "Seeds", int),
-    ]
-    if len(recipe.datasets) > 1:
-        fields.append(Field("dataset", "Dataset", str, placeholder="fashion-mnist"))
-        fields.append(Field("image_size", "Image size", int, True, "dataset default"))
-    fields.append(Field("data_dir", "Data folder", str, True, "./data, then system folder"))
-    if recipe.pretrained or recipe.accepts_weights:
-        where = "torchvision cache" if recipe.pretrained else "random weights"
-        fields.append(Field("weights", "Weights file", str, True, where))
-    fields.append(Field("train_limit", "Train limit", int, True, "all images"))
-    fields.append(Field("test_limit", "Test limit", int, True, "all images"))
-    return fields + _recipe_fields(recipe.train_only)
-
-
-def _shown(field: Field, value: object) -> str:
-    """A field's value as its input shows it: recipe numbers without a trailing .0 (val
-    split 5000, weight decay 0), read back to the same value."""
-    if value is None:
-        return ""
-    if field.recipe and isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 class ConfigureScreen(Screen[None]):
@@ -111,10 +60,12 @@ class ConfigureScreen(Screen[None]):
         self.experiment = experiment
         self.devices = devices
         self.initial = initial or build_config(experiment)
-        self.fields = _fields(experiment)
+        self.fields = form_fields(experiment)
         self.config: TrainConfig | None = self.initial
         self.sweep: Sweep | None = None
         """The sweep the form describes, when a field holds a list (then `config` is None)."""
+        self.measured: Measured | None = None
+        """The speed this machine last measured for the experiment (read in a worker)."""
 
     def compose(self) -> ComposeResult:
         recipe = get_experiment(self.experiment)
@@ -146,6 +97,7 @@ class ConfigureScreen(Screen[None]):
                 yield from self._inputs([f for f in self.fields if f.recipe])
             yield Label("", id="form-error")
             yield Label("", id="form-sweep")
+            yield Label("", id="form-cost")
             with Horizontal(id="form-buttons"):
                 yield Button("Start (F5)", variant="primary", id="start", compact=True)
                 yield Button("Back (Esc)", id="back", compact=True)
@@ -158,10 +110,12 @@ class ConfigureScreen(Screen[None]):
             value = getattr(self.initial, field.name)
             if field.name == "image_size" and value == recipe.image_size(self.initial.dataset):
                 value = None  # left to the dataset's default (32, or 224 for imagefolder)
+            if field.name == "data_dir" and self.initial.dataset.startswith(IMAGE_FOLDER):
+                value = self.initial.dataset.removeprefix(IMAGE_FOLDER)  # the folder's path
             with Horizontal(classes="form-row"):
                 yield Label(field.label, classes="form-label")
                 yield Input(
-                    _shown(field, value),
+                    shown_value(field, value),
                     placeholder=field.placeholder,
                     id=f"field-{field.name}",
                     classes="form-input",
@@ -172,6 +126,17 @@ class ConfigureScreen(Screen[None]):
     def _general_choices(self) -> ComposeResult:
         """The device, and the scrambled box where the experiment has one."""
         recipe = get_experiment(self.experiment)
+        if len(recipe.datasets) > 1:
+            with Horizontal(classes="form-row"):
+                yield Label("Dataset", classes="form-label")
+                yield Select(
+                    [(dataset_label(d), d) for d in recipe.datasets],
+                    value=dataset_kind(self.initial.dataset),
+                    allow_blank=False,
+                    id="field-dataset",
+                    classes="form-input",
+                    compact=True,
+                )
         with Horizontal(classes="form-row"):
             yield Label("Device", classes="form-label")
             yield Select(
@@ -202,6 +167,32 @@ class ConfigureScreen(Screen[None]):
     def on_mount(self) -> None:
         self.validate_form()
         self.query_one(Input).focus()
+        self.read_speed()
+
+    @work(thread=True, exclusive=True, group="speed", exit_on_error=False)
+    def read_speed(self) -> None:
+        """Find the speed the cost line assumes (it reads run folders: off the UI thread)."""
+        measured = last_measured(aml_app(self).checkpoints, self.experiment)
+        self.app.call_from_thread(self.speed_read, measured)
+
+    def speed_read(self, measured: Measured | None) -> None:
+        self.measured = measured
+        if self.is_attached:  # the form may have been left meanwhile
+            self.show_cost()
+
+    def show_cost(self) -> None:
+        """What Start will cost, from the speed measured (nothing for a form not valid)."""
+        label = self.query_one("#form-cost", Label)
+        if self.sweep is not None:  # the seeds cost alike: one config per combination
+            runs = [run for run in self.sweep.runs if run.seed == self.sweep.seeds[0]]
+            configs = [self.sweep.run_config(run) for run in runs] * len(self.sweep.seeds)
+        else:
+            configs = [self.config] if self.config is not None else []
+        if not configs:
+            label.update("")
+            return
+        line, known = cost_line(configs, self.experiment, self.measured, datetime.now())
+        label.update(Content(line) if known else Content.styled(line, "dim"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.validate_form()
@@ -247,16 +238,25 @@ class ConfigureScreen(Screen[None]):
             except ValueError:
                 errors[field.name] = "a whole number" if field.kind is int else "a number"
                 continue
-            if field.name == "data_dir" and not _is_folder(text):
+            if field.name == "data_dir" and not is_folder(text):
                 errors[field.name] = "no such folder"
                 continue
             try:
-                self._build(**_context(field.name, values, grid), **{field.name: value})
+                self._build(**depends_context(field.name, values, grid), **{field.name: value})
             except ConfigError as error:
                 errors[error.field or field.name] = error.problem
                 continue
             values[field.name] = value
         values["device"] = self.query_one("#field-device", Select).value
+        if len(get_experiment(self.experiment).datasets) > 1:
+            values["dataset"] = self.query_one("#field-dataset", Select).value
+            if values["dataset"] == IMAGE_FOLDER:  # its path is the data folder's
+                folder = values.pop("data_dir", None)
+                if folder is None and "data_dir" not in errors:
+                    errors["data_dir"] = "the image folder to train on"
+                values["dataset"] = f"{IMAGE_FOLDER}{folder or ''}"
+        if "data_dir" not in values and "data_dir" not in errors and data_default():
+            values["data_dir"] = data_default()  # AML_TUI_DATA, as `aml-tui train` reads it
         for name in CHOICES:
             values[name] = self.query_one(f"#field-{name}", Select).value
         if get_experiment(self.experiment).scrambles:
@@ -282,6 +282,7 @@ class ConfigureScreen(Screen[None]):
             start.label = label
             start.refresh(layout=True)  # its width follows its label
         self.query_one("#form-sweep", Label).update(sweep_line(self.sweep))
+        self.show_cost()
 
     def show_problems(self, errors: dict[str, str], general: str) -> None:
         """Each problem beside its field (a problem in the Recipe section opens it), the
@@ -350,46 +351,3 @@ class ConfigureScreen(Screen[None]):
             )
         elif self.config is not None:
             aml_app(self).start_training(self.config)
-
-
-def is_list(name: str, text: str) -> bool:
-    """Whether a field's text is a sweep's list: a comma in a field a sweep may vary, or a
-    range of seeds (0-4)."""
-    if name == "seed":
-        return "," in text or "-" in text
-    return name in SWEEPABLE and "," in text
-
-
-def sweep_line(sweep: Sweep | None) -> Content:
-    """What Start does with the form's lists: how many runs over what; a hint without any."""
-    if sweep is None:
-        return Content.styled("a list (lr 0.01,0.001) or seeds 0-4 make a sweep", "dim")
-    axes = [f"{len(values)} {name}" for name, values in sweep.grid.items()]
-    axes.append(f"{len(sweep.seeds)} seed" + ("s" if len(sweep.seeds) > 1 else ""))
-    runs = len(sweep.runs)
-    return Content(
-        f"sweep: {' × '.join(axes)} = {runs} run"
-        + ("s" if runs > 1 else "")
-        + ", one at a time, in the background"
-    )
-
-
-def _context(name: str, values: dict[str, object], grid: dict[str, list[Any]]) -> dict[str, Any]:
-    """The values field `name` is checked with (DEPENDS), as far as they are valid: a list's
-    first value stands for the list."""
-    context: dict[str, Any] = {}
-    for other in DEPENDS.get(name, ()):
-        if other in values:
-            context[other] = values[other]
-        elif other in grid:
-            context[other] = grid[other][0]
-    return context
-
-
-def _is_folder(text: str) -> bool:
-    """Whether a typed path names a folder; a path that cannot even be looked up (an unknown
-    ~user, a NUL byte, a name too long) names none."""
-    try:
-        return Path(text).expanduser().is_dir()
-    except (OSError, RuntimeError, ValueError):
-        return False

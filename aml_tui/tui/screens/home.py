@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList
 from textual.worker import Worker, WorkerState
 
 from aml_tui.core.experiments import EXPERIMENTS
-from aml_tui.core.runstore.listing import RunInfo, list_runs, resume_refusal, run_info
+from aml_tui.core.runstore.listing import RunInfo, list_runs, run_info
 from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweep_state import SweepProgress, list_sweep_progress
 from aml_tui.core.sources import entry_point_problems, list_entry_points
@@ -112,6 +112,10 @@ class HomeScreen(Screen[None]):
             self.action_refresh_runs()
 
     def on_screen_resume(self) -> None:
+        app = aml_app(self)
+        if app.last_run is not None:  # back from a run: its row is the one to act on
+            self.runs_table.highlight_next = app.last_run
+            app.last_run = None
         self.action_refresh_runs()
 
     def action_refresh_runs(self) -> Worker[None]:
@@ -283,20 +287,9 @@ class HomeScreen(Screen[None]):
         info = self._run_info()
         if info is None:
             return
-        folder = RunFolder(info.path)
-        refusal = resume_refusal(folder)
-        if refusal == "no_checkpoint":
-            self.tell(f"run {info.run_id} has no last.pt to resume from", severity="error")
-            return
-        if refusal is not None:
-            self.tell(f"run {info.run_id} is {refusal}: only a stopped run can be resumed")
-            return
-        try:
-            config, _ = folder.read_config()
-        except AmlTuiError as error:  # an unreadable run is listed: say why, not crash
-            self.tell(str(error), severity="error")
-            return
-        aml_app(self).start_training(config, resume=info.path)
+        problem = aml_app(self).resume_run(info.path)
+        if problem is not None:
+            self.tell(problem, severity="error")
 
     def action_delete(self) -> None:
         info = self._run_info()

@@ -41,6 +41,7 @@ from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.widgets.axes import MIN_ACC_SPAN
 from aml_tui.tui.widgets.curves import CurvesView
 from aml_tui.tui.widgets.plots import MetricPlot, PlotBox
+from aml_tui.tui.widgets.report_writer import REPORT_KEY, ReportWriter, sweep_report
 
 POLL_S = 1.0
 """How often the sweep's run folders are read again."""
@@ -107,6 +108,7 @@ class SweepScreen(Screen[None]):
         Binding("b", "baseline", "Baseline"),
         Binding("s", "stop", "Stop"),
         Binding("u", "resume", "Resume"),
+        Binding(REPORT_KEY, "write_report", "Report"),
         Binding("escape", "app.pop_screen", "Back"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -135,6 +137,7 @@ class SweepScreen(Screen[None]):
         yield DataTable(id="sweep-jobs", cursor_type="none", zebra_stripes=True)
         yield Label("", id="sweep-curves-title", classes="section-title")
         yield CurvesView(prefix=f"{self.sweep_id}-", id="sweep-curves")
+        yield ReportWriter()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -252,6 +255,12 @@ class SweepScreen(Screen[None]):
             self.notify("no run of this sweep has started yet")
             return
         self.app.push_screen(sweep_curves(aml_app(self).checkpoints, self.progress))
+
+    def action_write_report(self) -> None:
+        """The sweep's HTML report (its leaderboard or trials, and curves), beside the
+        screenshots in the checkpoints folder."""
+        root, sweep_id = aml_app(self).checkpoints, self.sweep_id
+        self.query_one(ReportWriter).write(lambda: sweep_report(root, sweep_id))
 
     def action_baseline(self) -> None:
         view = self.query_one("#sweep-curves", CurvesView)

@@ -35,6 +35,7 @@ class TrainScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "stop", "Stop"),
         Binding("e", "evaluate", "Evaluate"),
+        Binding("u", "resume", "Resume"),
         Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit"),
         *DASHBOARD_BINDINGS,
@@ -150,6 +151,8 @@ class TrainScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             self.dashboard.report_bug(event.worker.error)
         finished = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+        if event.state in finished:
+            self.refresh_bindings()  # u (resume) waits for the worker to let the run go
         if event.state in finished and self.quit_when_done:
             failed = self.carry_on_failed is not None
             aml_app(self).leave(self.carry_on_failed or self.carried_on, failed=failed)
@@ -164,11 +167,18 @@ class TrainScreen(Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The footer shows a key greyed out while its button is disabled."""
-        if action == "stop":
-            return True if self.running and self.status != "stopping" else None
+        """The footer shows a key greyed out while its button is disabled; Stop and Resume,
+        which never apply together, are hidden when they cannot apply (80 columns hold the
+        other keys then)."""
+        if action == "stop":  # hidden once the run ended: nothing to stop on this screen again
+            return (True if self.status != "stopping" else None) if self.running else False
         if action == "evaluate":
             return True if not self.running and self.run_dir is not None else None
+        if action == "resume":  # a stopped (or failed) run, once its worker let it go
+            stopped = self.status in ("interrupted", "failed") and self.run_dir is not None
+            if not stopped or self.running:
+                return False  # hidden: the footer keeps its room for the keys that apply
+            return True if self.ended.is_set() else None
         return True  # Back says why it waits while the run goes on
 
     def action_toggle_log(self) -> None:
@@ -227,8 +237,24 @@ class TrainScreen(Screen[None]):
         if not self.running and self.run_dir is not None:
             self.app.push_screen(EvaluationScreen(self.run_dir))
 
+    def action_resume(self) -> None:
+        """Carry the stopped run on here: a new Train screen in this one's place."""
+        if self.check_action("resume", ()) is not True or self.run_dir is None:
+            return
+        run = self.run_dir
+        self.leave_for_home()
+        problem = aml_app(self).resume_run(run)
+        if problem is not None:
+            notify_plain(self.app, problem, severity="error")
+
     def action_back(self) -> None:
         if self.running:
             self.notify("Training is running: press s to stop it first.")
             return
+        self.leave_for_home()
+
+    def leave_for_home(self) -> None:
+        """Close this screen; Home highlights its run when it shows again."""
+        if self.run_dir is not None:
+            aml_app(self).last_run = self.run_dir.name
         self.app.pop_screen()

@@ -1,6 +1,7 @@
-"""Writing a report from a screen: the file `aml-tui report` writes (report-<id>.html in the
-current folder), made in a thread worker, since evaluating and plotting take seconds, and a
-notification that says where it went, or why it could not be written.
+"""Writing a report from a screen: the file `aml-tui report` writes (report-<id>.html), in
+the checkpoints folder beside the screenshots (tui/exports.py), made in a thread worker,
+since evaluating and plotting take seconds, and a notification that says where it went
+(over SSH, with the scp command that copies it), or why it could not be written.
 
 A screen composes one (it shows nothing) and gives it a job with `write`: the Evaluation,
 Compare and Curves screens each say what to report, this widget does the rest.
@@ -21,6 +22,7 @@ from aml_tui.core.runstore.runs import RunFolder
 from aml_tui.core.runstore.sweeps import read_sweep
 from aml_tui.errors import AmlTuiError
 from aml_tui.tui.access import notify_bug, notify_plain
+from aml_tui.tui.exports import saved_line
 
 if TYPE_CHECKING:
     from aml_tui.core.evaluation import RunEvaluation  # imports torch: types only
@@ -42,7 +44,7 @@ def runs_report(
     from aml_tui.report.output import write_report  # lazy: imports torch (matplotlib: to draw)
 
     request = runs_request([RunFolder(path) for path in run_dirs])
-    return write_report(root, request, which=which, evaluations=evaluations)
+    return write_report(root, request, which=which, evaluations=evaluations, cwd=root)
 
 
 def sweep_report(root: Path, sweep_id: str) -> Path:
@@ -50,7 +52,7 @@ def sweep_report(root: Path, sweep_id: str) -> Path:
     from aml_tui.report.gather import Request  # lazy: imports torch
     from aml_tui.report.output import write_report  # lazy: imports torch (matplotlib: to draw)
 
-    return write_report(root, Request(sweep=read_sweep(root, sweep_id)))
+    return write_report(root, Request(sweep=read_sweep(root, sweep_id)), cwd=root)
 
 
 class ReportWriter(Widget):
@@ -94,7 +96,8 @@ class ReportWriter(Widget):
 
     def on_report_writer_written(self, message: ReportWriter.Written) -> None:
         message.stop()
-        notify_plain(self, f"written to {message.path.resolve()}", "Report", timeout=10)
+        self.notify(saved_line("written to", message.path), title="Report", timeout=10,
+                    markup=False)  # fmt: skip
 
     def on_report_writer_refused(self, message: ReportWriter.Refused) -> None:
         message.stop()

@@ -72,6 +72,9 @@ class RunsTable(DataTable[str]):
         self.open_groups: set[str] = set()
         """Sweeps whose runs are shown under their group row."""
         self.settings_shown: tuple[str, ...] = ()
+        self.highlight_next: str | None = None
+        """The row the next redraw highlights (a run just trained), instead of the one
+        highlighted now."""
 
     def on_mount(self) -> None:
         self.add_columns(*COLUMNS)
@@ -91,7 +94,8 @@ class RunsTable(DataTable[str]):
             self.marked = marked
         if self.runs is None:
             return
-        highlighted = self.highlighted_key()
+        highlighted = self.highlight_next or self.highlighted_key()
+        self.highlight_next = None
         self.clear()
         self.settings_shown = differing(r.config for r in self.runs if r.config is not None)
         for key, cells in self.rows_to_show(self.runs):
