@@ -292,6 +292,19 @@ def val_epoch(n: int, val: float, test: float, epochs: int = 2) -> EpochEnded:
     )  # fmt: skip
 
 
+def test_a_scrambled_trial_is_tested_on_the_scrambled_test_images() -> None:
+    """A run trained on scrambled images is about the scrambled test set: its trial shows
+    that accuracy beside the validation one, not the plain test set's (near chance)."""
+    from dataclasses import replace
+
+    from aml_tui.core.runstore.search_trials import best_of
+
+    history = [replace(val_epoch(1, 0.90, 0.30), scrambled_test_acc=0.89),
+               replace(val_epoch(2, 0.95, 0.25), scrambled_test_acc=0.94)]  # fmt: skip
+    assert best_of(history, scrambled=True) == (0.95, 0.94, 2)
+    assert best_of(history) == (0.95, 0.25, 2)
+
+
 SCREEN_TRIALS = [  # (settings, status, (val, test) per epoch)
     ({"lr": 0.001, "batch_size": 16}, "completed", [(0.70, 0.69), (0.80, 0.79)]),
     ({"lr": 0.009, "batch_size": 32}, "pruned", [(0.40, 0.41)]),

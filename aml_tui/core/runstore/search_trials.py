@@ -16,6 +16,7 @@ from aml_tui.core.events import EpochEnded
 from aml_tui.core.runstore.leaderboard import RunResult
 from aml_tui.core.runstore.listing import epoch_history
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.errors import AmlTuiError
 
 ENDED = ("completed", "pruned", "failed")
 """Run statuses that end a trial's run for good."""
@@ -35,7 +36,8 @@ class TrialRow:
     val_acc: float | None
     """Mean over its seeds of each run's best validation accuracy so far."""
     test_acc: float | None
-    """Mean over its seeds of the test accuracy of the epoch that val_acc picked."""
+    """Mean over its seeds of the test accuracy of the epoch that val_acc picked (on the
+    scrambled test images for a run trained on scrambled images: the test it is about)."""
     epochs: int
     """Most epochs any of its runs trained."""
     run_ids: tuple[str, ...]
@@ -65,16 +67,29 @@ def trial_status(statuses: Sequence[str]) -> str:
 def run_best(root: Path, run_id: str) -> tuple[float | None, float | None, int]:
     """A run's best validation accuracy so far, the test accuracy of that epoch, and how
     many epochs it recorded (from its metrics.jsonl)."""
-    return best_of(epoch_history(RunFolder(Path(root) / run_id), _ALL_EPOCHS))
+    folder = RunFolder(Path(root) / run_id)
+    return best_of(epoch_history(folder, _ALL_EPOCHS), trained_scrambled(folder))
 
 
-def best_of(history: Sequence[EpochEnded]) -> tuple[float | None, float | None, int]:
-    """As run_best, from epochs already read."""
+def trained_scrambled(folder: RunFolder) -> bool:
+    """Whether the run trains on scrambled images (False when its config cannot be read)."""
+    try:
+        return folder.read_config()[0].scrambled
+    except (AmlTuiError, OSError):
+        return False
+
+
+def best_of(
+    history: Sequence[EpochEnded], scrambled: bool = False
+) -> tuple[float | None, float | None, int]:
+    """As run_best, from epochs already read; `scrambled`: the run trains on scrambled
+    images, so its test accuracy is the scrambled test set's."""
     judged = [e for e in history if e.val_acc is not None]
     if not judged:
         return None, None, len(history)
     best = max(judged, key=lambda e: e.val_acc or 0.0)
-    return best.val_acc, best.test_acc, len(history)
+    test = best.scrambled_test_acc if scrambled else best.test_acc
+    return best.val_acc, test, len(history)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -95,7 +110,8 @@ def search_trials(
     rows = []
     for number, runs in sorted(groups.items()):
         best = [run_best(root, r.run.run_id) if histories is None
-                else best_of(histories.get(r.run.run_id, ()))
+                else best_of(histories.get(r.run.run_id, ()),
+                             trained_scrambled(RunFolder(Path(root) / r.run.run_id)))
                 for r in runs if r.status != "pending"]  # fmt: skip
         rows.append(
             TrialRow(
