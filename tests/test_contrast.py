@@ -365,3 +365,90 @@ def test_headless_reports_have_contrast(mode: str) -> None:
         segments = console_segments(view, no_color)
         found += offenders(segments, system, f"aml-tui {name}, {mode}")
     assert not found, report(found)
+
+
+# --- where the focus is -----------------------------------------------------------------------
+
+FOCUS_MINIMUM = 3.0
+"""WCAG 2.1's minimum contrast for a focus indicator and other non-text parts (1.4.11):
+between the focused part and the same part unfocused."""
+
+
+def cell_grid(segments: Iterable[Segment]) -> list[list[Style]]:
+    """The style of each cell, row by row, from a whole screen's segments."""
+    rows: list[list[Style]] = [[]]
+    for text, style, control in segments:
+        if control:
+            continue
+        for char in text:
+            if char == "\n":
+                rows.append([])
+            else:
+                rows[-1].append(style or Style())
+    return rows
+
+
+def marks(style: Style) -> tuple[bool, ...]:
+    """The attributes that set a cell apart without colour."""
+    return (bool(style.reverse), bool(style.bold), bool(style.underline), bool(style.italic))
+
+
+def region_look(
+    grid: list[list[Style]], region: object, system: ColorSystem
+) -> tuple[RGB, tuple[bool, ...]]:
+    """The background most of a region's cells show, and the marks most of them have."""
+    from collections import Counter
+
+    x, y, width, height = region  # type: ignore[misc]
+    cells = [grid[row][col] for row in range(y, y + height) for col in range(x, x + width)]
+    backgrounds = Counter(final_colours(style, system)[1] for style in cells)
+    attributes = Counter(marks(style) for style in cells)
+    return backgrounds.most_common(1)[0][0], attributes.most_common(1)[0][0]
+
+
+def focus_distance(app: AmlTuiApp, focused: object, other: object, system: ColorSystem) -> str:
+    """Empty when region `focused` stands out from region `other` (the same kind of part,
+    unfocused) by its background (FOCUS_MINIMUM) or by its marks; else how they look."""
+    grid = cell_grid(app_segments(app))
+    (bg_a, marks_a), (bg_b, marks_b) = (region_look(grid, r, system) for r in (focused, other))
+    if contrast(bg_a, bg_b) >= FOCUS_MINIMUM or marks_a != marks_b:
+        return ""
+    return f"focused {bg_a} {marks_a} vs {bg_b} {marks_b}: {contrast(bg_a, bg_b):.2f}:1"
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_the_focused_field_and_the_table_cursor_stand_out(
+    root: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """A focused field, a focused table's cursor row: told apart from their neighbours in
+    every colour mode (a user on a 16-colour or NO_COLOR terminal must see where keys go)."""
+    set_mode(monkeypatch, MODES[mode])
+    system = MODES[mode].system
+    app = create_app(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        home = pilot.app.screen
+        table = home.query_one("#runs")
+        table.focus()
+        await pilot.pause()
+        cursor_row = table.cursor_row
+        width = table.region.width
+        row_y = table.region.y + 1 + cursor_row  # under the header
+        from textual.geometry import Region
+
+        cursor = Region(table.region.x, row_y, width, 1)
+        below = Region(table.region.x, row_y + 1, width, 1)
+        below_next = Region(table.region.x, row_y + 2, width, 1)
+        problems = [focus_distance(app, cursor, other, system) for other in (below, below_next)]
+        app.open_configure("fashion-cnn")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfigureScreen))
+        form = pilot.app.screen
+        epochs, batch = (
+            form.query_one("#field-epochs", Input),
+            form.query_one("#field-batch_size", Input),
+        )
+        epochs.focus()
+        await pilot.pause()
+        problems.append(focus_distance(app, epochs.region, batch.region, system))
+    found = [p for p in problems if p]
+    assert not found, f"{mode}: " + "; ".join(found)
