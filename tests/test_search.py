@@ -398,3 +398,23 @@ def test_with_seeds_a_trial_is_judged_on_their_mean_and_pruned_together(
                              if r.get("event") == "epoch_ended"))  # fmt: skip
         assert trial["val_acc"] == pytest.approx(sum(bests) / 2)  # judged on the mean
     assert "pruned" in {trial["status"] for trial in trials}
+
+
+def test_the_curves_of_a_scrambled_run_are_its_scrambled_test_sets(tmp_path: Path) -> None:
+    """A run trained on scrambled images is plotted on the Sweep and Curves screens by its
+    scrambled test accuracy and loss (its plain test images are near chance)."""
+    from dataclasses import replace
+
+    from aml_tui.core.experiments import build_config
+    from aml_tui.core.runstore.run_curves import CurvesReader
+
+    folders = {}
+    for name, scrambled in (("plain", False), ("scr", True)):
+        folder = RunFolder.create(tmp_path, "fashion-cnn", name)
+        folder.write_config(build_config("fashion-cnn", name=name, scrambled=scrambled), {})
+        epoch = replace(val_epoch(1, 0.9, 0.3), scrambled_test_acc=0.88, scrambled_test_loss=0.2)
+        folder.append_metrics(event_record(epoch))
+        folders[name] = folder.path
+    plain, scr = CurvesReader().read([folders["plain"], folders["scr"]])
+    assert (plain.points[0].test_acc, plain.points[0].test_loss) == (0.3, 0.5)
+    assert (scr.points[0].test_acc, scr.points[0].test_loss) == (0.88, 0.2)

@@ -13,7 +13,9 @@ from aml_tui.config import TrainConfig
 
 
 def _number(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """Three significant figures (a search's lr 0.00172379 is 0.00172): enough to tell runs
+    apart in a listing; the run's config.toml has the whole value."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 SETTINGS: tuple[tuple[str, Callable[[object], str]], ...] = (

@@ -19,8 +19,11 @@ from aml_tui.render.text import percent, safe
 
 
 def params_text(params: Mapping[str, Any]) -> str:
-    """A combination's settings as `name=value` pairs ("seeds only" for a sweep of seeds)."""
-    return " ".join(f"{key}={value}" for key, value in params.items()) or "(seeds only)"
+    """A combination's settings as `name=value` pairs ("seeds only" for a sweep of seeds),
+    a number to four significant figures (a search's lr 0.0020229232366643824 is 0.002023)."""
+    shown = (f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+             for key, value in params.items())  # fmt: skip
+    return " ".join(shown) or "(seeds only)"
 
 
 def mean_std(stats: Stats | None) -> str:

@@ -29,7 +29,8 @@ class CurvePoint:
 
 @dataclass(frozen=True)
 class RunCurve:
-    """One run's test accuracy and loss per epoch so far, and where the run stands."""
+    """One run's test accuracy and loss per epoch so far (the scrambled test set's for a run
+    trained on scrambled images), and where the run stands."""
 
     run_id: str
     status: RunStatus
@@ -53,6 +54,15 @@ class RunCurve:
         return min(finite, key=lambda p: p.test_loss, default=None)
 
 
+def scrambled_point(event: EpochEnded) -> CurvePoint:
+    """An epoch of a run trained on scrambled images: the scrambled test set is its test
+    (the plain images are near chance for it)."""
+    acc, loss = event.scrambled_test_acc, event.scrambled_test_loss
+    if acc is None or loss is None:
+        return CurvePoint(event.epoch, event.test_acc, event.test_loss)
+    return CurvePoint(event.epoch, acc, loss)
+
+
 class CurvesReader:
     """Follows the metrics.jsonl of the runs it is asked about: each `read` reads only the
     lines appended since the last one. Used by one worker thread at a time."""
@@ -61,6 +71,8 @@ class CurvesReader:
         self.followers: dict[Path, MetricsFollower] = {}
         self.epochs: dict[Path, dict[int, EpochEnded]] = {}
         self.configured: dict[Path, int] = {}
+        self.scrambled: dict[Path, bool] = {}
+        """Runs trained on scrambled images: their curves are the scrambled test set's."""
 
     def read(self, run_dirs: Sequence[Path]) -> list[RunCurve]:
         """The curve of each run, in the order given."""
@@ -71,14 +83,17 @@ class CurvesReader:
         try:
             epochs = self.configured.get(folder.path)
             if epochs is None:
-                epochs = self.configured[folder.path] = folder.read_config()[0].epochs
+                config = folder.read_config()[0]
+                epochs = self.configured[folder.path] = config.epochs
+                self.scrambled[folder.path] = config.scrambled
             self.follow(folder)
         except (AmlTuiError, OSError) as error:  # a damaged run is shown as such, not hidden
             epochs = self.configured.get(folder.path, 0)
             problem = first_line(error) if isinstance(error, AmlTuiError) else str(error)
         recorded = self.epochs.get(folder.path, {})
+        scrambled = self.scrambled.get(folder.path, False)
         points = tuple(
-            CurvePoint(e.epoch, e.test_acc, e.test_loss)
+            scrambled_point(e) if scrambled else CurvePoint(e.epoch, e.test_acc, e.test_loss)
             for e in (recorded[epoch] for epoch in sorted(recorded))
         )
         status: RunStatus = "unreadable" if problem else run_status(folder)

@@ -159,7 +159,7 @@ class RunsTable(DataTable[str]):
 
     def group_cells(self, group: Group) -> tuple[str, ...]:
         runs = group.runs
-        done = sum(r.status == "completed" for r in runs)
+        done = sum(r.status in ("completed", "pruned") for r in runs)  # a pruned run ended
         running = sum(r.status == "running" for r in runs)
         bests = [r.best_acc for r in runs if r.best_acc is not None]
         opened = group.sweep_id in self.open_groups
