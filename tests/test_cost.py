@@ -4,8 +4,10 @@ an empty data folder stands for AML_TUI_DATA when that is set."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -47,8 +49,8 @@ def fashion(**values: object) -> TrainConfig:
 def test_a_run_trained_here_gives_the_speed_and_the_cost_follows_the_images(
     trained: Path,
 ) -> None:
-    measured = last_measured(trained, "fashion-cnn")
-    assert measured is not None and measured.run_id == "measured"
+    [measured] = last_measured(trained, "fashion-cnn")
+    assert measured.run_id == "measured"
     summary = RunFolder(trained / "measured").read_summary()
     assert summary is not None
     assert measured.images_per_s == summary["train_images_per_s"]
@@ -69,13 +71,13 @@ def test_a_run_trained_here_gives_the_speed_and_the_cost_follows_the_images(
 
 
 def test_only_this_hosts_runs_of_the_same_experiment_count(trained: Path) -> None:
-    assert last_measured(trained, "resnet18-scratch") is None
+    assert last_measured(trained, "resnet18-scratch") == []
     config_path = RunFolder(trained / "measured").config_path
     record = tomllib.loads(config_path.read_text())
     assert record["run"]["host"]  # recorded by the run
     record["run"]["host"] = "another-host"
     config_path.write_text(tomli_w.dumps(record))
-    assert last_measured(trained, "fashion-cnn") is None
+    assert last_measured(trained, "fashion-cnn") == []
 
 
 def test_the_cost_line_words_the_time_and_when_it_ends(trained: Path) -> None:
@@ -89,18 +91,29 @@ def test_the_cost_line_words_the_time_and_when_it_ends(trained: Path) -> None:
     assert known and re.fullmatch(r"15 epochs ≈ \d+ s, ends 09:0\d · speed of measured", line)
     line, known = cost_line([fashion(epochs=2)] * 3, "fashion-cnn", measured, morning)
     assert known and line.startswith("3 runs, 6 epochs ≈ ")
-    line, known = cost_line([fashion()], "fashion-cnn", None, morning)
+    line, known = cost_line([fashion()], "fashion-cnn", [], morning)
     assert not known and line == "cost: known once a run of fashion-cnn has trained an epoch here"
 
 
-def test_a_limited_run_gives_no_cost_for_every_image(tmp_path: Path, fashion_dir: Path) -> None:
+def test_a_limited_run_gives_no_cost_for_every_image_but_an_older_whole_one_does(
+    tmp_path: Path, fashion_dir: Path
+) -> None:
     train(tmp_path / "ck", fashion_dir, "limited", train_limit=48)
     measured = last_measured(tmp_path / "ck", "fashion-cnn")
-    assert measured is not None and measured.full_train is None
-    assert run_seconds(fashion(epochs=3), measured) is None
-    assert run_seconds(fashion(epochs=3, train_limit=48), measured) is not None
+    assert [m.run_id for m in measured] == ["limited"] and measured[0].full_train is None
+    assert run_seconds(fashion(epochs=3), measured[0]) is None
+    assert run_seconds(fashion(epochs=3, train_limit=48), measured[0]) is not None
     line, known = cost_line([fashion()], "fashion-cnn", measured, datetime.now())
     assert not known and "limited" in line and "train limit" in line
+    train(tmp_path / "ck", fashion_dir, "whole")  # trained on every image
+    older = time.time() - 3600
+    os.utime(RunFolder(tmp_path / "ck" / "whole").config_path, (older, older))
+    measured = last_measured(tmp_path / "ck", "fashion-cnn")
+    assert [m.run_id for m in measured] == ["limited", "whole"]  # newest first
+    line, known = cost_line([fashion()], "fashion-cnn", measured, datetime.now())
+    assert known and line.endswith("speed of whole")  # the newest that can tell
+    line, known = cost_line([fashion(train_limit=48)], "fashion-cnn", measured, datetime.now())
+    assert known and line.endswith("speed of limited")
 
 
 async def shown_cost(checkpoints: Path, size: tuple[int, int], experiment: str) -> str:

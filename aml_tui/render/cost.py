@@ -37,25 +37,28 @@ def ends_at(now: datetime, seconds: float) -> str:
 
 
 def cost_line(
-    configs: list[TrainConfig], experiment: str, measured: Measured | None, now: datetime
+    configs: list[TrainConfig], experiment: str, measured: list[Measured], now: datetime
 ) -> tuple[str, bool]:
-    """What training `configs` one after another costs, and whether it is an estimate (False:
-    a hint of why there is none)."""
-    if measured is None:
+    """What training `configs` one after another costs at the newest speed in `measured`
+    that can tell, and whether it is an estimate (False: a hint of why there is none)."""
+    if not measured:
         return f"cost: known once a run of {experiment} has trained an epoch here", False
-    total = 0.0
-    for config in configs:
-        seconds = run_seconds(config, measured)
-        if seconds is None:
-            return (f"cost: unknown for every training image (run {short(measured.run_id)} "
-                    "had a train limit)"), False  # fmt: skip
-        total += seconds
+    for speed in measured:
+        times = [run_seconds(config, speed) for config in configs]
+        known = [seconds for seconds in times if seconds is not None]
+        if len(known) == len(times):
+            return _line(configs, sum(known), speed, now), True
+    return (f"cost: unknown for every training image (run {short(measured[0].run_id)} "
+            "had a train limit)"), False  # fmt: skip
+
+
+def _line(configs: list[TrainConfig], total: float, speed: Measured, now: datetime) -> str:
     epochs = sum(config.epochs for config in configs)
     what = f"{epochs} epoch" + ("s" if epochs != 1 else "")
     if len(configs) > 1:
         what = f"{len(configs)} runs, {what}"
     when = f"{rough_duration(total)}, ends {ends_at(now, total)}"
-    return f"{what} {when} · speed of {short(measured.run_id)}", True
+    return f"{what} {when} · speed of {short(speed.run_id)}"
 
 
 def short(name: str) -> str:

@@ -2,12 +2,13 @@
 
 Configure shows "15 epochs ≈ 6 min, ends 14:32" before a run starts. The figure comes from
 the newest run of the same experiment in the checkpoints folder that trained at least one
-epoch on this host (config.toml's [run] table records the host; older runs, which do not,
-count as this host's): its training images/s, its images per epoch and its time per epoch
-(evaluation and checkpoints included), read from config.toml and summary.json alone. The new
-run's epoch is that run's training time scaled by the images it trains on, plus its other
-time scaled by the test images; nothing else (batch size, device) is modelled, which is why
-it is an estimate, and why it names the run it comes from.
+epoch on this host and can tell (one cut by --train-limit cannot for all the images):
+config.toml's [run] table records the host (older runs, which do not, count as this
+host's). From it: its training images/s, its images per epoch and its time per epoch
+(evaluation and checkpoints included), read from config.toml and summary.json alone. The
+new run's epoch is that run's training time scaled by the images it trains on, plus its
+other time scaled by the test images; nothing else (batch size, device) is modelled, which
+is why it is an estimate, and why it names the run it comes from.
 """
 
 from __future__ import annotations
@@ -42,16 +43,19 @@ class Measured:
     trained on all of it; None when a --train-limit cut it."""
 
 
-def last_measured(root: Path, experiment: str) -> Measured | None:
-    """The newest run of `experiment` under `root` with a measured speed on this host."""
+def last_measured(root: Path, experiment: str) -> list[Measured]:
+    """The measured speeds of `experiment`'s newest runs under `root` on this host, newest
+    first (a run with a --train-limit cannot say what all the images take: an older one
+    may)."""
     runs = [info for info in list_runs(root) if info.experiment == experiment]
     runs.sort(key=lambda info: info.started, reverse=True)
+    found = []
     for info in runs[:LOOKED_AT]:
         if info.epochs_completed > 0 and info.status not in ("running", "unreadable"):
             measured = measured_by(RunFolder(info.path))
             if measured is not None:
-                return measured
-    return None
+                found.append(measured)
+    return found
 
 
 def measured_by(folder: RunFolder) -> Measured | None:

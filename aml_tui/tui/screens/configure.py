@@ -64,8 +64,8 @@ class ConfigureScreen(Screen[None]):
         self.config: TrainConfig | None = self.initial
         self.sweep: Sweep | None = None
         """The sweep the form describes, when a field holds a list (then `config` is None)."""
-        self.measured: Measured | None = None
-        """The speed this machine last measured for the experiment (read in a worker)."""
+        self.measured: list[Measured] = []
+        """The speeds this machine measured for the experiment, newest first (a worker's)."""
 
     def compose(self) -> ComposeResult:
         recipe = get_experiment(self.experiment)
@@ -175,7 +175,7 @@ class ConfigureScreen(Screen[None]):
         measured = last_measured(aml_app(self).checkpoints, self.experiment)
         self.app.call_from_thread(self.speed_read, measured)
 
-    def speed_read(self, measured: Measured | None) -> None:
+    def speed_read(self, measured: list[Measured]) -> None:
         self.measured = measured
         if self.is_attached:  # the form may have been left meanwhile
             self.show_cost()
