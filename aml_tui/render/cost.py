@@ -48,7 +48,7 @@ def cost_line(
         known = [seconds for seconds in times if seconds is not None]
         if len(known) == len(times):
             return _line(configs, sum(known), speed, now), True
-    return (f"cost: unknown for every training image (run {short(measured[0].run_id)} "
+    return (f"cost: unknown for all images (run {short(measured[0].run_id)} "
             "had a train limit)"), False  # fmt: skip
 
 
