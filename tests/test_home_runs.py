@@ -159,6 +159,13 @@ async def test_a_sweeps_runs_fold_under_its_row(many_runs: Path) -> None:
         await pilot.pause()
         assert shown(table)[-1] == "sweep:demo"
         assert isinstance(app.screen, HomeScreen)
+        # A search's pruned run ended as it should: it counts as done, a failed one not.
+        first, second = sorted(ACCS)[:2]
+        RunFolder(many_runs / first).write_summary({"status": "pruned", "epochs_completed": 1})
+        RunFolder(many_runs / second).write_summary({"status": "failed", "epochs_completed": 1})
+        await home.action_refresh_runs().wait()
+        await pilot.pause()
+        assert table.get_row("sweep:demo")[1] == "3/4 done"
 
 
 # --- snapshots -------------------------------------------------------------------------------
