@@ -151,8 +151,8 @@ def train(
     resume: Annotated[
         str | None,
         typer.Option(
-            help="Carry on a stopped run (id, folder or last) from its last.pt; with --epochs "
-            "N, to N epochs in all (a completed run too, on a constant or step schedule)."
+            help="Carry on a stopped run (id, folder or last); --epochs N extends it (step or "
+            "constant lr)."
         ),
     ] = None,
     from_run: Annotated[

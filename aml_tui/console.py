@@ -59,6 +59,11 @@ class HangupSafeConsole(Console):
             os.dup2(devnull, self.file.fileno())
 
 
+KEEP = "\xa0"
+"""Joins the words of a part of the start line while it is wrapped (textwrap breaks at
+spaces only), given back as spaces after."""
+
+
 class ConsoleReporter:
     """A listener printing training events for a person or a log file."""
 
@@ -126,17 +131,16 @@ class ConsoleReporter:
         if self.batch_size <= 0 and event.batches_per_epoch > 0:
             self.batch_size = math.ceil(event.train_size / event.batches_per_epoch)
         where = f"-> {safe(event.run_dir, markup=False)}" if event.run_dir else ""
-        self._print(
-            wrap_words(
-                f"{safe(event.experiment, markup=False)} on {safe(event.device, markup=False)}: "
-                f"{event.train_size:,} train / "
-                f"{event.test_size:,} test images, {len(event.classes)} classes, "
-                f"{event.trainable_params:,} of {event.total_params:,} parameters trainable, "
-                f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}",
-                self.console.width,
-                where,
-            )
-        )
+        parts = [  # each figure stays with what it counts: a line breaks between parts only
+            f"{safe(event.experiment, markup=False)} on {safe(event.device, markup=False)}:",
+            f"{event.train_size:,} train / {event.test_size:,} test images,",
+            f"{len(event.classes)} classes,",
+            f"{event.trainable_params:,} of {event.total_params:,} parameters trainable,",
+            f"{event.epochs} epoch{'s' if event.epochs != 1 else ''}",
+        ]
+        text = " ".join(part.replace(" ", KEEP) for part in parts)
+        lines = wrap_words(text, self.console.width, where)
+        self._print([line.replace(KEEP, " ") for line in lines])
 
     def _print(self, lines: list[str]) -> None:
         for line in lines:

@@ -117,7 +117,9 @@ def test_on_a_real_80_column_terminal_the_bar_shows_both_etas_within_the_width(
     finally:
         terminal.close()
     shown = [part for part in re.split(r"[\r\n]", ANSI.sub("", terminal.text())) if part.strip()]
-    assert all(len(part) <= 80 for part in shown), [p for p in shown if len(p) > 80]
+    folder = f"-> {(tmp_path / 'c' / 'r').resolve()}"  # a path is never broken: its own line
+    long = [p for p in shown if len(p) > 80 and not (p.strip() == folder and len(folder) > 76)]
+    assert not long, long
     bars = [part for part in shown if part.startswith("epoch ") and "━" in part]
     assert bars and all(ETAS.search(bar) for bar in bars), shown
     assert any(bar.startswith("epoch 2/2") for bar in bars)  # the second epoch's ETAs too
