@@ -234,10 +234,13 @@ def test_a_grid_on_slurm_completes_with_never_more_than_jobs_at_once(
 
 
 def start_now(cluster: Cluster, job_id: str) -> None:
-    """Slurm holds a requeued job back a while (its begin time): let it start now."""
+    """Slurm holds a requeued job back a while (its begin time): let it start soon. Not in
+    the same second: a start then finds the job's credential of its last start revoked
+    ("Killing non-startable batch job: Job credential revoked"), which is why Slurm waits."""
     wait_for(lambda: cluster.run("squeue", "-h", "-j", job_id, "-o", "%T").stdout.strip()
              == "PENDING", "the requeued job to be pending")  # fmt: skip
-    assert cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now").returncode == 0
+    update = cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now+3")
+    assert update.returncode == 0, update.stdout + update.stderr
 
 
 @pytest.mark.slow
