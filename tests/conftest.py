@@ -79,6 +79,22 @@ def true_colour_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def only_built_in_experiments_in_snapshots(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A snapshot lists the built-in experiments only: experiments an earlier test of the
+    same worker process loaded (a user's file) are listed by Home too, and made its picture
+    depend on the order xdist ran the tests in."""
+    if "snap_compare" not in request.fixturenames:
+        yield
+        return
+    from aml_tui.core.experiments import LOADED
+
+    saved = dict(LOADED)
+    LOADED.clear()
+    yield
+    LOADED.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def not_over_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
     """The app adds an scp hint to what it saves over SSH: tests see it only when they ask
     (a developer's SSH session must not change what a test reads)."""
