@@ -10,6 +10,7 @@ run's before anything goes. Nothing here imports torch, so they are quick.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -65,17 +66,13 @@ def rm(
 ) -> None:
     """Delete runs, as Home's Delete does: a run a process trains is refused. One line per
     run deleted or refused; exit 2 when any was refused."""
-    failed = 0
-    for ref in run_refs:
-        try:
-            folder = resolve_run(Path(checkpoints), ref)
-            folder.delete()
-        except AmlTuiError as error:
-            print_error(f"not deleted: {error}")
-            failed += 1
-            continue
-        typer.echo(f"deleted {printable_name(folder.run_id)}")
-    exit_with(2 if failed else 0)
+
+    def delete(ref: str) -> str:
+        folder = resolve_run(Path(checkpoints), ref)
+        folder.delete()
+        return f"deleted {printable_name(folder.run_id)}"
+
+    delete_each(run_refs, delete)
 
 
 @user_errors
@@ -90,13 +87,21 @@ def sweep_rm(
 
     A sweep a process carries on, or one of whose runs a process trains, is refused whole.
     One line per sweep deleted or refused; exit 2 when any was refused."""
+
+    def delete(ref: str) -> str:
+        return f"deleted sweep {printable_name(delete_sweep(Path(checkpoints), ref))} and its runs"
+
+    delete_each(sweep_ids, delete)
+
+
+def delete_each(refs: list[str], delete: Callable[[str], str]) -> None:
+    """`delete` each of `refs`, a line for each deleted (what `delete` says) or refused; exit 2
+    when any was refused."""
     failed = 0
-    for ref in sweep_ids:
+    for ref in refs:
         try:
-            deleted = delete_sweep(Path(checkpoints), ref)
+            typer.echo(delete(ref))
         except AmlTuiError as error:
             print_error(f"not deleted: {error}")
             failed += 1
-            continue
-        typer.echo(f"deleted sweep {printable_name(deleted)} and its runs")
     exit_with(2 if failed else 0)
