@@ -6,11 +6,10 @@ up to `jobs` at once, each with a GPU or a share of the cores) or a Slurm job (l
 slurm.py, `jobs` queued or running at once); the sweep's launch record says which
 (core: sweep_jobs). This module decides what to do with each run and follows them all.
 
-A Ctrl+C reaches this process only (children run in sessions of their own); it forwards the
-signal once to each run (a child is signalled, a Slurm job cancelled: each saves last.pt and
-ends interrupted), waits for them, and exits 128 + the signal. A second Ctrl+C is forwarded
-too: local children quit at once, as `train` does. Each run's output goes to a log beside
-the sweep record.
+A Ctrl+C reaches this process only (children have sessions of their own); it forwards it to
+each run (a child is signalled, a Slurm job cancelled: each saves last.pt, ends interrupted),
+waits, and exits 128 + the signal; a second one makes local children quit at once, as `train`
+does. Each run's output goes to a log beside the sweep record.
 
 One runner drives a sweep at a time (it holds the sweep's claim, core/claim.py), and each
 run's folder is looked at again just before the run starts: the plan is as old as the runs
@@ -23,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -32,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from aml_tui.core.files import last_line
 from aml_tui.core.runstore.followed import Followed
 from aml_tui.core.runstore.leaderboard import sweep_results
 from aml_tui.core.runstore.runs import RunFolder
@@ -54,14 +55,15 @@ from aml_tui.launch.filesystems import local_only
 from aml_tui.launch.local import LocalLauncher
 from aml_tui.launch.slurm import SlurmLauncher, SubmitError
 from aml_tui.render.search import leaderboard_lines, run_result
+from aml_tui.render.text import wrap_words
 from aml_tui.terminal import stop_signal_numbers, stopped_exit_code
 
 POLL_S = 0.2
 """How often the runner looks for runs that ended."""
 
 KILLED_EXIT = 2
-"""The sweep's exit code when a run died of a signal it was not sent by the sweep (SIGKILL
-from the out-of-memory killer, say): a failure to fix, as out of memory is for `train`."""
+"""The exit code when a run died of a signal the sweep did not send (SIGKILL from the
+out-of-memory killer, say): a failure to fix, as out of memory is for `train`."""
 
 
 class Handle(Protocol):
@@ -172,18 +174,19 @@ class SweepRunner:
         adopted = self.launcher.adopt(list(self.sweep.runs))
         todo = [run for run, action in self.plan(frozenset(adopted)) if action != "done"]
         total = len(self.sweep.runs)
-        where = f"{self.jobs} at once ({self.launcher.describe()}) -> {self.root}"
+        where, folder = f"{self.jobs} at once ({self.launcher.describe()})", f"-> {self.root}"
         if self.driver is None:
             done = total - len(todo) - len(adopted)
             say(f"sweep {self.sweep.sweep_id}: {total} runs, {done} done, {len(todo)} to train, "
-                + where)  # fmt: skip
+                + where, folder)  # fmt: skip
         else:
             todo = []  # the driver hands out the runs, trial by trial
             search = self.driver.search
             say(
                 f"search {self.sweep.sweep_id}: {search.method}, {search.trials} trials "
                 f"({self.driver.finished} finished), prune {search.prune}, seeds "
-                f"{len(self.sweep.seeds)}, {where}"
+                f"{len(self.sweep.seeds)}, {where}",
+                folder,
             )
         started = time.monotonic()
         for run in self.sweep.runs:
@@ -311,7 +314,8 @@ class SweepRunner:
                 )
                 continue
             self.failure = self.failure or code
-            say(f"failed  {job.run.run_id}  (exit {code}): {last_line(job.handle.log_path)}")
+            error = last_line(Path(job.handle.log_path), 200) or "(no output)"
+            say(f"failed  {job.run.run_id}  (exit {code}): {error}")
             if not (self.root / job.run.run_id).is_dir():  # it failed before training: all would
                 say("not starting more runs: fix the problem above, then carry on with --resume")
                 self.stop.set()
@@ -377,19 +381,12 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def last_line(path: str) -> str:
-    """The last non-empty line a run wrote (its error, when it failed)."""
-    try:
-        lines = [line for line in Path(path).read_text(errors="replace").splitlines() if line]
-    except OSError:
-        return "(no log)"
-    return lines[-1][:200] if lines else "(no output)"
-
-
-def say(line: str) -> None:
-    """One line of the sweep's own report."""
+def say(line: str, tail: str = "") -> None:
+    """A line of the sweep's own report; with a `tail` (a path, never broken) it is wrapped
+    between words to the terminal's width."""
+    lines = wrap_words(line, shutil.get_terminal_size().columns, tail) if tail else [line]
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-        print(line, flush=True)
+        print("\n".join(lines), flush=True)
 
 
 def run_sweep(root: Path, sweep: Sweep, jobs: int) -> int:

@@ -5,6 +5,7 @@ prints each run's result as it ends and its leaderboard at the end."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -186,6 +187,23 @@ def test_an_epoch_keeps_one_line_where_it_fits_and_drops_minor_figures_below_two
     assert "123.4s" not in shown and "12%" not in shown  # the seconds and data share are
 
 
+def test_an_epoch_with_a_validation_split_shows_its_val_accuracy_before_the_test() -> None:
+    """With --val-split, best.pt and early stops go by the validation accuracy: the line
+    shows it, and at 80 columns it stays whole in two lines with every accuracy."""
+    validated = dataclasses.replace(
+        EPOCH, val_loss=0.3012, val_acc=0.9034, scrambled_test_acc=0.8765
+    )
+    line = epoch_line(validated)
+    assert "| val loss 0.3012 acc 90.34% | test loss 0.3456 acc 89.12% |" in line
+    assert "val " not in epoch_line(EPOCH)
+    reporter, out = reporter_at(80, terminal=False)
+    reporter(validated)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(len(text) <= 80 for text in lines)
+    for kept in ("90.34%", "89.12%", "87.65%"):
+        assert kept in figures(" ".join(lines))
+
+
 def sweep_at(columns: int, cwd: Path, *args: str) -> str:
     env = {**os.environ, "COLUMNS": str(columns), "OMP_NUM_THREADS": "1"}
     env.pop("AML_TUI_DATA", None)
@@ -205,6 +223,9 @@ def test_a_headless_sweep_prints_each_result_as_it_ends_then_the_leaderboard(
                    "--train-limit", "64", "--test-limit", "32", "--data-dir", str(fashion_dir),
                    "--name", "tiny", "--checkpoints", "c")  # fmt: skip
     lines = out.splitlines()
+    assert_fits(lines[: lines.index(next(line for line in lines if line.startswith("start ")))],
+                tmp_path / "c")  # the heading, wrapped before its folder  # fmt: skip
+    assert lines[1] == f"  -> {(tmp_path / 'c').resolve()}"
     starts = [i for i, line in enumerate(lines) if line.startswith("start ")]
     dones = [i for i, line in enumerate(lines) if line.startswith("done ")]
     assert len(starts) == len(dones) == 2

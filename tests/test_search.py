@@ -305,6 +305,27 @@ def test_a_scrambled_trial_is_tested_on_the_scrambled_test_images() -> None:
     assert best_of(history) == (0.95, 0.25, 2)
 
 
+def test_a_scrambled_searchs_trials_name_their_test_column_scrambled(tmp_path: Path) -> None:
+    """sweep show, the Sweep screen and the report head the test column "scrambled acc"
+    when every trial trains on scrambled images; a plain search, or one that chooses
+    between scrambled and plain, keeps "test acc"."""
+    from aml_tui.render.search import trial_columns
+
+    space = {"lr": Span(1e-4, 1e-2, True)}
+    for name, options, expected in (
+        ("scr", {"epochs": 2, "scrambled": True}, "scrambled acc"),
+        ("plain", {"epochs": 2}, "test acc"),
+    ):
+        search = Search("tpe", 3, "none", space)  # type: ignore[arg-type]
+        create_sweep(tmp_path, plan_search("fashion-cnn", options, search, [0], name=name))
+        sweep = read_sweep(tmp_path, name)
+        assert trial_columns(sweep)[3] == expected
+    sweep = read_sweep(tmp_path, "scr")
+    assert sweep.search is not None
+    mixed = replace(sweep.search, asked=({"lr": 0.001, "scrambled": False}, {"lr": 0.002}))
+    assert trial_columns(replace(sweep, search=mixed))[3] == "test acc"
+
+
 SCREEN_TRIALS = [  # (settings, status, (val, test) per epoch)
     ({"lr": 0.001, "batch_size": 16}, "completed", [(0.70, 0.69), (0.80, 0.79)]),
     ({"lr": 0.009, "batch_size": 32}, "pruned", [(0.40, 0.41)]),
@@ -418,3 +439,9 @@ def test_the_curves_of_a_scrambled_run_are_its_scrambled_test_sets(tmp_path: Pat
     plain, scr = CurvesReader().read([folders["plain"], folders["scr"]])
     assert (plain.points[0].test_acc, plain.points[0].test_loss) == (0.3, 0.5)
     assert (scr.points[0].test_acc, scr.points[0].test_loss) == (0.88, 0.2)
+    from aml_tui.tui.widgets.curves import plot_title  # the plots say which test set they draw
+
+    assert (plain.scrambled, scr.scrambled) == (False, True)
+    assert plot_title("acc", [plain]) == "test accuracy % by epoch"
+    assert plot_title("acc", [scr]) == "scrambled test accuracy % by epoch"
+    assert plot_title("loss", [plain, scr]) == "test / scrambled test loss"

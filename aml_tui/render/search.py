@@ -23,6 +23,16 @@ from aml_tui.render.text import percent, safe
 TRIAL_COLUMNS = ("trial", "status", "val acc", "test acc", "epochs", "settings")
 
 
+def trial_columns(sweep: Sweep) -> tuple[str, ...]:
+    """TRIAL_COLUMNS, the test column named "scrambled acc" when every trial trains on
+    scrambled images (its test accuracy is the scrambled test set's, see TrialRow)."""
+    default = bool(sweep.options.get("scrambled", False))
+    chosen = sweep.combinations if sweep.chosen else [{}]
+    if not all(params.get("scrambled", default) for params in chosen):
+        return TRIAL_COLUMNS
+    return tuple("scrambled acc" if column == "test acc" else column for column in TRIAL_COLUMNS)
+
+
 def trial_cells(row: TrialRow) -> list[str]:
     """One trial's cells under TRIAL_COLUMNS, plain text (settings come from the record)."""
     return [f"t{row.number}", row.status, percent(row.val_acc), percent(row.test_acc),
@@ -33,10 +43,10 @@ def _rounded(params: dict[str, object]) -> dict[str, object]:
     return {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in params.items()}
 
 
-def trials_table(rows: Sequence[TrialRow]) -> Table:
+def trials_table(rows: Sequence[TrialRow], columns: Sequence[str] = TRIAL_COLUMNS) -> Table:
     """Completed trials best first (by validation accuracy), then running and pruned ones."""
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
-    for column in TRIAL_COLUMNS:
+    for column in columns:
         table.add_column(column, justify="left" if column in ("settings", "status") else "right")
     for row in ranked_trials(rows):
         table.add_row(*(safe(cell) for cell in trial_cells(row)))
@@ -62,7 +72,7 @@ def search_heading(sweep: Sweep, rows: Sequence[TrialRow]) -> str:
 def search_view(root: Path, sweep: Sweep, results: Sequence[RunResult]) -> list[RenderableType]:
     """What `sweep show` prints for a search: the heading over the trials."""
     rows = search_trials(root, results)
-    return [search_heading(sweep, rows), trials_table(rows)]
+    return [search_heading(sweep, rows), trials_table(rows, trial_columns(sweep))]
 
 
 def leaderboard_lines(root: Path, sweep: Sweep, results: Sequence[RunResult]) -> list[str]:

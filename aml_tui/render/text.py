@@ -57,8 +57,11 @@ def epoch_figures(event: EpochEnded) -> list[str]:
     parts = [
         f"epoch {event.epoch}/{event.epochs}",
         f"train loss {event.train_loss:.4f} acc {percent(event.train_acc)}",
-        f"test loss {event.test_loss:.4f} acc {percent(event.test_acc)}",
     ]
+    if event.val_acc is not None:  # a validation split: what best.pt and early stops judge
+        val_loss = "-" if event.val_loss is None else f"{event.val_loss:.4f}"
+        parts.append(f"val loss {val_loss} acc {percent(event.val_acc)}")
+    parts.append(f"test loss {event.test_loss:.4f} acc {percent(event.test_acc)}")
     if event.scrambled_test_acc is not None:
         parts.append(f"scrambled acc {percent(event.scrambled_test_acc)}")
     parts += [f"lr {event.lr:.2g}", f"{event.train_images_per_s:,.0f} img/s"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from aml_tui.core.runstore.leaderboard import ConfigStats, leaderboard, ranked
 from aml_tui.core.runstore.search_trials import ranked_trials, search_trials
 from aml_tui.core.runstore.sweeps import scrambles
-from aml_tui.render.search import TRIAL_COLUMNS, search_heading, trial_cells
+from aml_tui.render.search import search_heading, trial_cells, trial_columns
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import percent
 from aml_tui.report import figures
@@ -107,8 +107,9 @@ def search_blocks(subject: SweepSubject) -> list[Block]:
     where = f"aml-tui sweep show {sweep.sweep_id} --json has them all"
     shown, note = capped(ranked_trials(rows), MAX_ROWS, "trials", where)
     table = Table(
-        TRIAL_COLUMNS, tuple(tuple(Cell(c, strong=i == 2) for i, c in enumerate(trial_cells(row)))
-                             for row in shown), numeric_from=2,
+        trial_columns(sweep),
+        tuple(tuple(Cell(c, strong=i == 2) for i, c in enumerate(trial_cells(row)))
+              for row in shown), numeric_from=2,
         caption="ranked by validation accuracy (the mean over the seeds of each run's best), "
         "never by the test set's; test accuracy is that epoch's" + (f"; {note}" if note else ""),
     )  # fmt: skip

@@ -40,6 +40,8 @@ class RunCurve:
     """One per recorded epoch, in order; a repeated epoch (a resumed run) keeps its last."""
     problem: str | None = None
     """What could not be read (the run's config or metrics), in one line."""
+    scrambled: bool = False
+    """Trained on scrambled images: `points` are the scrambled test set's."""
 
     @property
     def best_acc(self) -> CurvePoint | None:
@@ -97,7 +99,7 @@ class CurvesReader:
             for e in (recorded[epoch] for epoch in sorted(recorded))
         )
         status: RunStatus = "unreadable" if problem else run_status(folder)
-        return RunCurve(folder.run_id, status, epochs, points, problem)
+        return RunCurve(folder.run_id, status, epochs, points, problem, scrambled)
 
     def follow(self, folder: RunFolder) -> None:
         """Read what the run appended since the last call (all of it the first time)."""

@@ -32,7 +32,7 @@ from aml_tui.core.runstore.sweep_state import SweepProgress, sweep_progress
 from aml_tui.core.runstore.sweeps import Sweep, read_sweep, scrambles
 from aml_tui.errors import AmlTuiError
 from aml_tui.render.jobs import JOB_COLUMNS, job_cells
-from aml_tui.render.search import TRIAL_COLUMNS, trial_cells
+from aml_tui.render.search import trial_cells, trial_columns
 from aml_tui.render.sweeps import leaderboard_cells, leaderboard_columns, params_text
 from aml_tui.render.text import format_duration, safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
@@ -210,7 +210,7 @@ class SweepScreen(Screen[None]):
         """A search's trials, best validation accuracy first, and the best so far plotted."""
         table = self.query_one("#trials", DataTable)
         if not table.columns:
-            table.add_columns(*TRIAL_COLUMNS)
+            table.add_columns(*trial_columns(progress.sweep))
         cursor = table.cursor_row
         table.clear()
         for row in ranked_trials(progress.trials):

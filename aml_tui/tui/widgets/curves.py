@@ -59,9 +59,8 @@ def style(slot: int) -> str:
 class CurvePlot(PlotextPlot):
     """One metric of every run, drawn by its owner with `draw`."""
 
-    def __init__(self, title: str, metric: str, *, id: str | None = None) -> None:
+    def __init__(self, metric: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.title = title
         self.metric = metric
         """"acc" (test accuracy, in %, best is highest) or "loss" (test loss, best lowest)."""
 
@@ -76,7 +75,7 @@ class CurvePlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
+        plt.title(plot_title(self.metric, curves))
         no_color = self.app.no_color
         ordered = sorted(curves, key=lambda c: c.run_id == baseline)
         epochs: list[int] = []
@@ -123,8 +122,8 @@ class CurvesView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="curves-plots"):
-            yield CurvePlot("test accuracy % by epoch", "acc", id="acc-curves")
-            yield CurvePlot("test loss by epoch", "loss", id="loss-curves")
+            yield CurvePlot("acc", id="acc-curves")
+            yield CurvePlot("loss", id="loss-curves")
         yield DataTable(classes="curves-legend", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -192,6 +191,16 @@ class CurvesView(Vertical):
             )
         if highlighted is not None and highlighted in legend.rows:
             legend.move_cursor(row=legend.get_row_index(highlighted))
+
+
+def plot_title(metric: str, curves: Sequence[RunCurve]) -> str:
+    """What a plot draws: a run trained on scrambled images is drawn on the scrambled test
+    set, so the title says so when every run is one, and names both sets when some are."""
+    what = "accuracy %" if metric == "acc" else "loss"
+    scrambled = [curve.scrambled for curve in curves]
+    if scrambled and all(scrambled):
+        return f"scrambled test {what} by epoch"
+    return f"test / scrambled test {what}" if any(scrambled) else f"test {what} by epoch"
 
 
 def shared_prefix(run_ids: Sequence[str]) -> str:
