@@ -138,3 +138,31 @@ def test_a_run_stopped_mid_epoch_is_extended_as_it_resumes(
     assert [(row["epoch"], row["epochs"]) for row in rows] == [(1, 2), (2, 3), (3, 3)]
     expected = epoch_records(RunFolder(tmp_path / "a" / "run"))
     assert [{**row, "epochs": 0} for row in rows] == [{**row, "epochs": 0} for row in expected]
+
+
+async def test_the_app_extends_a_completed_run_from_the_command_line(
+    in_tmp_cwd: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --resume RUN --epochs 3` without --no-ui opens the Train screen on the run,
+    which trains epoch 3 only (epochs 1-2 recorded once) and ends completed at 3 epochs."""
+    from test_tui import training_screen, wait_for
+
+    from aml_tui import cli
+    from aml_tui.tui.app import create_app
+
+    train(fashion_dir, "short", 2, "--schedule", "step")
+    opened: dict[str, object] = {}
+    monkeypatch.setattr(cli, "run_app", lambda *args, **kw: opened.update(args=args, kw=kw))
+    result = CliRunner().invoke(app, ["train", "--resume", "short", "--epochs", "3"])
+    assert result.exit_code == 0, result.output
+    (checkpoints,) = opened["args"]  # type: ignore[misc]
+    app_under_test = create_app(checkpoints, **opened["kw"])  # type: ignore[arg-type]
+    folder = RunFolder(in_tmp_cwd / "checkpoints" / "short")
+    async with app_under_test.run_test(size=(80, 24)) as pilot:
+        screen = await training_screen(pilot)
+        await wait_for(pilot, lambda: screen.status == "completed")
+    epochs = [record["epoch"] for record in epoch_records(folder)]
+    assert epochs == [1, 2, 3]
+    summary = folder.read_summary()
+    assert summary is not None and summary["epochs_completed"] == 3
+    assert folder.read_config()[0].epochs == 3
