@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_resume import assert_same_state
@@ -151,12 +152,12 @@ async def test_the_app_extends_a_completed_run_from_the_command_line(
     from aml_tui.tui.app import create_app
 
     train(fashion_dir, "short", 2, "--schedule", "step")
-    opened: dict[str, object] = {}
+    opened: dict[str, Any] = {}
     monkeypatch.setattr(cli, "run_app", lambda *args, **kw: opened.update(args=args, kw=kw))
     result = CliRunner().invoke(app, ["train", "--resume", "short", "--epochs", "3"])
     assert result.exit_code == 0, result.output
-    (checkpoints,) = opened["args"]  # type: ignore[misc]
-    app_under_test = create_app(checkpoints, **opened["kw"])  # type: ignore[arg-type]
+    (checkpoints,) = opened["args"]
+    app_under_test = create_app(checkpoints, **opened["kw"])
     folder = RunFolder(in_tmp_cwd / "checkpoints" / "short")
     async with app_under_test.run_test(size=(80, 24)) as pilot:
         screen = await training_screen(pilot)
