@@ -77,24 +77,16 @@ def compare(
     --test-limit are compared on the test images both were tested on."""
     from rich.console import Console  # lazy: other commands need no rich
 
-    from aml_tui.core.comparison import plan_comparison  # lazy: imports torch
-    from aml_tui.core.evaluation import (  # lazy: imports torch
-        check_comparable,
-        evaluate_run,
-    )
+    from aml_tui.core.evaluation import evaluate_pair  # lazy: imports torch
     from aml_tui.render.reports import comparison_view  # lazy: imports torch
 
     check_which(checkpoint)
     root = Path(checkpoints)
     folders = resolve_run(root, run_a), resolve_run(root, run_b)
-    shared = plan_comparison(*folders)  # before any checkpoint or dataset loads
-    if shared.note is not None:
-        typer.echo(f"aml-tui: note: {shared.note}", err=True)
-    first, second = (
-        evaluate_run(folder, checkpoint, device, data_dir, offline or None, shared.limit)
-        for folder in folders
-    )
-    check_comparable(first, second)
+    first, second = evaluate_pair(
+        *folders, checkpoint, device, data_dir, offline or None,
+        noted=lambda note: typer.echo(f"aml-tui: note: {note}", err=True),
+    )  # fmt: skip
     console = Console(highlight=False)
     console.print(comparison_view(first, second, n, disagree, seed, console.width))
 

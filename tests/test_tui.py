@@ -307,6 +307,27 @@ async def test_runs_open_evaluation_and_compare_from_home(
 async def test_comparing_runs_on_different_test_sets_says_why(
     in_tmp_cwd: Path, fashion_dir: Path
 ) -> None:
+    """Runs scrambled with different permutations were tested on different images: the
+    Compare screen says why, from their folders (their checkpoints are gone, never read)."""
+    for name, seed in (("perm1", "1"), ("perm2", "2")):
+        train_headless(in_tmp_cwd / "ck", fashion_dir, name, "--scrambled",
+                       "--permutation-seed", seed, "--train-limit", "32")  # fmt: skip
+        (in_tmp_cwd / "ck" / name / "best.pt").unlink()
+    app = create_app(in_tmp_cwd / "ck")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = CompareScreen(in_tmp_cwd / "ck" / "perm1", in_tmp_cwd / "ck" / "perm2")
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: "cannot compare" in report_text(screen))
+        shown = " ".join(report_text(screen).split())
+        assert "runs perm1 and perm2" in shown and "best.pt" not in shown
+
+
+async def test_the_compare_screen_compares_different_test_limits_on_the_images_both_saw(
+    in_tmp_cwd: Path, fashion_dir: Path
+) -> None:
+    """As `aml-tui compare` does: --test-limit 64 and 32 are compared on the first 32, and
+    the screen says so above the comparison."""
     for name, limit in (("all", "64"), ("some", "32")):
         train_headless(in_tmp_cwd / "ck", fashion_dir, name, "--test-limit", limit,
                        "--train-limit", "32")  # fmt: skip
@@ -315,8 +336,12 @@ async def test_comparing_runs_on_different_test_sets_says_why(
         await pilot.pause()
         screen = CompareScreen(in_tmp_cwd / "ck" / "all", in_tmp_cwd / "ck" / "some")
         await app.push_screen(screen)
-        await wait_for(pilot, lambda: "cannot compare" in report_text(screen))
-        assert "were tested on different images" in " ".join(report_text(screen).split())
+        await wait_for(pilot, lambda: screen.pair is not None)
+        shown = " ".join(report_text(screen).split())
+        assert "note: runs all and some were tested on 64 and 32 images" in shown
+        assert "compared on the first 32" in shown and "cannot compare" not in shown
+        assert screen.pair is not None
+        assert [len(ev.test_split) for ev in screen.pair] == [32, 32]
 
 
 async def test_evaluating_a_broken_run_shows_the_reason(in_tmp_cwd: Path) -> None:

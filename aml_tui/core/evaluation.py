@@ -8,11 +8,13 @@ the split the detailed metrics describe is the one that picks best.pt (selection
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from aml_tui.core.comparison import plan_comparison
 from aml_tui.core.data.memory import AnySplit, ImageData
 from aml_tui.core.metrics import ClassMetrics, confusion_matrix, per_class
 from aml_tui.core.runstore.runs import RunFolder
@@ -158,3 +160,27 @@ def check_comparable(a: RunEvaluation, b: RunEvaluation) -> None:
             f"({b.dataset}, {len(b.test_split)} test images) were tested on different images: "
             "compare runs on the same dataset, --test-limit and scrambling"
         )
+
+
+def evaluate_pair(
+    a: RunFolder,
+    b: RunFolder,
+    which: str = "best",
+    device: str = "auto",
+    data_dir: str | None = None,
+    offline: bool | None = None,
+    noted: Callable[[str], None] | None = None,
+) -> tuple[RunEvaluation, RunEvaluation]:
+    """Both runs evaluated for a comparison (`compare`, the Compare screen): runs tested on
+    different images are refused first, from their folders, before a checkpoint loads
+    (comparison.plan_comparison); runs with different --test-limit are evaluated on the
+    images both were tested on, `noted` told so in one line before the evaluations; then
+    the images themselves are checked to be the same (check_comparable)."""
+    shared = plan_comparison(a, b)
+    if shared.note is not None and noted is not None:
+        noted(shared.note)
+    first, second = (
+        evaluate_run(folder, which, device, data_dir, offline, shared.limit) for folder in (a, b)
+    )
+    check_comparable(first, second)
+    return first, second

@@ -93,9 +93,13 @@ class EvaluationFinished(Message):
 class ComparisonFinished(Message):
     """Two runs were evaluated on the same test images in a worker; ready to draw."""
 
-    def __init__(self, first: RunEvaluation, second: RunEvaluation) -> None:
+    def __init__(
+        self, first: RunEvaluation, second: RunEvaluation, note: str | None = None
+    ) -> None:
         super().__init__()
         self.pair = (first, second)
+        self.note = note
+        """One line when their --test-limit differed: the images both were tested on."""
 
 
 class EvaluationFailed(Message):

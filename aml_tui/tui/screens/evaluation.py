@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Group
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from aml_tui.core.runstore.runs import RunFolder
+from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app
 from aml_tui.tui.messages import ComparisonFinished, EvaluationFinished
 from aml_tui.tui.widgets.file_prediction import FilePrediction, may_read_files
@@ -42,13 +45,14 @@ def evaluate(run_dir: Path, which: str) -> EvaluationFinished:
 
 
 def compare(run_a: Path, run_b: Path) -> ComparisonFinished:
-    """Both runs' evaluations, checked to be on the same test images (in the worker)."""
+    """Both runs' evaluations on the test images they share (in the worker): runs tested on
+    different images are refused before a checkpoint loads."""
     # Evaluation imports torch: loaded on the first evaluation, not when the app starts.
-    from aml_tui.core.evaluation import check_comparable, evaluate_run
+    from aml_tui.core.evaluation import evaluate_pair
 
-    first, second = (evaluate_run(RunFolder(path)) for path in (run_a, run_b))
-    check_comparable(first, second)
-    return ComparisonFinished(first, second)
+    notes: list[str] = []
+    first, second = evaluate_pair(RunFolder(run_a), RunFolder(run_b), noted=notes.append)
+    return ComparisonFinished(first, second, notes[0] if notes else None)
 
 
 def report_width(screen: Screen[None]) -> int:
@@ -140,6 +144,8 @@ class CompareScreen(Screen[None]):
         self.disagree = False
         self.seed = 0
         self.pair: tuple[RunEvaluation, RunEvaluation] | None = None
+        self.note: str | None = None
+        """Where the runs' --test-limit differed: the images they are compared on."""
         self.report = Report("cannot compare", id="report")
 
     def compose(self) -> ComposeResult:
@@ -154,7 +160,7 @@ class CompareScreen(Screen[None]):
         self.report.start(lambda: compare(run_a, run_b))
 
     def on_comparison_finished(self, message: ComparisonFinished) -> None:
-        self.pair = message.pair
+        self.pair, self.note = message.pair, message.note
         self.draw()
 
     def on_resize(self) -> None:
@@ -167,11 +173,12 @@ class CompareScreen(Screen[None]):
 
         if self.pair is not None:
             first, second = self.pair
-            self.report.show(
-                comparison_view(
-                    first, second, self.count, self.disagree, self.seed, report_width(self)
-                )
+            view = comparison_view(
+                first, second, self.count, self.disagree, self.seed, report_width(self)
             )
+            if self.note is not None:  # from file names and counts: shown as plain text
+                view = Group(Text(f"note: {safe(self.note, markup=False)}", style="italic"), view)
+            self.report.show(view)
 
     def action_write_report(self) -> None:
         """The HTML report comparing the two runs (their evaluations reused once made)."""
