@@ -36,6 +36,7 @@ from aml_tui.core.runstore.sweeps import (
     list_sweeps,
     plan_sweep,
     read_sweep,
+    sweep_path,
 )
 from aml_tui.tui.app import AmlTuiApp, create_app
 from aml_tui.tui.screens.configure import ConfigureScreen
@@ -230,6 +231,52 @@ async def test_home_lists_sweeps_and_opens_the_sweep_and_its_curves(sweep_root: 
         assert curves.baseline is None and legend_rows(curves)[0][5] == "-"
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+
+
+async def test_x_deletes_a_sweep_from_the_sweeps_list_or_its_group_row(sweep_root: Path) -> None:
+    """`x` on a sweep asks first (No keeps all of it); Yes deletes its record and every
+    run's folder, and a mark on one of its runs goes with it. On its group row in the runs
+    list, the same; a run outside a sweep is untouched."""
+    from aml_tui.tui.screens.confirm import ConfirmScreen
+    from aml_tui.tui.widgets.runs_table import GROUP_PREFIX
+
+    other = plan_sweep("fashion-cnn", {"epochs": 3}, {"lr": [0.01]}, [0, 1], name="other")
+    create_sweep(sweep_root, other)
+    for seed in (0, 1):  # a group row holds two or more runs
+        write_run(sweep_root, other, f"other-c1-s{seed}", [0.5, 0.6, 0.7])
+    write_run(sweep_root, None, "single", [0.8])
+    app = create_app(sweep_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        await wait_for(pilot, lambda: len(home.sweeps) == 2)
+        home.marked.append("demo-c1-s0")
+        sweeps = home.query_one("#sweeps", DataTable)
+        sweeps.focus()
+        sweeps.move_cursor(row=sweeps.get_row_index("demo"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Delete sweep demo (fashion-cnn)" in str(app.screen.question)
+        assert "of its 4 runs" in str(app.screen.question)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is home)
+        assert all((sweep_root / run).is_dir() for run in ACCS)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: [s.sweep.sweep_id for s in home.sweeps] == ["other"])
+        assert not any((sweep_root / run).exists() for run in ACCS)
+        assert not sweep_path(sweep_root, "demo").exists() and home.marked == []
+        runs = home.query_one("#runs", DataTable)
+        runs.focus()
+        runs.move_cursor(row=runs.get_row_index(GROUP_PREFIX + "other"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Delete sweep other" in str(app.screen.question)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not home.sweeps)
+        assert not any((sweep_root / f"other-c1-s{seed}").exists() for seed in (0, 1))
+        assert (sweep_root / "single").is_dir()
 
 
 async def test_a_running_sweep_shows_its_eta_and_the_running_runs_curves(

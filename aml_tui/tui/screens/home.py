@@ -30,13 +30,13 @@ from aml_tui.errors import AmlTuiError
 from aml_tui.render.sweeps import best_cell
 from aml_tui.render.text import safe
 from aml_tui.tui.access import aml_app, notify_bug, notify_plain
+from aml_tui.tui.deletion import ask_to_delete_run, ask_to_delete_sweep
 from aml_tui.tui.messages import (
     ExperimentLoaded,
     ExperimentLoadFailed,
     RunsListed,
     SweepsListed,
 )
-from aml_tui.tui.screens.confirm import ConfirmScreen
 from aml_tui.tui.screens.curves import CurvesScreen
 from aml_tui.tui.screens.evaluation import CompareScreen, EvaluationScreen
 from aml_tui.tui.screens.sweep import SweepScreen, sweep_curves
@@ -292,38 +292,23 @@ class HomeScreen(Screen[None]):
             self.tell(problem, severity="error")
 
     def action_delete(self) -> None:
-        info = self._run_info()
-        if info is None:
-            return
-        if info.status == "running":
-            self.tell(f"run {info.run_id} is running: stop it before deleting it")
-            return
-
-        def answered(delete: bool | None) -> None:
-            if delete:
-                try:
-                    RunFolder(info.path).delete()
-                except AmlTuiError as error:  # trained meanwhile, or not ours to delete
-                    self.tell(str(error), title="Not deleted", severity="error")
-                    self.action_refresh_runs()
-                    return
-                if info.run_id in self.marked:
-                    self.marked.remove(info.run_id)
-                self.tell(f"deleted {info.run_id}")
-                self.action_refresh_runs()
-
-        self.app.push_screen(
-            ConfirmScreen(
-                safe(
-                    f"Delete run {info.run_id} ({info.status}, {info.epochs_completed}/"
-                    f"{info.epochs} epochs) with its checkpoints? This cannot be undone.",
-                    markup=False,
-                ),
-                yes="Delete",
-                no="Keep",
-            ),
-            answered,
+        """The highlighted sweep (in the sweeps list, or its group row) or run, asked first."""
+        group = self.runs_table.highlighted_group()
+        progress = self.focused_sweep() or next(
+            (s for s in self.sweeps if group is not None and s.sweep.sweep_id == group), None
         )
+        if progress is not None:
+            ask_to_delete_sweep(self, aml_app(self).checkpoints, progress, self.after_delete)
+            return
+        info = self._run_info()
+        if info is not None:
+            ask_to_delete_run(self, info, self.after_delete)
+
+    def after_delete(self, deleted: str | None) -> None:
+        """A run or sweep went (or was refused): marks on runs gone go too; read again."""
+        root = aml_app(self).checkpoints
+        self.marked[:] = [run for run in self.marked if (root / run).is_dir()]
+        self.action_refresh_runs()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         option = event.option.id
