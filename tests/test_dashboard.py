@@ -547,6 +547,22 @@ async def test_log_lines_are_wrapped_again_when_the_terminal_shrinks() -> None:
         assert " ".join(line.strip() for line in log.lines) == words
 
 
+def test_the_log_wraps_an_epoch_line_between_its_figures() -> None:
+    """At 80 columns an epoch line takes two or three lines, each figure whole on one."""
+    from aml_tui.render.text import SEPARATOR
+
+    line = (
+        "epoch 1/2 | train loss 0.4068 acc 82.96% | val loss 0.1026 acc 96.00% | test loss "
+        "0.0968 acc 96.53% | scrambled acc 24.69% | lr 0.001 | 1,753 img/s | data 2% | 5.3s *"
+    )
+    for width in (78, 60, 40):
+        wrapped = WrappingLog.wrap(line, width)
+        assert all(len(part) <= width for part in wrapped)
+        figures = [f.strip() for part in wrapped for f in part.strip().split(SEPARATOR.strip())]
+        assert [f for f in figures if f] == [f.strip() for f in line.split("|")]
+    assert WrappingLog.wrap("no figures here", 10) == ["no figures", "  here"]
+
+
 @pytest.fixture
 def train_app(tmp_path: Path, palette: None) -> Callable[[], Any]:
     def make() -> Any:

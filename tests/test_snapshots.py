@@ -182,12 +182,12 @@ def test_compare(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from aml_tui.core import evaluation
+    from aml_tui.core.comparison import SharedTest
     from aml_tui.tui.screens.evaluation import CompareScreen
 
     fixed = {"run-a": make_evaluation("run-a", 0), "run-b": make_evaluation("run-b", 1)}
-    monkeypatch.setattr(
-        evaluation, "evaluate_run", lambda folder, which="best": fixed[folder.run_id]
-    )
+    monkeypatch.setattr(evaluation, "evaluate_run", lambda folder, *args: fixed[folder.run_id])
+    monkeypatch.setattr(evaluation, "plan_comparison", lambda a, b: SharedTest(None))  # no folders
 
     async def open_screen(pilot: Pilot) -> None:
         await pilot.pause()

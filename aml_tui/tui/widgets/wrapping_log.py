@@ -8,6 +8,8 @@ from collections import deque
 from textual.events import Resize
 from textual.widgets import Log
 
+from aml_tui.render.text import CONTINUED, SEPARATOR, fit_figures
+
 
 class WrappingLog(Log):
     """Textual's Log (fast, plain text) with wrapping: a Log cuts what is wider than it, and
@@ -34,7 +36,21 @@ class WrappingLog(Log):
 
     @staticmethod
     def wrap(text: str, width: int) -> list[str]:
-        return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
+        """Between words; a line of figures ("epoch 2/15 | train loss ... | 5.3s") between
+        its figures where they fit the width, so no figure is cut across two lines (as
+        the headless epoch lines are, render/text.fit_figures)."""
+        lines = [text]
+        if SEPARATOR in text:
+            figures = text.split(SEPARATOR)
+            lines = fit_figures(figures, width, lines=len(figures))
+        return [
+            part
+            for line in lines
+            for part in (
+                textwrap.wrap(line, width, subsequent_indent=CONTINUED, break_on_hyphens=False)
+                or [""]
+            )
+        ]
 
     def on_resize(self, event: Resize) -> None:
         width = self.wrap_width()
