@@ -139,6 +139,32 @@ def test_leaderboard_statistics_over_completed_runs(tmp_path: Path) -> None:
     assert leaderboard_table([first, second], scrambles=True).row_count == 2
 
 
+def test_a_scrambled_sweep_is_ranked_by_its_scrambled_test_accuracy(tmp_path: Path) -> None:
+    """Runs trained on scrambled images are about the scrambled test set (their plain test
+    images are near chance, and noisy): the leaderboard, `sweep list`'s best and the
+    report rank them by it; a plain combination of the same sweep by its test accuracy."""
+    from aml_tui.core.runstore.leaderboard import ranked
+    from aml_tui.core.runstore.sweep_state import sweep_progress
+    from aml_tui.render.sweeps import best_cell
+
+    sweep = plan_sweep("fashion-cnn", {"scrambled": True}, {"lr": [0.1, 0.2]}, [0], name="scr")
+    create_sweep(tmp_path, sweep)
+    for run_id, plain, scrambled in (("scr-c1-s0", 0.40, 0.990), ("scr-c2-s0", 0.20, 0.994)):
+        _finished(tmp_path, run_id, plain)
+        summary = json.loads((tmp_path / run_id / "summary.json").read_text())
+        (tmp_path / run_id / "summary.json").write_text(
+            json.dumps({**summary, "scrambled_test_acc": scrambled})
+        )
+    results = sweep_results(tmp_path, sweep)
+    assert all(r.trained_scrambled for r in results)
+    assert [r.own_acc for r in results] == [0.990, 0.994]
+    top = ranked(leaderboard(results))[0]
+    assert top.config == 2 and top.own_acc is not None and top.own_acc.mean == 0.994
+    assert best_cell(sweep_progress(tmp_path, sweep)) == "best c2 scrambled 99.40%"
+    mixed = plan_sweep("fashion-cnn", {}, {"scrambled": [False, True]}, [0], name="mixed")
+    assert [r.trained_scrambled for r in sweep_results(tmp_path, mixed)] == [False, True]
+
+
 def test_carrying_on_decides_per_run(tmp_path: Path) -> None:
     _finished(tmp_path, "done", 0.9)
     _finished(tmp_path, "broke", 0.1, status="failed")

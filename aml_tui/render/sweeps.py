@@ -73,7 +73,8 @@ def leaderboard_cells(row: ConfigStats, columns: Sequence[str]) -> list[str]:
 
 
 def leaderboard_table(rows: Sequence[ConfigStats], scrambles: bool) -> Table:
-    """Best mean test accuracy first; test accuracy is mean ± sample std over the seeds."""
+    """Best mean test accuracy first (scrambled, for runs trained on scrambled images); each
+    accuracy is the mean ± sample std over the seeds."""
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
     columns = leaderboard_columns(scrambles)
     for column in columns:
@@ -99,9 +100,11 @@ def best_cell(progress: SweepProgress) -> str:
         top_trial = max(done, key=lambda row: row.val_acc or 0.0, default=None)
         return f"best t{top_trial.number} val {percent(top_trial.val_acc)}" if top_trial else "-"
     top = next(iter(progress.ranked), None)
-    if top is None or top.test_acc is None:
+    if top is None or top.own_acc is None:
         return "-"
-    return f"best c{top.config} {mean_std(top.test_acc)}"
+    return (
+        f"best c{top.config} {'scrambled ' if top.trained_scrambled else ''}{mean_std(top.own_acc)}"
+    )
 
 
 def sweeps_table(listed: Sequence[SweepProgress]) -> Table:

@@ -268,25 +268,30 @@ def probabilities(
 def leaderboard(
     rows: Sequence[ConfigStats], results: Sequence[RunResult], names: dict[int, str]
 ) -> Drawn:
-    """Each combination's test accuracy: every seed's run as a dot, the mean ± sample std as
-    a bar with whiskers, the best mean on top."""
-    ranked = [row for row in rows if row.test_acc is not None]
+    """Each combination's test accuracy (scrambled, for one trained on scrambled images):
+    every seed's run as a dot, the mean ± sample std as a bar with whiskers, the best mean
+    on top."""
+    ranked = [row for row in rows if row.own_acc is not None]
+    scrambled = {row.trained_scrambled for row in ranked}
+    what = "scrambled test accuracy" if scrambled == {True} else "test accuracy"
+    what += " (scrambled runs: scrambled)" if scrambled == {True, False} else ""
 
     def draw(figure: Figure) -> None:
         axes = figure.subplots()
         for y, row in enumerate(ranked):
-            assert row.test_acc is not None
+            own = row.own_acc
+            assert own is not None
             colour = PALETTE[(row.config - 1) % len(PALETTE)]
-            seeds = [100 * r.test_acc for r in results
+            seeds = [100 * acc for r in results
                      if r.run.config == row.config and r.status == "completed"
-                     and r.test_acc is not None]  # fmt: skip
+                     and (acc := r.own_acc) is not None]  # fmt: skip
             axes.plot(seeds, [y] * len(seeds), "o", color=colour, alpha=0.6, markersize=5)
-            std = 100 * row.test_acc.std if row.test_acc.std is not None else 0.0
-            axes.errorbar([100 * row.test_acc.mean], [y], xerr=[std], fmt="D", color="black",
+            std = 100 * own.std if own.std is not None else 0.0
+            axes.errorbar([100 * own.mean], [y], xerr=[std], fmt="D", color="black",
                           capsize=4, markersize=5)  # fmt: skip
         axes.set_yticks(range(len(ranked)), [plain(names[r.config], 48) for r in ranked])
         axes.set_ylim(len(ranked) - 0.5, -0.5)  # the best on top, half a row of margin
-        axes.set_xlabel("test accuracy (%): ◆ mean ± sample std over seeds, ● each seed")
+        axes.set_xlabel(f"{what} (%): ◆ mean ± sample std over seeds, ● each seed")
         axes.grid(axis="y", visible=False)
 
     return render(draw, (8.0, 1.0 + 0.45 * max(1, len(ranked))), "svg")
