@@ -234,6 +234,7 @@ def test_a_headless_sweep_prints_each_result_as_it_ends_then_the_leaderboard(
         summary = json.loads((tmp_path / "c" / run / "summary.json").read_text())
         assert run in lines[index] and f"test {percent(summary['test_acc'])}" in lines[index]
     board = lines[dones[1] + 1 :]
+    assert all(len(line) <= 80 for line in board), board  # the leaderboard fits the terminal
     assert any(line.startswith("c1 lr=0.001") for line in board)
     assert any(line.startswith("c2 lr=0.01") for line in board)
     assert board[-1].startswith("sweep tiny: 2/2 runs completed")

@@ -5,6 +5,7 @@ against a stale plan. Hostile records are in test_hostile_sweeps.py."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -137,6 +138,18 @@ def test_leaderboard_statistics_over_completed_runs(tmp_path: Path) -> None:
     text = json.dumps(sweep_json(sweep, results), allow_nan=False)  # standard JSON: no NaN
     assert json.loads(text)["configs"][1]["test_acc_std"] is None
     assert leaderboard_table([first, second], scrambles=True).row_count == 2
+    from rich.console import Console
+
+    from aml_tui.render.sweeps import FittedLeaderboard
+
+    for width, wide in ((80, False), (120, True)):  # at 80 columns nothing is cropped
+        console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+        console.print(FittedLeaderboard([first, second], scrambles=True))
+        shown = console.export_text()
+        header = shown.splitlines()[0].split()
+        assert ("min" in header, "img/s" in header) == (wide, wide)
+        assert "93.00%" in shown and "scrambled" in header and "best" in header
+        assert all(len(line.rstrip()) <= width for line in shown.splitlines())
 
 
 def test_a_scrambled_sweep_is_ranked_by_its_scrambled_test_accuracy(tmp_path: Path) -> None:

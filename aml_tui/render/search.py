@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from aml_tui.core.files import UnreadableText, read_regular
 from aml_tui.core.runstore.leaderboard import RunResult, leaderboard
 from aml_tui.core.runstore.search_trials import TrialRow, best_so_far, ranked_trials, search_trials
 from aml_tui.core.runstore.sweeps import Sweep, scrambles
-from aml_tui.render.sweeps import leaderboard_table, params_text
+from aml_tui.render.sweeps import FittedLeaderboard, params_text
 from aml_tui.render.text import percent, safe
 
 TRIAL_COLUMNS = ("trial", "status", "val acc", "test acc", "epochs", "settings")
@@ -82,9 +83,10 @@ def leaderboard_lines(root: Path, sweep: Sweep, results: Sequence[RunResult]) ->
     if sweep.search is not None:
         parts = search_view(root, sweep, results)
     else:
-        parts = [leaderboard_table(leaderboard(results), scrambles(sweep))]
+        parts = [FittedLeaderboard(leaderboard(results), scrambles(sweep))]
     out = io.StringIO()
-    console = Console(file=out, width=110, color_system=None, highlight=False)
+    width = shutil.get_terminal_size().columns  # COLUMNS, else the terminal's, else 80
+    console = Console(file=out, width=width, color_system=None, highlight=False)
     for part in parts:
         console.print(part)
     return out.getvalue().rstrip("\n").splitlines()

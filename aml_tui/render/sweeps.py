@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -42,7 +42,23 @@ def sweep_view(sweep: Sweep, results: Sequence[RunResult], scrambles: bool) -> G
         f"sweep {safe(sweep.sweep_id)} ({safe(sweep.experiment)}): {done}/{len(results)} runs "
         f"completed" + (f", {failed} failed" if failed else "") + f", seeds {_seeds(sweep.seeds)}"
     )
-    return Group(Text.from_markup(heading), leaderboard_table(leaderboard(results), scrambles))
+    return Group(Text.from_markup(heading), FittedLeaderboard(leaderboard(results), scrambles))
+
+
+class FittedLeaderboard:
+    """The leaderboard at the console's width: under WIDE_COLUMNS columns (an 80-column
+    terminal over SSH) without min, max and img/s, as the Sweep screen's table, so the
+    accuracies are never cropped (`--json` has them all)."""
+
+    def __init__(self, rows: Sequence[ConfigStats], scrambles: bool) -> None:
+        self.rows, self.scrambles = rows, scrambles
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield leaderboard_table(self.rows, self.scrambles, options.max_width >= WIDE_COLUMNS)
+
+
+WIDE_COLUMNS = 100
+"""Room for every column of the leaderboard, with settings of a typical search."""
 
 
 def leaderboard_columns(scrambles: bool, wide: bool = True) -> list[str]:
@@ -72,13 +88,17 @@ def leaderboard_cells(row: ConfigStats, columns: Sequence[str]) -> list[str]:
     return [value[column] for column in columns]
 
 
-def leaderboard_table(rows: Sequence[ConfigStats], scrambles: bool) -> Table:
+def leaderboard_table(rows: Sequence[ConfigStats], scrambles: bool, wide: bool = True) -> Table:
     """Best mean test accuracy first (scrambled, for runs trained on scrambled images); each
     accuracy is the mean ± sample std over the seeds."""
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
-    columns = leaderboard_columns(scrambles)
+    columns = leaderboard_columns(scrambles, wide)
     for column in columns:
-        table.add_column(column, justify="left" if column == "settings" else "right")
+        if column == "settings":  # its longest setting whole: the figures wrap instead
+            widest = max((len(p) for r in rows for p in params_text(r.params).split()), default=8)
+            table.add_column(column, min_width=widest)
+        else:
+            table.add_column(column, justify="right")
     for row in ranked(rows):
         table.add_row(*(safe(cell) for cell in leaderboard_cells(row, columns)))
     return table
