@@ -27,9 +27,8 @@ TRIAL_COLUMNS = ("trial", "status", "val acc", "test acc", "epochs", "settings")
 def trial_columns(sweep: Sweep) -> tuple[str, ...]:
     """TRIAL_COLUMNS, the test column named "scrambled acc" when every trial trains on
     scrambled images (its test accuracy is the scrambled test set's, see TrialRow)."""
-    default = bool(sweep.options.get("scrambled", False))
     chosen = sweep.combinations if sweep.chosen else [{}]
-    if not all(params.get("scrambled", default) for params in chosen):
+    if not all(sweep.trains_scrambled(params) for params in chosen):
         return TRIAL_COLUMNS
     return tuple("scrambled acc" if column == "test acc" else column for column in TRIAL_COLUMNS)
 

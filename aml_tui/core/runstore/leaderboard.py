@@ -55,10 +55,9 @@ class RunResult:
 def sweep_results(root: Path, sweep: Sweep) -> list[RunResult]:
     """Every run of the sweep with its status and final numbers."""
     results = []
-    scrambled = bool(sweep.options.get("scrambled", False))
     for run in sweep.runs:
         folder = RunFolder(Path(root) / run.run_id)
-        trained_scrambled = bool(run.params.get("scrambled", scrambled))
+        trained_scrambled = sweep.trains_scrambled(run.params)
         if not folder.path.is_dir():
             results.append(
                 RunResult(run, "pending", None, None, None, None, None, trained_scrambled)

@@ -16,7 +16,6 @@ from aml_tui.core.events import EpochEnded
 from aml_tui.core.runstore.leaderboard import RunResult
 from aml_tui.core.runstore.listing import epoch_history
 from aml_tui.core.runstore.runs import RunFolder
-from aml_tui.errors import AmlTuiError
 
 ENDED = ("completed", "pruned", "failed")
 """Run statuses that end a trial's run for good."""
@@ -64,19 +63,13 @@ def trial_status(statuses: Sequence[str]) -> str:
     return "interrupted"
 
 
-def run_best(root: Path, run_id: str) -> tuple[float | None, float | None, int]:
+def run_best(
+    root: Path, run_id: str, scrambled: bool = False
+) -> tuple[float | None, float | None, int]:
     """A run's best validation accuracy so far, the test accuracy of that epoch, and how
-    many epochs it recorded (from its metrics.jsonl)."""
-    folder = RunFolder(Path(root) / run_id)
-    return best_of(epoch_history(folder, _ALL_EPOCHS), trained_scrambled(folder))
-
-
-def trained_scrambled(folder: RunFolder) -> bool:
-    """Whether the run trains on scrambled images (False when its config cannot be read)."""
-    try:
-        return folder.read_config()[0].scrambled
-    except (AmlTuiError, OSError):
-        return False
+    many epochs it recorded (from its metrics.jsonl); `scrambled` as for best_of (the
+    sweep's record says: Sweep.trains_scrambled)."""
+    return best_of(epoch_history(RunFolder(Path(root) / run_id), _ALL_EPOCHS), scrambled)
 
 
 def best_of(
@@ -109,9 +102,8 @@ def search_trials(
         groups.setdefault(result.run.config, []).append(result)
     rows = []
     for number, runs in sorted(groups.items()):
-        best = [run_best(root, r.run.run_id) if histories is None
-                else best_of(histories.get(r.run.run_id, ()),
-                             trained_scrambled(RunFolder(Path(root) / r.run.run_id)))
+        best = [run_best(root, r.run.run_id, r.trained_scrambled) if histories is None
+                else best_of(histories.get(r.run.run_id, ()), r.trained_scrambled)
                 for r in runs if r.status != "pending"]  # fmt: skip
         rows.append(
             TrialRow(

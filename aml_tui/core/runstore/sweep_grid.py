@@ -216,6 +216,11 @@ class Sweep:
             for seed in self.seeds
         ]
 
+    def trains_scrambled(self, params: Mapping[str, Any]) -> bool:
+        """Whether a combination's runs train on scrambled images (from the record alone):
+        their own test set is then the scrambled one."""
+        return bool(params.get("scrambled", self.options.get("scrambled", False)))
+
     def run_config(self, run: SweepRun) -> TrainConfig:
         """The run's full configuration, checked against its experiment."""
         options = {**self.options, **run.params, "seed": run.seed, "name": run.run_id}

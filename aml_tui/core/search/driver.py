@@ -142,7 +142,8 @@ class SearchDriver:
         ending: Ending = (
             "failed" if "failed" in statuses else "pruned" if "pruned" in statuses else "completed"
         )
-        best = [run_best(self.root, run.run_id) for run in runs]
+        scrambled = self.sweep.trains_scrambled(runs[0].params)
+        best = [run_best(self.root, run.run_id, scrambled) for run in runs]
         value, test = mean_of([b[0] for b in best]), mean_of([b[1] for b in best])
         self.study.tell(number, ending, value)
         self.stalled = self.stalled or ending == "failed"
